@@ -1,0 +1,263 @@
+/* libmpsync public API: the one header an app includes to receive server-pushed oplogs. */
+#ifndef MPSYNC_H
+#define MPSYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mpsync/mpsync_errors.h"
+#include "mpsync/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Marks a symbol exported from the shared library; everything else is hidden. */
+#if defined(MPSYNC_BUILDING)
+#define MPSYNC_EXTERN __attribute__((visibility("default")))
+#else
+#define MPSYNC_EXTERN
+#endif
+
+/**
+ * \mainpage libmpsync
+ * A client SDK for server-to-client data sync. Threads: every public function may be called from
+ * any thread. The network runs on an SDK thread (a libuv loop); every callback an app registers
+ * runs on one SDK delivery thread, in order, with no internal lock held, and may call any function
+ * of this API (mpsync_client_free() excepted).
+ */
+
+/**
+ * \defgroup client Client
+ * @{
+ */
+
+/** A sync client: one long-link, one local cache. Create with mpsync_client_new(). */
+typedef struct mpsync_client mpsync_client;
+
+/** Connection states reported to the state listener (C13). */
+typedef enum mpsync_state {
+  MPSYNC_STATE_DISCONNECTED = 0,   /**< no link (backgrounded, or between attempts) */
+  MPSYNC_STATE_CONNECTING = 1,     /**< a connection attempt is under way */
+  MPSYNC_STATE_CONNECTED = 2,      /**< handshake done; oplogs flow */
+  MPSYNC_STATE_CONNECT_FAILED = 3  /**< the last attempt failed; a retry is scheduled */
+} mpsync_state;
+
+/** Log levels for the log hook; lower is more severe. */
+typedef enum mpsync_log_level {
+  MPSYNC_LOG_ERROR = 0, /**< something failed */
+  MPSYNC_LOG_WARN = 1,  /**< something odd that the SDK recovered from */
+  MPSYNC_LOG_INFO = 2,  /**< state changes (connect, disconnect) */
+  MPSYNC_LOG_DEBUG = 3  /**< per-frame detail; never payload bytes or secrets */
+} mpsync_log_level;
+
+/**
+ * Log hook. Called from any SDK thread, possibly concurrently; \p msg is valid for the call only.
+ * Must not call back into the client.
+ */
+typedef void (*mpsync_log_fn)(void *user_data, mpsync_log_level level, const char *msg);
+
+/**
+ * Connection-state listener. Runs on the delivery thread, in the order the states happened.
+ * \p reason is a short text for CONNECT_FAILED and DISCONNECTED ("" otherwise), valid for the call.
+ */
+typedef void (*mpsync_state_fn)(void *user_data, mpsync_state state, const char *reason);
+
+/** Operating system reported to the server for its osType filter. */
+typedef enum mpsync_os_type {
+  MPSYNC_OS_ANDROID = 0, /**< "ANDROID" */
+  MPSYNC_OS_IOS = 1      /**< "IOS" */
+} mpsync_os_type;
+
+/**
+ * Client configuration. Fill with mpsync_config_init() first, then set what differs. Every string
+ * and buffer is copied by mpsync_client_new(); the struct may be freed afterwards.
+ */
+typedef struct mpsync_config {
+  /** sizeof(mpsync_config), set by mpsync_config_init(): lets the struct grow without ABI breaks. */
+  size_t struct_size;
+  /** Sync server host name or IP literal. Required. */
+  const char *host;
+  /** Sync server long-link port. Default 443. */
+  uint16_t port;
+  /** Tenant and app: "workspaceId_appId". Required, at most 100 characters. */
+  const char *instance_id;
+  /** Directory for the cache file (created 0700 if missing). Required. */
+  const char *data_dir;
+  /** Operating system for server-side filters. Default MPSYNC_OS_ANDROID. */
+  mpsync_os_type os_type;
+  /** App version, dotted numeric ("10.1.68"), for server-side version filters. Default "1.0.0". */
+  const char *app_version;
+  /** Device id to use instead of the generated one (C17); NULL = generate once and persist. */
+  const char *device_id;
+  /** Non-zero: plain TCP. Only for a local mock server; TLS is the default (C15). */
+  int plaintext;
+  /** Reserved for TLS: CA bundle file; NULL = system default. */
+  const char *ca_file;
+  /** Reserved for TLS: base64 SHA-256 of the server's SubjectPublicKeyInfo; NULL = no pinning. */
+  const char *pin_sha256;
+  /** Deliveries of one message before its oplogs are dropped for good (C6). Default 6. */
+  unsigned max_deliveries;
+  /** First redelivery delay of an unreported message, doubled each time (C6). Default 5000 ms. */
+  unsigned redelivery_base_ms;
+  /** Most oplogs handed over in one message. Default 10. */
+  unsigned max_oplogs_per_message;
+  /** Reconnect back-off cap (C11). Default 60000 ms. */
+  unsigned reconnect_max_ms;
+  /** Log hook; NULL = no logging. */
+  mpsync_log_fn log_fn;
+  /** Most detailed level passed to log_fn. Default MPSYNC_LOG_INFO. */
+  mpsync_log_level log_level;
+  /** Connection-state listener; NULL = none. */
+  mpsync_state_fn state_fn;
+  /** Passed to log_fn and state_fn. */
+  void *user_data;
+} mpsync_config;
+
+/** Fills \p cfg with the defaults. Any thread. */
+MPSYNC_EXTERN void mpsync_config_init(mpsync_config *cfg);
+
+/**
+ * Creates a client: opens (or creates, mode 0600) the cache in cfg->data_dir and starts the SDK
+ * threads. The client stays offline until mpsync_foreground(). Any thread.
+ * \return 0 and *out set; MPSYNC_EINVAL (missing or bad field), MPSYNC_ETOOLONG, MPSYNC_ESTORE
+ *         (cache cannot be opened), MPSYNC_ENOMEM, MPSYNC_EIO (threads or loop cannot start).
+ */
+MPSYNC_EXTERN int mpsync_client_new(const mpsync_config *cfg, mpsync_client **out);
+
+/**
+ * Stops the threads, closes the link and the cache, frees the client. NULL is a harmless no-op.
+ * Not from a callback of this client. After it returns no callback of the client runs.
+ */
+MPSYNC_EXTERN void mpsync_client_free(mpsync_client *client);
+
+/**
+ * Binds the logged-in user (C2, C9). Reconnects if the user or session changed. Any thread.
+ * \return 0; MPSYNC_EINVAL (NULL/empty user_id), MPSYNC_ETOOLONG (over 100 characters),
+ *         MPSYNC_ESHUTDOWN, MPSYNC_ENOMEM.
+ */
+MPSYNC_EXTERN int mpsync_bind_user(mpsync_client *client, const char *user_id,
+                                   const char *session_id);
+
+/** Unbinds the user (logout): no oplog of that user is dispatched any more (C9). Any thread.
+ * \return 0; MPSYNC_EINVAL, MPSYNC_ESHUTDOWN, MPSYNC_ENOMEM. */
+MPSYNC_EXTERN int mpsync_clear_user(mpsync_client *client);
+
+/** The app came to the foreground: connect or keep the link (C1). Any thread.
+ * \return 0; MPSYNC_EINVAL, MPSYNC_ESHUTDOWN, MPSYNC_ENOMEM. */
+MPSYNC_EXTERN int mpsync_foreground(mpsync_client *client);
+
+/** The app went to the background: close the link and stay silent (C1). Any thread.
+ * \return 0; MPSYNC_EINVAL, MPSYNC_ESHUTDOWN, MPSYNC_ENOMEM. */
+MPSYNC_EXTERN int mpsync_background(mpsync_client *client);
+
+/** Non-zero while the link is connected and the handshake done (C13). Any thread. */
+MPSYNC_EXTERN int mpsync_is_connected(mpsync_client *client);
+
+/** The current connection state. Any thread. */
+MPSYNC_EXTERN mpsync_state mpsync_get_state(mpsync_client *client);
+
+/**
+ * Copies the device id (C17), NUL-terminated, into \p buf. Any thread.
+ * \return its length; MPSYNC_EINVAL; MPSYNC_ETOOLONG when \p len is too small (64 always suffices).
+ */
+MPSYNC_EXTERN int mpsync_device_id(mpsync_client *client, char *buf, size_t len);
+
+/** @} */
+
+/**
+ * \defgroup messages Messages
+ * @{
+ */
+
+/** One oplog of a delivered message. */
+typedef struct mpsync_oplog {
+  uint64_t id;                 /**< oplog id, strictly increasing within its stream */
+  const uint8_t *payload;      /**< payload bytes (text payloads are UTF-8, not NUL-terminated) */
+  size_t payload_len;          /**< payload length in bytes */
+  int binary;                  /**< non-zero when pushed as binaryPayload */
+  const char *third_msg_id;    /**< the business server's thirdMsgId */
+  int64_t create_time_ms;      /**< when the server accepted the push, epoch ms */
+  int64_t valid_time_end_ms;   /**< validTimeEnd, epoch ms; 0 = none */
+} mpsync_oplog;
+
+/**
+ * A delivered message: one or more oplogs of one bizType, in id order. Built by the SDK; every
+ * pointer in it is valid only during the callback. Fields are only ever appended.
+ */
+typedef struct mpsync_message {
+  const char *biz;              /**< bizType */
+  const char *user_id;          /**< the user the oplogs belong to; "" for device/global data */
+  const char *id;               /**< opaque message id for mpsync_report() */
+  int has_more;                 /**< non-zero when more oplogs of this bizType are waiting */
+  unsigned delivery;            /**< 1 for the first delivery, 2 for the first redelivery, ... */
+  size_t count;                 /**< number of oplogs */
+  const mpsync_oplog *oplogs;   /**< count oplogs, id order */
+} mpsync_message;
+
+/**
+ * Message callback for one bizType. Runs on the delivery thread; one message per bizType is in
+ * flight until it is reported (C4). May call any API function except mpsync_client_free().
+ */
+typedef void (*mpsync_message_fn)(mpsync_client *client, const mpsync_message *msg,
+                                  void *user_data);
+
+/**
+ * Registers the callback of \p biz, replacing any earlier one, and dispatches its cached backlog
+ * (C7). The bizType string is copied. Any thread, including a callback.
+ * \return 0; MPSYNC_EINVAL (NULL fn, bizType empty, over 30 characters or with spaces),
+ *         MPSYNC_ESHUTDOWN, MPSYNC_ENOMEM.
+ */
+MPSYNC_EXTERN int mpsync_register_biz(mpsync_client *client, const char *biz,
+                                      mpsync_message_fn fn, void *user_data);
+
+/**
+ * Stops dispatch of \p biz; its oplogs stay cached (C7). After it returns the callback is not
+ * entered again (unless called from that callback, which returns first). Any thread.
+ * \return 0; MPSYNC_EINVAL; MPSYNC_ENOTFOUND (not registered); MPSYNC_ESHUTDOWN.
+ */
+MPSYNC_EXTERN int mpsync_unregister_biz(mpsync_client *client, const char *biz);
+
+/**
+ * Reports a message received (C5): its oplogs are deleted from the cache and the next message of
+ * that bizType is dispatched. Only the message in flight can be reported; anything else is
+ * refused and changes nothing. Any thread, including the callback. Returns before the deletion is
+ * done; it happens on the network thread, in order with other calls.
+ * \return 0; MPSYNC_EINVAL (malformed id); MPSYNC_ESHUTDOWN; MPSYNC_ENOMEM.
+ */
+MPSYNC_EXTERN int mpsync_report(mpsync_client *client, const char *biz, const char *msg_id);
+
+/**
+ * Renders the vendor `msgData` JSON array of \p msg (SPEC §5): one object per oplog with
+ * "mk", "st", "bId", "ext", "mct", "pl" and "isB":"1" for binary payloads (pl then base64).
+ * \return 0 and *out a NUL-terminated string to free with mpsync_free(); MPSYNC_EINVAL,
+ *         MPSYNC_ENOMEM.
+ */
+MPSYNC_EXTERN int mpsync_message_to_json(const mpsync_message *msg, char **out);
+
+/** Frees memory returned by this library. NULL is a no-op. */
+MPSYNC_EXTERN void mpsync_free(void *p);
+
+/** @} */
+
+/**
+ * \defgroup misc Errors and version
+ * @{
+ */
+
+/** The message of an error code; never NULL ("unknown error" for codes not in the table). */
+MPSYNC_EXTERN const char *mpsync_strerror(int err);
+
+/** The name of an error code ("MPSYNC_EINVAL"); never NULL. */
+MPSYNC_EXTERN const char *mpsync_err_name(int err);
+
+/** The runtime library version, "MAJOR.MINOR.PATCH". */
+MPSYNC_EXTERN const char *mpsync_version(void);
+
+/** @} */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPSYNC_H */

@@ -1,0 +1,928 @@
+/* The client: public facade (command queue), loop thread (link, cache, dispatch), delivery thread. */
+#include "client/client.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define MAX_USER_ID 100
+#define MAX_INSTANCE_ID 100
+#define REDELIVER_CAP_MS (10u * 60u * 1000u)
+
+static void deliver_state(mpsync_client *c, mpsync_state st, const char *reason);
+static void start_connect(mpsync_client *c);
+static void pump(mpsync_client *c, loop_biz *lb);
+static void pump_all(mpsync_client *c);
+static void on_redeliver_timer(uv_timer_t *t);
+static void on_reconnect_timer(uv_timer_t *t);
+static void on_heartbeat_timer(uv_timer_t *t);
+
+/* ---------------------------------------------------------------- delivery thread */
+
+static void delivery_push(mpsync_client *c, delivery_item *it) {
+  uv_mutex_lock(&c->dlock);
+  if (c->dtail)
+    c->dtail->next = it;
+  else
+    c->dhead = it;
+  c->dtail = it;
+  uv_cond_broadcast(&c->dcond);
+  uv_mutex_unlock(&c->dlock);
+}
+
+static void deliver_message(mpsync_client *c, delivery_item *it) {
+  mps_msg *m = it->msg;
+  /* C9: a user-stream message assembled before a bind/clear call is stale the moment the call
+   * returned; it stays cached and comes back when its user binds again. */
+  if (m->kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER &&
+      it->user_gen != atomic_load(&c->user_gen))
+    return;
+  uv_mutex_lock(&c->dlock);
+  biz_callback *cb = c->callbacks;
+  while (cb && strcmp(cb->biz, m->biz) != 0) cb = cb->next;
+  if (!cb) {
+    uv_mutex_unlock(&c->dlock);
+    return;
+  }
+  mpsync_message_fn fn = cb->fn;
+  void *ud = cb->user_data;
+  c->running_biz = m->biz;
+  uv_mutex_unlock(&c->dlock);
+
+  mpsync_message pub = {m->biz, m->user_id, m->id, m->has_more, m->delivery, m->count, m->oplogs};
+  fn(c, &pub, ud);
+
+  uv_mutex_lock(&c->dlock);
+  c->running_biz = NULL;
+  uv_cond_broadcast(&c->dcond);
+  uv_mutex_unlock(&c->dlock);
+}
+
+static void delivery_main(void *arg) {
+  mpsync_client *c = arg;
+  uv_mutex_lock(&c->dlock);
+  c->delivery_self = uv_thread_self();
+  for (;;) {
+    while (!c->dhead && !c->dstop) uv_cond_wait(&c->dcond, &c->dlock);
+    if (!c->dhead) break;
+    delivery_item *it = c->dhead;
+    c->dhead = it->next;
+    if (!c->dhead) c->dtail = NULL;
+    uv_mutex_unlock(&c->dlock);
+    if (it->msg) {
+      deliver_message(c, it);
+      mps_msg_free(it->msg);
+    } else if (c->state_fn) {
+      c->state_fn(c->user_data, it->state, it->reason);
+    }
+    free(it);
+    uv_mutex_lock(&c->dlock);
+  }
+  uv_mutex_unlock(&c->dlock);
+}
+
+static int on_delivery_thread(mpsync_client *c) {
+  uv_thread_t self = uv_thread_self();
+  return uv_thread_equal(&self, &c->delivery_self);
+}
+
+static void deliver_state(mpsync_client *c, mpsync_state st, const char *reason) {
+  if (atomic_exchange(&c->state, st) == (int)st && st != MPSYNC_STATE_CONNECT_FAILED) return;
+  mps_log(&c->log, MPSYNC_LOG_INFO, "state %d%s%s", (int)st, reason[0] ? ": " : "", reason);
+  if (!c->state_fn) return;
+  delivery_item *it = calloc(1, sizeof *it);
+  if (!it) return;
+  it->state = st;
+  snprintf(it->reason, sizeof it->reason, "%s", reason);
+  delivery_push(c, it);
+}
+
+/* ---------------------------------------------------------------- loop thread: bizTypes */
+
+static loop_biz *find_biz(mpsync_client *c, const char *biz, int create) {
+  for (loop_biz *lb = c->bizs; lb; lb = lb->next)
+    if (strcmp(lb->biz, biz) == 0) return lb;
+  if (!create) return NULL;
+  loop_biz *lb = calloc(1, sizeof *lb);
+  if (!lb) return NULL;
+  snprintf(lb->biz, sizeof lb->biz, "%s", biz);
+  lb->next = c->bizs;
+  c->bizs = lb;
+  return lb;
+}
+
+static void drop_in_flight(loop_biz *lb) {
+  lb->in_flight = 0;
+  free(lb->target);
+  lb->target = NULL;
+}
+
+static void arm_redeliver(mpsync_client *c) {
+  uint64_t next = UINT64_MAX;
+  for (loop_biz *lb = c->bizs; lb; lb = lb->next)
+    if (lb->in_flight && lb->redeliver_at < next) next = lb->redeliver_at;
+  if (next == UINT64_MAX) {
+    uv_timer_stop(&c->redeliver_timer);
+    return;
+  }
+  uint64_t now = uv_now(&c->loop);
+  uv_timer_start(&c->redeliver_timer, on_redeliver_timer, next > now ? next - now : 0, 0);
+}
+
+static void pump(mpsync_client *c, loop_biz *lb) {
+  if (!lb->registered || lb->in_flight) return;
+  mps_msg *m = NULL;
+  int rc = mps_store_next_message(c->store, lb->biz, c->user_id, mps_wall_ms(), c->max_oplogs,
+                                  c->max_deliveries, &m);
+  if (rc) {
+    mps_log(&c->log, MPSYNC_LOG_ERROR, "cache read for %s failed: %s", lb->biz,
+            mps_store_errmsg(c->store));
+    return;
+  }
+  if (!m) return;
+  delivery_item *it = calloc(1, sizeof *it);
+  if (!it) {
+    mps_msg_free(m);
+    return;
+  }
+  lb->in_flight = 1;
+  lb->kind = m->kind;
+  lb->target = mps_strdup(m->target);
+  lb->first_row = m->first_row;
+  lb->last_row = m->last_row;
+  uint64_t backoff = (uint64_t)c->redelivery_base_ms << (m->delivery < 16 ? m->delivery - 1 : 15);
+  lb->redeliver_at = uv_now(&c->loop) + (backoff < REDELIVER_CAP_MS ? backoff : REDELIVER_CAP_MS);
+  mps_log(&c->log, MPSYNC_LOG_DEBUG, "dispatch %s: %zu oplogs, delivery %u", lb->biz, m->count,
+          m->delivery);
+  it->msg = m;
+  it->user_gen = c->loop_user_gen;
+  delivery_push(c, it);
+  arm_redeliver(c);
+}
+
+static void pump_all(mpsync_client *c) {
+  for (loop_biz *lb = c->bizs; lb; lb = lb->next) pump(c, lb);
+}
+
+/* Hands every unreported message out again now (C6: at each foreground / reconnect). */
+static void redeliver_all(mpsync_client *c) {
+  for (loop_biz *lb = c->bizs; lb; lb = lb->next)
+    if (lb->in_flight) drop_in_flight(lb);
+  pump_all(c);
+}
+
+static void on_redeliver_timer(uv_timer_t *t) {
+  mpsync_client *c = t->data;
+  uint64_t now = uv_now(&c->loop);
+  for (loop_biz *lb = c->bizs; lb; lb = lb->next)
+    if (lb->in_flight && lb->redeliver_at <= now) {
+      drop_in_flight(lb);
+      pump(c, lb);
+    }
+  arm_redeliver(c);
+}
+
+/* ---------------------------------------------------------------- loop thread: the link */
+
+typedef struct write_req {
+  uv_write_t req;
+  uv_buf_t buf;
+} write_req;
+
+static void on_written(uv_write_t *req, int status) {
+  (void)status; /* a failed write surfaces as a read error on the same socket */
+  write_req *w = (write_req *)req;
+  free(w->buf.base);
+  free(w);
+}
+
+static void flush(link *lk) {
+  const uint8_t *data;
+  size_t n = mps_session_pending(lk->session, &data);
+  if (!n || !lk->tcp_open || lk->closing) return;
+  write_req *w = malloc(sizeof *w);
+  char *copy = malloc(n);
+  if (!w || !copy) {
+    free(w);
+    free(copy);
+    return;
+  }
+  memcpy(copy, data, n);
+  w->buf = uv_buf_init(copy, (unsigned)n);
+  mps_session_consume(lk->session, n);
+  if (uv_write(&w->req, (uv_stream_t *)&lk->tcp, &w->buf, 1, on_written) != 0) {
+    free(copy);
+    free(w);
+  }
+}
+
+static void on_link_closed(uv_handle_t *h) {
+  link *lk = h->data;
+  mps_session_free(lk->session);
+  free(lk);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  (void)status;
+  link *lk = req->data;
+  uv_close((uv_handle_t *)&lk->tcp, on_link_closed);
+}
+
+/* Lets the link go: sends what is queued (a Close, usually), then closes the socket. */
+static void link_release(mpsync_client *c, link *lk, int graceful) {
+  if (c->link == lk) c->link = NULL;
+  if (lk->closing) return;
+  lk->closing = 1;
+  uv_timer_stop(&c->heartbeat_timer);
+  if (!lk->tcp_open) {
+    /* Still resolving or connecting: its callback sees cancelled and frees it. */
+    lk->cancelled = 1;
+    uv_cancel((uv_req_t *)&lk->resolve);
+    return;
+  }
+  uv_read_stop((uv_stream_t *)&lk->tcp);
+  if (graceful && lk->session) {
+    lk->closing = 0;
+    flush(lk);
+    lk->closing = 1;
+    lk->shutdown.data = lk;
+    if (uv_shutdown(&lk->shutdown, (uv_stream_t *)&lk->tcp, on_shutdown) == 0) return;
+  }
+  uv_close((uv_handle_t *)&lk->tcp, on_link_closed);
+}
+
+static void schedule_reconnect(mpsync_client *c, uint32_t retry_after_s) {
+  if (!c->foreground || c->stopping) return;
+  uint64_t delay;
+  if (retry_after_s) {
+    /* The server asked for a pause (overload, maintenance): obey within sane bounds (C11). */
+    uint32_t s = retry_after_s < 10 ? 10 : retry_after_s > 600 ? 600 : retry_after_s;
+    delay = (uint64_t)s * 1000;
+  } else {
+    /* Full jitter: spread a crowd of clients that lost the same server (C11). */
+    uint64_t ceiling = 1000ull << (c->attempt < 16 ? c->attempt : 16);
+    if (ceiling > c->reconnect_max_ms) ceiling = c->reconnect_max_ms;
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = (uint32_t)uv_hrtime();
+    delay = 50 + r % (ceiling + 1);
+  }
+  c->attempt++;
+  mps_log(&c->log, MPSYNC_LOG_INFO, "reconnect in %" PRIu64 " ms", delay);
+  uv_timer_start(&c->reconnect_timer, on_reconnect_timer, delay, 0);
+}
+
+static void link_failed(mpsync_client *c, link *lk, const char *reason, uint32_t retry_after_s) {
+  if (c->link != lk) {
+    link_release(c, lk, 0);
+    return;
+  }
+  int was_up = lk->welcomed;
+  mps_log(&c->log, was_up ? MPSYNC_LOG_INFO : MPSYNC_LOG_WARN, "link %s: %s",
+          was_up ? "lost" : "failed", reason);
+  link_release(c, lk, 1);
+  deliver_state(c, was_up ? MPSYNC_STATE_DISCONNECTED : MPSYNC_STATE_CONNECT_FAILED, reason);
+  schedule_reconnect(c, retry_after_s);
+}
+
+static void arm_heartbeat(mpsync_client *c) {
+  link *lk = c->link;
+  if (!lk || !lk->session) return;
+  uint64_t deadline = mps_session_deadline(lk->session);
+  if (deadline == MPS_NO_DEADLINE) return;
+  uint64_t now = uv_now(&c->loop);
+  uv_timer_start(&c->heartbeat_timer, on_heartbeat_timer,
+                 deadline > now ? deadline - now : 0, 0);
+}
+
+static void on_heartbeat_timer(uv_timer_t *t) {
+  mpsync_client *c = t->data;
+  link *lk = c->link;
+  if (!lk || !lk->session) return;
+  int rc = mps_session_tick(lk->session, uv_now(&c->loop));
+  flush(lk);
+  if (rc < 0) {
+    link_failed(c, lk, mps_session_reason(lk->session), 0);
+    return;
+  }
+  arm_heartbeat(c);
+}
+
+static const char *kind_name(int kind) {
+  return kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER     ? "user"
+         : kind == MPSYNC__WIRE__STREAM_KIND__STREAM_DEVICE ? "device"
+                                                           : "global";
+}
+
+/* Session events (loop thread, inside mps_session_recv). */
+
+static int on_welcome(void *ud, const mps_welcome *w) {
+  link *lk = ud;
+  mpsync_client *c = lk->client;
+  lk->welcomed = 1;
+  c->attempt = 0;
+  mps_log(&c->log, MPSYNC_LOG_INFO, "connected to %s:%u (heartbeat %us, timeout %us)", c->host,
+          (unsigned)c->port, w->heartbeat_interval_s, w->heartbeat_timeout_s);
+  deliver_state(c, MPSYNC_STATE_CONNECTED, "");
+  /* C10: global data is never pushed live; ask for it now. */
+  mps_stream_point **pts;
+  size_t n;
+  if (mps_store_points(c->store, NULL, MPSYNC__WIRE__STREAM_KIND__STREAM_GLOBAL, &pts, &n) == 0) {
+    mps_session_pull_global(lk->session, pts, n);
+    mps_store_points_free(pts, n);
+  }
+  redeliver_all(c);
+  return 0;
+}
+
+static int on_batch(void *ud, const mps_batch *b) {
+  link *lk = ud;
+  mpsync_client *c = lk->client;
+  uint64_t point;
+  size_t inserted;
+  /* C3: commit the whole batch, then acknowledge; a failure closes the link unacknowledged. */
+  if (mps_store_commit_batch(c->store, b, &point, &inserted) != 0) {
+    mps_log(&c->log, MPSYNC_LOG_ERROR, "cache write failed: %s", mps_store_errmsg(c->store));
+    return MPSYNC_ESTORE;
+  }
+  mps_log(&c->log, MPSYNC_LOG_DEBUG, "batch %s/%s: %zu oplogs, %zu new, sync point %" PRIu64,
+          kind_name(b->kind), b->biz_type, b->n_oplogs, inserted, point);
+  mps_stream_point pt = MPSYNC__WIRE__STREAM_POINT__INIT;
+  pt.kind = b->kind;
+  pt.biz_type = b->biz_type;
+  pt.target = b->target;
+  pt.sync_point = point;
+  pt.epoch = b->epoch;
+  mps_stream_point *pts[1] = {&pt};
+  int rc = mps_session_ack(lk->session, pts, 1);
+  if (rc) return rc;
+  if (inserted) {
+    loop_biz *lb = find_biz(c, b->biz_type, 0);
+    if (lb) pump(c, lb);
+  }
+  return 0;
+}
+
+static void on_peer_close(void *ud, int code, const char *reason, uint32_t retry_after_s) {
+  link *lk = ud;
+  mps_log(&lk->client->log, MPSYNC_LOG_INFO, "server closed the link (%d): %s", code, reason);
+  lk->retry_after_s = retry_after_s;
+}
+
+static const mps_session_callbacks client_callbacks = {
+    .on_welcome = on_welcome, .on_batch = on_batch, .on_close = on_peer_close};
+
+static void alloc_read(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  buf->base = malloc(suggested);
+  buf->len = buf->base ? suggested : 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  link *lk = s->data;
+  mpsync_client *c = lk->client;
+  if (nread > 0 && !lk->closing) {
+    long rc = mps_session_recv(lk->session, (const uint8_t *)buf->base, (size_t)nread,
+                               uv_now(&c->loop));
+    free(buf->base);
+    flush(lk);
+    if (rc < 0) {
+      char reason[160];
+      snprintf(reason, sizeof reason, "%s (%s)", mps_session_reason(lk->session),
+               mpsync_strerror((int)rc));
+      link_failed(c, lk, reason, lk->retry_after_s);
+      return;
+    }
+    arm_heartbeat(c);
+    return;
+  }
+  free(buf->base);
+  if (nread < 0) link_failed(c, lk, nread == UV_EOF ? "server closed the connection"
+                                                     : uv_strerror((int)nread), 0);
+}
+
+static void send_hello(mpsync_client *c, link *lk) {
+  mps_hello h = MPSYNC__WIRE__HELLO__INIT;
+  h.protocol_version = MPS_PROTOCOL_VERSION;
+  h.instance_id = c->instance_id;
+  h.device_id = c->device_id;
+  h.user_id = c->user_id ? c->user_id : "";
+  h.session_id = c->session_id ? c->session_id : "";
+  h.os_type = (char *)c->os_name;
+  h.app_version = c->app_version;
+  h.sdk_version = MPSYNC_VERSION_STRING;
+  mps_stream_point **pts = NULL;
+  size_t n = 0;
+  if (mps_store_points(c->store, c->user_id, 0, &pts, &n) != 0)
+    mps_log(&c->log, MPSYNC_LOG_WARN, "cannot read sync points: %s", mps_store_errmsg(c->store));
+  h.streams = pts;
+  h.n_streams = n;
+  mps_session_hello(lk->session, &h, uv_now(&c->loop));
+  mps_store_points_free(pts, n);
+  flush(lk);
+  arm_heartbeat(c);
+}
+
+static void on_connected(uv_connect_t *req, int status) {
+  link *lk = req->data;
+  mpsync_client *c = lk->client;
+  if (lk->closing) return; /* released meanwhile; its close callback frees it */
+  if (status < 0) {
+    link_failed(c, lk, uv_strerror(status), 0);
+    return;
+  }
+  uv_tcp_nodelay(&lk->tcp, 1);
+  lk->session = mps_session_new(MPS_ROLE_CLIENT, &client_callbacks, lk);
+  if (!lk->session || uv_read_start((uv_stream_t *)&lk->tcp, alloc_read, on_read) != 0) {
+    link_failed(c, lk, "out of memory", 0);
+    return;
+  }
+  send_hello(c, lk);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  link *lk = req->data;
+  mpsync_client *c = lk->client;
+  if (lk->cancelled || c->link != lk) {
+    uv_freeaddrinfo(res);
+    free(lk);
+    return;
+  }
+  if (status < 0) {
+    uv_freeaddrinfo(res);
+    c->link = NULL;
+    lk->closing = 1;
+    char reason[160];
+    snprintf(reason, sizeof reason, "cannot resolve %s: %s", c->host, uv_strerror(status));
+    mps_log(&c->log, MPSYNC_LOG_WARN, "%s", reason);
+    free(lk);
+    deliver_state(c, MPSYNC_STATE_CONNECT_FAILED, reason);
+    schedule_reconnect(c, 0);
+    return;
+  }
+  uv_tcp_init(&c->loop, &lk->tcp);
+  lk->tcp.data = lk;
+  lk->tcp_open = 1;
+  lk->connect.data = lk;
+  int rc = uv_tcp_connect(&lk->connect, &lk->tcp, res->ai_addr, on_connected);
+  uv_freeaddrinfo(res);
+  if (rc < 0) link_failed(c, lk, uv_strerror(rc), 0);
+}
+
+static void start_connect(mpsync_client *c) {
+  if (!c->foreground || c->link || c->stopping) return;
+  uv_timer_stop(&c->reconnect_timer);
+  link *lk = calloc(1, sizeof *lk);
+  if (!lk) return;
+  lk->client = c;
+  lk->resolve.data = lk;
+  c->link = lk;
+  deliver_state(c, MPSYNC_STATE_CONNECTING, "");
+  char port[8];
+  snprintf(port, sizeof port, "%u", (unsigned)c->port);
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  int rc = uv_getaddrinfo(&c->loop, &lk->resolve, on_resolved, c->host, port, &hints);
+  if (rc < 0) {
+    c->link = NULL;
+    free(lk);
+    deliver_state(c, MPSYNC_STATE_CONNECT_FAILED, uv_strerror(rc));
+    schedule_reconnect(c, 0);
+  }
+}
+
+static void on_reconnect_timer(uv_timer_t *t) { start_connect(t->data); }
+
+/* Drops the link on purpose (background, user change, shutdown). */
+static void link_drop(mpsync_client *c, const char *why) {
+  link *lk = c->link;
+  if (!lk) return;
+  if (lk->session && lk->welcomed)
+    mps_session_close(lk->session, MPSYNC__WIRE__CLOSE_CODE__CLOSE_NORMAL, why, 0);
+  link_release(c, lk, 1);
+  deliver_state(c, MPSYNC_STATE_DISCONNECTED, why);
+}
+
+/* ---------------------------------------------------------------- loop thread: commands */
+
+static int same(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
+
+static void set_user(mpsync_client *c, char *user, char *session, unsigned gen) {
+  int user_changed = !same(user, c->user_id);
+  int changed = user_changed || !same(session, c->session_id);
+  free(c->user_id);
+  free(c->session_id);
+  c->user_id = user;
+  c->session_id = session;
+  c->loop_user_gen = gen;
+  if (user_changed)
+    /* C9: whatever of the old user is in flight is not his to finish here. */
+    for (loop_biz *lb = c->bizs; lb; lb = lb->next)
+      if (lb->in_flight && lb->kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER) drop_in_flight(lb);
+  if (changed && c->link) {
+    /* The Hello carries the user: a new one needs a new handshake. */
+    link_drop(c, "user changed");
+    c->attempt = 0;
+    start_connect(c);
+  }
+  pump_all(c);
+}
+
+static void handle_report(mpsync_client *c, const char *biz, const char *id) {
+  loop_biz *lb = find_biz(c, biz, 0);
+  long long last_row = strtoll(id, NULL, 10);
+  if (!lb || !lb->in_flight || last_row != lb->last_row) {
+    mps_log(&c->log, MPSYNC_LOG_WARN, "report of %s message %s ignored: not in flight", biz, id);
+    return;
+  }
+  mps_msg key;
+  memset(&key, 0, sizeof key);
+  snprintf(key.biz, sizeof key.biz, "%s", lb->biz);
+  key.kind = lb->kind;
+  key.target = lb->target;
+  key.first_row = lb->first_row;
+  key.last_row = lb->last_row;
+  if (mps_store_delete_message(c->store, &key) != 0) {
+    /* Not deleted: it stays in flight and will be redelivered; nothing is lost. */
+    mps_log(&c->log, MPSYNC_LOG_ERROR, "cache delete failed: %s", mps_store_errmsg(c->store));
+    return;
+  }
+  drop_in_flight(lb);
+  pump(c, lb);
+}
+
+static void on_close_handle(uv_handle_t *h) { (void)h; }
+
+static void handle_stop(mpsync_client *c) {
+  c->foreground = 0;
+  if (c->link) {
+    link *lk = c->link;
+    if (lk->session && lk->welcomed)
+      mps_session_close(lk->session, MPSYNC__WIRE__CLOSE_CODE__CLOSE_NORMAL, "client shutdown", 0);
+    link_release(c, lk, 0);
+  }
+  uv_close((uv_handle_t *)&c->wakeup, on_close_handle);
+  uv_close((uv_handle_t *)&c->heartbeat_timer, on_close_handle);
+  uv_close((uv_handle_t *)&c->reconnect_timer, on_close_handle);
+  uv_close((uv_handle_t *)&c->redeliver_timer, on_close_handle);
+}
+
+static void handle_cmd(mpsync_client *c, cmd *k) {
+  loop_biz *lb;
+  switch (k->type) {
+    case CMD_FOREGROUND:
+      c->foreground = 1;
+      if (c->link && c->link->welcomed) {
+        mps_stream_point **pts;
+        size_t n;
+        if (mps_store_points(c->store, NULL, MPSYNC__WIRE__STREAM_KIND__STREAM_GLOBAL, &pts,
+                             &n) == 0) {
+          mps_session_pull_global(c->link->session, pts, n);
+          mps_store_points_free(pts, n);
+          flush(c->link);
+        }
+        redeliver_all(c);
+      } else if (!c->link) {
+        c->attempt = 0;
+        start_connect(c);
+        redeliver_all(c);
+      }
+      break;
+    case CMD_BACKGROUND:
+      c->foreground = 0;
+      uv_timer_stop(&c->reconnect_timer);
+      link_drop(c, "app in background");
+      deliver_state(c, MPSYNC_STATE_DISCONNECTED, "app in background");
+      break;
+    case CMD_BIND_USER:
+      set_user(c, k->a, k->b, k->user_gen);
+      k->a = k->b = NULL;
+      break;
+    case CMD_CLEAR_USER:
+      set_user(c, NULL, NULL, k->user_gen);
+      break;
+    case CMD_REGISTER:
+      if ((lb = find_biz(c, k->a, 1))) {
+        lb->registered = 1;
+        pump(c, lb);
+      }
+      break;
+    case CMD_UNREGISTER:
+      if ((lb = find_biz(c, k->a, 0))) {
+        lb->registered = 0;
+        drop_in_flight(lb);
+      }
+      break;
+    case CMD_REPORT:
+      handle_report(c, k->a, k->b);
+      break;
+    case CMD_STOP:
+      handle_stop(c);
+      break;
+  }
+}
+
+static void on_wakeup(uv_async_t *a) {
+  mpsync_client *c = a->data;
+  uv_mutex_lock(&c->lock);
+  cmd *k = c->cmd_head;
+  c->cmd_head = c->cmd_tail = NULL;
+  uv_mutex_unlock(&c->lock);
+  while (k) {
+    cmd *next = k->next;
+    int stop = k->type == CMD_STOP;
+    handle_cmd(c, k);
+    free(k->a);
+    free(k->b);
+    free(k);
+    k = next;
+    if (stop) {
+      /* Nothing after a stop is honoured; free the rest. */
+      while (k) {
+        next = k->next;
+        free(k->a);
+        free(k->b);
+        free(k);
+        k = next;
+      }
+    }
+  }
+}
+
+static void loop_main(void *arg) {
+  mpsync_client *c = arg;
+  uv_run(&c->loop, UV_RUN_DEFAULT);
+}
+
+/* ---------------------------------------------------------------- facade */
+
+static int post(mpsync_client *c, cmd_type type, const char *a, const char *b) {
+  if (!c) return MPSYNC_EINVAL;
+  cmd *k = calloc(1, sizeof *k);
+  if (!k) return MPSYNC_ENOMEM;
+  k->type = type;
+  if ((a && !(k->a = mps_strdup(a))) || (b && !(k->b = mps_strdup(b)))) {
+    free(k->a);
+    free(k);
+    return MPSYNC_ENOMEM;
+  }
+  uv_mutex_lock(&c->lock);
+  if (c->stopping) {
+    uv_mutex_unlock(&c->lock);
+    free(k->a);
+    free(k->b);
+    free(k);
+    return MPSYNC_ESHUTDOWN;
+  }
+  if (type == CMD_STOP) c->stopping = 1;
+  if (type == CMD_BIND_USER || type == CMD_CLEAR_USER) {
+    /* Bumped under the same lock that orders the queue: the delivery thread stops handing out the
+     * old user's data the moment this call returns (C9). */
+    k->user_gen = ++c->api_user_gen;
+    atomic_store(&c->user_gen, k->user_gen);
+  }
+  if (c->cmd_tail)
+    c->cmd_tail->next = k;
+  else
+    c->cmd_head = k;
+  c->cmd_tail = k;
+  uv_async_send(&c->wakeup);
+  uv_mutex_unlock(&c->lock);
+  return 0;
+}
+
+void mpsync_config_init(mpsync_config *cfg) {
+  if (!cfg) return;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->struct_size = sizeof *cfg;
+  cfg->port = 443;
+  cfg->os_type = MPSYNC_OS_ANDROID;
+  cfg->app_version = "1.0.0";
+  cfg->max_deliveries = 6;
+  cfg->redelivery_base_ms = 5000;
+  cfg->max_oplogs_per_message = 10;
+  cfg->reconnect_max_ms = 60000;
+  cfg->log_level = MPSYNC_LOG_INFO;
+}
+
+static int check_config(const mpsync_config *cfg) {
+  if (!cfg || cfg->struct_size < sizeof(mpsync_config) || !cfg->host || !*cfg->host ||
+      !cfg->instance_id || !*cfg->instance_id || !cfg->data_dir || !*cfg->data_dir || !cfg->port)
+    return MPSYNC_EINVAL;
+  if (strlen(cfg->instance_id) > MAX_INSTANCE_ID || strlen(cfg->host) > 255) return MPSYNC_ETOOLONG;
+  if (cfg->device_id && strlen(cfg->device_id) > 63) return MPSYNC_ETOOLONG;
+  if (cfg->os_type != MPSYNC_OS_ANDROID && cfg->os_type != MPSYNC_OS_IOS) return MPSYNC_EINVAL;
+  if (cfg->app_version && strlen(cfg->app_version) > 20) return MPSYNC_ETOOLONG;
+  if (cfg->max_oplogs_per_message > 1000) return MPSYNC_EINVAL;
+  return 0;
+}
+
+static void free_client(mpsync_client *c) {
+  free(c->host);
+  free(c->instance_id);
+  free(c->data_dir);
+  free(c->app_version);
+  free(c->user_id);
+  free(c->session_id);
+  while (c->bizs) {
+    loop_biz *lb = c->bizs;
+    c->bizs = lb->next;
+    free(lb->target);
+    free(lb);
+  }
+  while (c->callbacks) {
+    biz_callback *cb = c->callbacks;
+    c->callbacks = cb->next;
+    free(cb);
+  }
+  while (c->dhead) {
+    delivery_item *it = c->dhead;
+    c->dhead = it->next;
+    mps_msg_free(it->msg);
+    free(it);
+  }
+  mps_store_close(c->store);
+  free(c);
+}
+
+int mpsync_client_new(const mpsync_config *cfg, mpsync_client **out) {
+  if (!out) return MPSYNC_EINVAL;
+  *out = NULL;
+  int rc = check_config(cfg);
+  if (rc) return rc;
+  mpsync_client *c = calloc(1, sizeof *c);
+  if (!c) return MPSYNC_ENOMEM;
+  c->host = mps_strdup(cfg->host);
+  c->instance_id = mps_strdup(cfg->instance_id);
+  c->data_dir = mps_strdup(cfg->data_dir);
+  c->app_version = mps_strdup(cfg->app_version ? cfg->app_version : "1.0.0");
+  c->port = cfg->port;
+  c->os_name = cfg->os_type == MPSYNC_OS_IOS ? "IOS" : "ANDROID";
+  c->plaintext = cfg->plaintext;
+  c->max_deliveries = cfg->max_deliveries ? cfg->max_deliveries : 6;
+  c->redelivery_base_ms = cfg->redelivery_base_ms ? cfg->redelivery_base_ms : 5000;
+  c->max_oplogs = cfg->max_oplogs_per_message ? cfg->max_oplogs_per_message : 10;
+  c->reconnect_max_ms = cfg->reconnect_max_ms ? cfg->reconnect_max_ms : 60000;
+  c->log = (mps_logger){cfg->log_fn, cfg->user_data, cfg->log_level};
+  c->state_fn = cfg->state_fn;
+  c->user_data = cfg->user_data;
+  if (!c->host || !c->instance_id || !c->data_dir || !c->app_version) {
+    free_client(c);
+    return MPSYNC_ENOMEM;
+  }
+  if (!c->plaintext) {
+    /* TLS is the default (C15) and arrives with the transport security layer; until then a
+     * client that was not explicitly told to go plain refuses to start rather than go plain. */
+    free_client(c);
+    return MPSYNC_ECONFIG;
+  }
+  char err[256];
+  if ((rc = mps_store_open(c->data_dir, &c->store, err, sizeof err)) != 0) {
+    mps_log(&c->log, MPSYNC_LOG_ERROR, "%s", err);
+    free_client(c);
+    return rc;
+  }
+  if ((rc = mps_store_device_id(c->store, cfg->device_id, c->device_id, sizeof c->device_id))) {
+    free_client(c);
+    return rc;
+  }
+  uv_mutex_init(&c->lock);
+  uv_mutex_init(&c->dlock);
+  uv_cond_init(&c->dcond);
+  atomic_init(&c->state, MPSYNC_STATE_DISCONNECTED);
+  atomic_init(&c->user_gen, 0);
+  if (uv_loop_init(&c->loop) != 0) goto fail_sync;
+  uv_async_init(&c->loop, &c->wakeup, on_wakeup);
+  c->wakeup.data = c;
+  uv_timer_init(&c->loop, &c->heartbeat_timer);
+  uv_timer_init(&c->loop, &c->reconnect_timer);
+  uv_timer_init(&c->loop, &c->redeliver_timer);
+  c->heartbeat_timer.data = c->reconnect_timer.data = c->redeliver_timer.data = c;
+  if (uv_thread_create(&c->delivery_thread, delivery_main, c) != 0) goto fail_loop;
+  if (uv_thread_create(&c->loop_thread, loop_main, c) != 0) {
+    uv_mutex_lock(&c->dlock);
+    c->dstop = 1;
+    uv_cond_broadcast(&c->dcond);
+    uv_mutex_unlock(&c->dlock);
+    uv_thread_join(&c->delivery_thread);
+    goto fail_loop;
+  }
+  mps_log(&c->log, MPSYNC_LOG_INFO, "libmpsync %s started, device %s", MPSYNC_VERSION_STRING,
+          c->device_id);
+  *out = c;
+  return 0;
+fail_loop:
+  handle_stop(c);
+  uv_run(&c->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&c->loop);
+fail_sync:
+  uv_cond_destroy(&c->dcond);
+  uv_mutex_destroy(&c->dlock);
+  uv_mutex_destroy(&c->lock);
+  free_client(c);
+  return MPSYNC_EIO;
+}
+
+void mpsync_client_free(mpsync_client *c) {
+  if (!c) return;
+  post(c, CMD_STOP, NULL, NULL);
+  uv_thread_join(&c->loop_thread);
+  uv_loop_close(&c->loop);
+  uv_mutex_lock(&c->dlock);
+  c->dstop = 1;
+  uv_cond_broadcast(&c->dcond);
+  uv_mutex_unlock(&c->dlock);
+  uv_thread_join(&c->delivery_thread);
+  uv_cond_destroy(&c->dcond);
+  uv_mutex_destroy(&c->dlock);
+  uv_mutex_destroy(&c->lock);
+  free_client(c);
+}
+
+int mpsync_bind_user(mpsync_client *c, const char *user_id, const char *session_id) {
+  if (!c || !user_id || !*user_id) return MPSYNC_EINVAL;
+  if (mps_utf8_len(user_id) > MAX_USER_ID || (session_id && mps_utf8_len(session_id) > 100))
+    return MPSYNC_ETOOLONG;
+  return post(c, CMD_BIND_USER, user_id, session_id ? session_id : "");
+}
+
+int mpsync_clear_user(mpsync_client *c) { return post(c, CMD_CLEAR_USER, NULL, NULL); }
+
+int mpsync_foreground(mpsync_client *c) { return post(c, CMD_FOREGROUND, NULL, NULL); }
+
+int mpsync_background(mpsync_client *c) { return post(c, CMD_BACKGROUND, NULL, NULL); }
+
+int mpsync_is_connected(mpsync_client *c) {
+  return c && atomic_load(&c->state) == MPSYNC_STATE_CONNECTED;
+}
+
+mpsync_state mpsync_get_state(mpsync_client *c) {
+  return c ? (mpsync_state)atomic_load(&c->state) : MPSYNC_STATE_DISCONNECTED;
+}
+
+int mpsync_device_id(mpsync_client *c, char *buf, size_t len) {
+  if (!c || !buf) return MPSYNC_EINVAL;
+  size_t n = strlen(c->device_id);
+  if (len <= n) return MPSYNC_ETOOLONG;
+  memcpy(buf, c->device_id, n + 1);
+  return (int)n;
+}
+
+int mpsync_register_biz(mpsync_client *c, const char *biz, mpsync_message_fn fn, void *ud) {
+  if (!c || !fn || !mps_valid_biz(biz)) return MPSYNC_EINVAL;
+  uv_mutex_lock(&c->dlock);
+  biz_callback *cb = c->callbacks;
+  while (cb && strcmp(cb->biz, biz) != 0) cb = cb->next;
+  if (!cb) {
+    cb = calloc(1, sizeof *cb);
+    if (!cb) {
+      uv_mutex_unlock(&c->dlock);
+      return MPSYNC_ENOMEM;
+    }
+    snprintf(cb->biz, sizeof cb->biz, "%s", biz);
+    cb->next = c->callbacks;
+    c->callbacks = cb;
+  }
+  cb->fn = fn;
+  cb->user_data = ud;
+  uv_mutex_unlock(&c->dlock);
+  return post(c, CMD_REGISTER, biz, NULL);
+}
+
+int mpsync_unregister_biz(mpsync_client *c, const char *biz) {
+  if (!c || !mps_valid_biz(biz)) return MPSYNC_EINVAL;
+  uv_mutex_lock(&c->dlock);
+  biz_callback **pp = &c->callbacks;
+  while (*pp && strcmp((*pp)->biz, biz) != 0) pp = &(*pp)->next;
+  if (!*pp) {
+    uv_mutex_unlock(&c->dlock);
+    return MPSYNC_ENOTFOUND;
+  }
+  biz_callback *gone = *pp;
+  *pp = gone->next;
+  free(gone);
+  /* Promise of the API: once this returns, the callback is not running and will not run. */
+  if (!on_delivery_thread(c))
+    while (c->running_biz && strcmp(c->running_biz, biz) == 0) uv_cond_wait(&c->dcond, &c->dlock);
+  uv_mutex_unlock(&c->dlock);
+  return post(c, CMD_UNREGISTER, biz, NULL);
+}
+
+int mpsync_report(mpsync_client *c, const char *biz, const char *msg_id) {
+  if (!c || !mps_valid_biz(biz) || !msg_id) return MPSYNC_EINVAL;
+  /* "<lastRow>,<lastOplogId>,<delivery>": reject anything else before it reaches the loop. */
+  const char *p = msg_id;
+  int fields = 0;
+  while (*p) {
+    if (*p < '0' || *p > '9') return MPSYNC_EINVAL;
+    while (*p >= '0' && *p <= '9') p++;
+    fields++;
+    if (*p == ',') p++;
+    else if (*p) return MPSYNC_EINVAL;
+  }
+  if (fields < 2 || fields > 3) return MPSYNC_EINVAL;
+  return post(c, CMD_REPORT, biz, msg_id);
+}

@@ -1,0 +1,123 @@
+/* Internal layout of the client: the facade's command queue, the loop thread's link state, and the
+ * delivery thread's queue. Only client.c touches these. */
+#ifndef MPSYNC_CLIENT_H
+#define MPSYNC_CLIENT_H
+
+#include <stdatomic.h>
+
+#include <uv.h>
+
+#include "core/session.h"
+#include "mpsync/mpsync.h"
+#include "store/store.h"
+#include "util/util.h"
+
+/* A public call, copied and queued for the loop thread (STYLE §4). */
+typedef enum cmd_type {
+  CMD_FOREGROUND,
+  CMD_BACKGROUND,
+  CMD_BIND_USER,
+  CMD_CLEAR_USER,
+  CMD_REGISTER,
+  CMD_UNREGISTER,
+  CMD_REPORT,
+  CMD_STOP
+} cmd_type;
+
+typedef struct cmd {
+  cmd_type type;
+  char *a, *b;
+  unsigned user_gen; /* CMD_BIND_USER / CMD_CLEAR_USER: the generation the call created */
+  struct cmd *next;
+} cmd;
+
+/* Something for the delivery thread: a message for a callback, or a state change. */
+typedef struct delivery_item {
+  mps_msg *msg;      /* NULL for a state change */
+  unsigned user_gen; /* the user generation the loop assembled msg under */
+  mpsync_state state;
+  char reason[128];
+  struct delivery_item *next;
+} delivery_item;
+
+/* Registered callbacks, read by the delivery thread. */
+typedef struct biz_callback {
+  char biz[32];
+  mpsync_message_fn fn;
+  void *user_data;
+  struct biz_callback *next;
+} biz_callback;
+
+/* The loop thread's view of one bizType: registered or not, and the message in flight. */
+typedef struct loop_biz {
+  char biz[32];
+  int registered;
+  int in_flight;
+  int kind;
+  char *target;
+  int64_t first_row, last_row;
+  uint64_t redeliver_at; /* monotonic ms */
+  struct loop_biz *next;
+} loop_biz;
+
+/* One connection attempt and, once up, the link. Freed after its handle is closed. */
+typedef struct link {
+  mpsync_client *client;
+  uv_getaddrinfo_t resolve;
+  uv_connect_t connect;
+  uv_shutdown_t shutdown;
+  uv_tcp_t tcp;
+  mps_session *session;
+  int tcp_open;   /* tcp initialised: must be uv_close'd */
+  int cancelled;  /* abandoned while resolving or connecting */
+  int closing;
+  int welcomed;
+  uint32_t retry_after_s; /* from the server's Close, 0 = own back-off */
+} link;
+
+struct mpsync_client {
+  /* Configuration, copied at creation. */
+  char *host, *instance_id, *data_dir, *app_version;
+  uint16_t port;
+  const char *os_name;
+  int plaintext;
+  unsigned max_deliveries, redelivery_base_ms, max_oplogs, reconnect_max_ms;
+  mps_logger log;
+  mpsync_state_fn state_fn;
+  void *user_data;
+  char device_id[64];
+
+  mps_store *store; /* loop thread only, once started */
+
+  /* Facade: commands for the loop thread. */
+  uv_mutex_t lock;
+  cmd *cmd_head, *cmd_tail;
+  int stopping;
+  unsigned api_user_gen; /* under lock; bumped by every bind / clear call */
+  atomic_uint user_gen;  /* the same, readable by the delivery thread */
+  atomic_int state;
+
+  /* Loop thread. */
+  uv_thread_t loop_thread;
+  uv_loop_t loop;
+  uv_async_t wakeup;
+  uv_timer_t heartbeat_timer, reconnect_timer, redeliver_timer;
+  int foreground;
+  char *user_id, *session_id;
+  unsigned loop_user_gen;
+  link *link;
+  unsigned attempt;
+  loop_biz *bizs;
+
+  /* Delivery thread. */
+  uv_thread_t delivery_thread;
+  uv_mutex_t dlock;
+  uv_cond_t dcond;
+  delivery_item *dhead, *dtail;
+  int dstop;
+  biz_callback *callbacks;
+  const char *running_biz; /* the bizType whose callback runs now, or NULL */
+  uv_thread_t delivery_self;
+};
+
+#endif

@@ -1,0 +1,49 @@
+/* Frame codec shared by client and server: 4-byte big-endian length + one protobuf Envelope. */
+#ifndef MPSYNC_CORE_WIRE_H
+#define MPSYNC_CORE_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mpsync.pb-c.h"
+
+#define MPS_PROTOCOL_VERSION 1u
+#define MPS_FRAME_HEADER 4u
+/* Hard ceiling: a peer announcing more is broken or hostile; nothing that size is ever buffered. */
+#define MPS_MAX_FRAME (1u << 20)
+
+typedef Mpsync__Wire__Envelope mps_envelope;
+
+/* A growable byte buffer; data[0..len) is valid. */
+typedef struct mps_buf {
+  uint8_t *data;
+  size_t len;
+  size_t cap;
+} mps_buf;
+
+int mps_buf_reserve(mps_buf *b, size_t extra);
+int mps_buf_append(mps_buf *b, const void *p, size_t n);
+void mps_buf_consume(mps_buf *b, size_t n);
+void mps_buf_free(mps_buf *b);
+
+/* Appends one frame holding env to out. Returns 0, MPSYNC_EFRAMESIZE or MPSYNC_ENOMEM. */
+int mps_frame_append(mps_buf *out, const mps_envelope *env);
+
+/* Reassembles frames from arbitrary byte chunks (split or coalesced). */
+typedef struct mps_decoder {
+  mps_buf in;
+  size_t max_frame;
+} mps_decoder;
+
+void mps_decoder_init(mps_decoder *d, size_t max_frame);
+void mps_decoder_free(mps_decoder *d);
+int mps_decoder_feed(mps_decoder *d, const uint8_t *p, size_t n);
+/* 1 and *out set (free with mps_envelope_free) when a frame is complete, 0 when more bytes are
+ * needed, MPSYNC_EFRAMESIZE / MPSYNC_EPROTO when the stream is broken (the decoder is then dead). */
+int mps_decoder_next(mps_decoder *d, mps_envelope **out);
+void mps_envelope_free(mps_envelope *env);
+
+/* True when s is a valid bizType (1..30 chars, printable ASCII without spaces). */
+int mps_valid_biz(const char *s);
+
+#endif

@@ -1,0 +1,456 @@
+/* The client cache on SQLite: schema and migrations, batch commits, message assembly, deletions. */
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "util/util.h"
+
+struct mps_store {
+  sqlite3 *db;
+  sqlite3_stmt *insert_oplog;
+  sqlite3_stmt *get_point;
+  sqlite3_stmt *set_point;
+  sqlite3_stmt *select_next;
+  sqlite3_stmt *mark_delivered;
+  sqlite3_stmt *delete_range;
+  sqlite3_stmt *delete_expired;
+};
+
+/* Schema steps; step i takes the schema from version i to i+1. Never edit a shipped step: append. */
+static const char *const migrations[] = {
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE streams(kind INTEGER NOT NULL, biz TEXT NOT NULL, target TEXT NOT NULL,"
+    " epoch INTEGER NOT NULL DEFAULT 0, sync_point INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(kind, biz, target));"
+    /* AUTOINCREMENT: a row number is never reused, so a stale message id can never name new data. */
+    "CREATE TABLE oplogs(row INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL,"
+    " biz TEXT NOT NULL, target TEXT NOT NULL, oplog_id INTEGER NOT NULL, payload BLOB NOT NULL,"
+    " is_binary INTEGER NOT NULL, third_msg_id TEXT NOT NULL, create_time INTEGER NOT NULL,"
+    " valid_end INTEGER NOT NULL, deliveries INTEGER NOT NULL DEFAULT 0,"
+    " UNIQUE(kind, biz, target, oplog_id));"
+    "CREATE INDEX oplogs_by_biz ON oplogs(biz, row);",
+};
+
+static int exec(mps_store *st, const char *sql) {
+  return sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : MPSYNC_ESTORE;
+}
+
+static int migrate(mps_store *st) {
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
+    return MPSYNC_ESTORE;
+  int version = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : -1;
+  sqlite3_finalize(q);
+  int latest = (int)(sizeof migrations / sizeof migrations[0]);
+  if (version < 0 || version > latest) return MPSYNC_ESTORE; /* newer SDK wrote it: don't guess */
+  for (int v = version; v < latest; v++) {
+    char pragma[48];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v + 1);
+    if (exec(st, "BEGIN IMMEDIATE") || exec(st, migrations[v]) || exec(st, pragma) ||
+        exec(st, "COMMIT")) {
+      exec(st, "ROLLBACK");
+      return MPSYNC_ESTORE;
+    }
+  }
+  return 0;
+}
+
+static int prepare(mps_store *st) {
+  struct {
+    sqlite3_stmt **stmt;
+    const char *sql;
+  } all[] = {
+      {&st->insert_oplog,
+       "INSERT OR IGNORE INTO oplogs(kind, biz, target, oplog_id, payload, is_binary,"
+       " third_msg_id, create_time, valid_end) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+      {&st->get_point, "SELECT sync_point FROM streams WHERE kind=?1 AND biz=?2 AND target=?3"},
+      {&st->set_point,
+       "INSERT INTO streams(kind, biz, target, epoch, sync_point) VALUES(?1, ?2, ?3, ?4, ?5)"
+       " ON CONFLICT(kind, biz, target) DO UPDATE SET sync_point=max(sync_point, excluded.sync_point)"},
+      {&st->select_next,
+       "SELECT row, kind, target, oplog_id, payload, is_binary, third_msg_id, create_time,"
+       " valid_end, deliveries FROM oplogs WHERE biz=?1 AND (kind<>1 OR target=?2)"
+       " ORDER BY row LIMIT ?3"},
+      {&st->mark_delivered,
+       "UPDATE oplogs SET deliveries=deliveries+1 WHERE kind=?1 AND biz=?2 AND target=?3"
+       " AND row BETWEEN ?4 AND ?5"},
+      {&st->delete_range,
+       "DELETE FROM oplogs WHERE kind=?1 AND biz=?2 AND target=?3 AND row BETWEEN ?4 AND ?5"},
+      {&st->delete_expired, "DELETE FROM oplogs WHERE biz=?1 AND valid_end>0 AND valid_end<?2"},
+  };
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    if (sqlite3_prepare_v3(st->db, all[i].sql, -1, SQLITE_PREPARE_PERSISTENT, all[i].stmt,
+                           NULL) != SQLITE_OK)
+      return MPSYNC_ESTORE;
+  return 0;
+}
+
+int mps_store_open(const char *dir, mps_store **out, char *errbuf, size_t errlen) {
+  *out = NULL;
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    snprintf(errbuf, errlen, "cannot create %s: %s", dir, strerror(errno));
+    return MPSYNC_ESTORE;
+  }
+  char path[4096];
+  if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, MPS_STORE_FILE) >= sizeof path) {
+    snprintf(errbuf, errlen, "data dir path too long");
+    return MPSYNC_ETOOLONG;
+  }
+  /* Create the file ourselves so that it is 0600 whatever the umask; SQLite gives its -wal and
+   * -shm files the same mode as the database. */
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    snprintf(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
+    return MPSYNC_ESTORE;
+  }
+  close(fd);
+  mps_store *st = calloc(1, sizeof *st);
+  if (!st) return MPSYNC_ENOMEM;
+  int rc = MPSYNC_ESTORE;
+  if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+      SQLITE_OK)
+    goto fail;
+  sqlite3_busy_timeout(st->db, 5000);
+  /* FULL: a commit that was acknowledged to the server must survive power loss too (C3). */
+  if (exec(st, "PRAGMA journal_mode=WAL") || exec(st, "PRAGMA synchronous=FULL") ||
+      (rc = migrate(st)) || (rc = prepare(st)))
+    goto fail;
+  *out = st;
+  return 0;
+fail:
+  snprintf(errbuf, errlen, "cache %s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
+  mps_store_close(st);
+  return rc ? rc : MPSYNC_ESTORE;
+}
+
+void mps_store_close(mps_store *st) {
+  if (!st) return;
+  sqlite3_stmt *all[] = {st->insert_oplog,   st->get_point,    st->set_point,
+                         st->select_next,    st->mark_delivered, st->delete_range,
+                         st->delete_expired};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sqlite3_finalize(all[i]);
+  sqlite3_close(st->db);
+  free(st);
+}
+
+const char *mps_store_errmsg(mps_store *st) { return sqlite3_errmsg(st->db); }
+
+static int meta_get(mps_store *st, const char *key, char *out, size_t len) {
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key=?1", -1, &q, NULL) != SQLITE_OK)
+    return MPSYNC_ESTORE;
+  sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(q);
+  int found = 0;
+  if (rc == SQLITE_ROW) {
+    snprintf(out, len, "%s", (const char *)sqlite3_column_text(q, 0));
+    found = 1;
+  }
+  sqlite3_finalize(q);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : MPSYNC_ESTORE;
+}
+
+static int meta_set(mps_store *st, const char *key, const char *value) {
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)", -1, &q,
+                         NULL) != SQLITE_OK)
+    return MPSYNC_ESTORE;
+  sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : MPSYNC_ESTORE;
+  sqlite3_finalize(q);
+  return rc;
+}
+
+static int64_t meta_counter(mps_store *st, const char *key) {
+  char buf[32];
+  return meta_get(st, key, buf, sizeof buf) == 1 ? strtoll(buf, NULL, 10) : 0;
+}
+
+static int meta_add(mps_store *st, const char *key, int64_t delta) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%" PRId64, meta_counter(st, key) + delta);
+  return meta_set(st, key, buf);
+}
+
+int64_t mps_store_dropped_expired(mps_store *st) { return meta_counter(st, "dropped_expired"); }
+
+int64_t mps_store_dropped_undelivered(mps_store *st) {
+  return meta_counter(st, "dropped_undelivered");
+}
+
+int64_t mps_store_pending(mps_store *st) {
+  sqlite3_stmt *q;
+  int64_t n = -1;
+  if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM oplogs", -1, &q, NULL) == SQLITE_OK &&
+      sqlite3_step(q) == SQLITE_ROW)
+    n = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  return n;
+}
+
+int mps_store_device_id(mps_store *st, const char *override, char *out, size_t len) {
+  int rc = meta_get(st, "device_id", out, len);
+  if (rc != 0) return rc < 0 ? rc : 0;
+  if (override && *override) {
+    snprintf(out, len, "%s", override);
+  } else {
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    uint8_t rnd[24];
+    if (len < sizeof rnd + 1 || getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+      return MPSYNC_EIO;
+    /* 62 symbols from bytes: the modulo bias is irrelevant for an identifier. */
+    for (size_t i = 0; i < sizeof rnd; i++) out[i] = alphabet[rnd[i] % 62];
+    out[sizeof rnd] = '\0';
+  }
+  return meta_set(st, "device_id", out);
+}
+
+int mps_store_points(mps_store *st, const char *user, int kind_filter, mps_stream_point ***out,
+                     size_t *n) {
+  *out = NULL;
+  *n = 0;
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(st->db,
+                         "SELECT kind, biz, target, sync_point, epoch FROM streams"
+                         " WHERE (kind<>1 OR target=?1) AND (?2=0 OR kind=?2) ORDER BY kind, biz",
+                         -1, &q, NULL) != SQLITE_OK)
+    return MPSYNC_ESTORE;
+  if (user) sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
+  sqlite3_bind_int(q, 2, kind_filter);
+  size_t cap = 0;
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    if (*n == cap) {
+      cap = cap ? cap * 2 : 8;
+      mps_stream_point **p = realloc(*out, cap * sizeof *p);
+      if (!p) goto nomem;
+      *out = p;
+    }
+    mps_stream_point *pt = malloc(sizeof *pt);
+    if (!pt) goto nomem;
+    mpsync__wire__stream_point__init(pt);
+    pt->kind = (Mpsync__Wire__StreamKind)sqlite3_column_int(q, 0);
+    pt->biz_type = mps_strdup((const char *)sqlite3_column_text(q, 1));
+    pt->target = mps_strdup((const char *)sqlite3_column_text(q, 2));
+    pt->sync_point = (uint64_t)sqlite3_column_int64(q, 3);
+    pt->epoch = (uint64_t)sqlite3_column_int64(q, 4);
+    (*out)[(*n)++] = pt;
+    if (!pt->biz_type || !pt->target) goto nomem;
+  }
+  sqlite3_finalize(q);
+  return rc == SQLITE_DONE ? 0 : MPSYNC_ESTORE;
+nomem:
+  sqlite3_finalize(q);
+  mps_store_points_free(*out, *n);
+  *out = NULL;
+  *n = 0;
+  return MPSYNC_ENOMEM;
+}
+
+void mps_store_points_free(mps_stream_point **p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(p[i]->biz_type);
+    free(p[i]->target);
+    free(p[i]);
+  }
+  free(p);
+}
+
+static void bind_stream(sqlite3_stmt *q, int kind, const char *biz, const char *target) {
+  sqlite3_bind_int(q, 1, kind);
+  sqlite3_bind_text(q, 2, biz, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 3, target, -1, SQLITE_STATIC);
+}
+
+static int step_done(sqlite3_stmt *q) {
+  int rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  sqlite3_clear_bindings(q);
+  return rc == SQLITE_DONE ? 0 : MPSYNC_ESTORE;
+}
+
+static uint64_t stream_point(mps_store *st, int kind, const char *biz, const char *target) {
+  bind_stream(st->get_point, kind, biz, target);
+  uint64_t p = 0;
+  if (sqlite3_step(st->get_point) == SQLITE_ROW)
+    p = (uint64_t)sqlite3_column_int64(st->get_point, 0);
+  sqlite3_reset(st->get_point);
+  sqlite3_clear_bindings(st->get_point);
+  return p;
+}
+
+int mps_store_commit_batch(mps_store *st, const mps_batch *b, uint64_t *point, size_t *inserted) {
+  *inserted = 0;
+  if (exec(st, "BEGIN IMMEDIATE")) return MPSYNC_ESTORE;
+  uint64_t sp = stream_point(st, b->kind, b->biz_type, b->target);
+  int rc = 0;
+  for (size_t i = 0; !rc && i < b->n_oplogs; i++) {
+    const mps_oplog_msg *op = b->oplogs[i];
+    if (op->id <= sp) continue; /* already received once: never dispatch twice (C8) */
+    sqlite3_stmt *q = st->insert_oplog;
+    bind_stream(q, b->kind, b->biz_type, b->target);
+    sqlite3_bind_int64(q, 4, (sqlite3_int64)op->id);
+    sqlite3_bind_blob(q, 5, op->payload.data ? (const void *)op->payload.data : "",
+                      (int)op->payload.len, SQLITE_STATIC);
+    sqlite3_bind_int(q, 6, op->binary ? 1 : 0);
+    sqlite3_bind_text(q, 7, op->third_msg_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 8, op->create_time_ms);
+    sqlite3_bind_int64(q, 9, op->valid_time_end_ms);
+    rc = step_done(q);
+    if (!rc) *inserted += (size_t)sqlite3_changes(st->db);
+  }
+  uint64_t last = b->n_oplogs ? b->oplogs[b->n_oplogs - 1]->id : 0;
+  if (last < sp) last = sp;
+  if (!rc) {
+    bind_stream(st->set_point, b->kind, b->biz_type, b->target);
+    sqlite3_bind_int64(st->set_point, 4, (sqlite3_int64)b->epoch);
+    sqlite3_bind_int64(st->set_point, 5, (sqlite3_int64)last);
+    rc = step_done(st->set_point);
+  }
+  if (rc || exec(st, "COMMIT")) {
+    exec(st, "ROLLBACK");
+    *inserted = 0;
+    return MPSYNC_ESTORE;
+  }
+  *point = last;
+  return 0;
+}
+
+void mps_msg_free(mps_msg *m) {
+  if (!m) return;
+  for (size_t i = 0; i < m->count; i++) {
+    free((void *)m->oplogs[i].payload);
+    free((void *)m->oplogs[i].third_msg_id);
+  }
+  free(m->oplogs);
+  free(m->target);
+  free(m->user_id);
+  free(m);
+}
+
+static int delete_rows(mps_store *st, int kind, const char *biz, const char *target, int64_t first,
+                       int64_t last) {
+  sqlite3_stmt *q = st->delete_range;
+  bind_stream(q, kind, biz, target);
+  sqlite3_bind_int64(q, 4, first);
+  sqlite3_bind_int64(q, 5, last);
+  return step_done(q);
+}
+
+int mps_store_delete_message(mps_store *st, const mps_msg *m) {
+  return delete_rows(st, m->kind, m->biz, m->target, m->first_row, m->last_row);
+}
+
+static int drop_expired(mps_store *st, const char *biz, int64_t now) {
+  sqlite3_stmt *q = st->delete_expired;
+  sqlite3_bind_text(q, 1, biz, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 2, now);
+  int rc = step_done(q);
+  int n = sqlite3_changes(st->db);
+  return rc ? rc : n ? meta_add(st, "dropped_expired", n) : 0;
+}
+
+/* Reads the head group: consecutive visible rows of one stream with one delivery count. */
+static int read_group(mps_store *st, const char *biz, const char *user, unsigned max_oplogs,
+                      mps_msg **out) {
+  *out = NULL;
+  sqlite3_stmt *q = st->select_next;
+  sqlite3_bind_text(q, 1, biz, -1, SQLITE_STATIC);
+  if (user) sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 3, (sqlite3_int64)max_oplogs + 1);
+  mps_msg *m = NULL;
+  int rc = SQLITE_ROW, deliveries = 0;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    int kind = sqlite3_column_int(q, 1);
+    const char *target = (const char *)sqlite3_column_text(q, 2);
+    int d = sqlite3_column_int(q, 9);
+    if (m && (m->count == max_oplogs || kind != m->kind || strcmp(target, m->target) != 0 ||
+              d != deliveries)) {
+      m->has_more = 1;
+      break;
+    }
+    if (!m) {
+      m = calloc(1, sizeof *m);
+      if (!m || !(m->oplogs = calloc(max_oplogs, sizeof *m->oplogs))) goto nomem;
+      snprintf(m->biz, sizeof m->biz, "%s", biz);
+      m->kind = kind;
+      m->target = mps_strdup(target);
+      m->user_id = mps_strdup(kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER ? target : "");
+      if (!m->target || !m->user_id) goto nomem;
+      m->first_row = sqlite3_column_int64(q, 0);
+      deliveries = d;
+      m->delivery = (unsigned)d + 1;
+    }
+    mpsync_oplog *op = &m->oplogs[m->count];
+    size_t len = (size_t)sqlite3_column_bytes(q, 4);
+    uint8_t *payload = malloc(len + 1);
+    if (!payload) goto nomem;
+    if (len) memcpy(payload, sqlite3_column_blob(q, 4), len);
+    payload[len] = '\0';
+    op->payload = payload;
+    op->payload_len = len;
+    op->third_msg_id = mps_strdup((const char *)sqlite3_column_text(q, 6));
+    m->count++;
+    if (!op->third_msg_id) goto nomem;
+    op->id = (uint64_t)sqlite3_column_int64(q, 3);
+    op->binary = sqlite3_column_int(q, 5);
+    op->create_time_ms = sqlite3_column_int64(q, 7);
+    op->valid_time_end_ms = sqlite3_column_int64(q, 8);
+    m->last_row = sqlite3_column_int64(q, 0);
+  }
+  sqlite3_reset(q);
+  sqlite3_clear_bindings(q);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    mps_msg_free(m);
+    return MPSYNC_ESTORE;
+  }
+  *out = m;
+  return 0;
+nomem:
+  sqlite3_reset(q);
+  sqlite3_clear_bindings(q);
+  mps_msg_free(m);
+  return MPSYNC_ENOMEM;
+}
+
+int mps_store_next_message(mps_store *st, const char *biz, const char *user, int64_t now_wall_ms,
+                           unsigned max_oplogs, unsigned max_deliveries, mps_msg **out) {
+  *out = NULL;
+  int rc = drop_expired(st, biz, now_wall_ms);
+  if (rc) return rc;
+  for (;;) {
+    mps_msg *m;
+    if ((rc = read_group(st, biz, user, max_oplogs, &m)) || !m) return rc;
+    if (m->delivery <= max_deliveries) {
+      sqlite3_stmt *q = st->mark_delivered;
+      bind_stream(q, m->kind, m->biz, m->target);
+      sqlite3_bind_int64(q, 4, m->first_row);
+      sqlite3_bind_int64(q, 5, m->last_row);
+      if ((rc = step_done(q))) {
+        mps_msg_free(m);
+        return rc;
+      }
+      snprintf(m->id, sizeof m->id, "%" PRId64 ",%" PRIu64 ",%u", m->last_row,
+               m->oplogs[m->count - 1].id, m->delivery);
+      *out = m;
+      return 0;
+    }
+    /* Delivered max_deliveries times and never reported: give up on it for good (C6). */
+    rc = delete_rows(st, m->kind, m->biz, m->target, m->first_row, m->last_row);
+    if (!rc) rc = meta_add(st, "dropped_undelivered", (int64_t)m->count);
+    mps_msg_free(m);
+    if (rc) return rc;
+  }
+}

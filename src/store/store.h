@@ -1,0 +1,69 @@
+/* The client cache: one SQLite file (WAL) holding streams, sync points, undelivered oplogs, device id. */
+#ifndef MPSYNC_STORE_H
+#define MPSYNC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/session.h"
+#include "mpsync/mpsync.h"
+
+#define MPS_STORE_FILE "mpsync.db"
+#define MPS_STORE_SCHEMA_VERSION 1
+
+typedef struct mps_store mps_store;
+
+/* A message assembled from the cache: consecutive oplogs of one stream with one delivery count. */
+typedef struct mps_msg {
+  char biz[32];
+  int kind;
+  char *target;
+  char *user_id;     /* target for user streams, "" otherwise */
+  int64_t first_row, last_row;
+  unsigned delivery; /* the number this dispatch will be: deliveries so far + 1 */
+  int has_more;
+  size_t count;
+  mpsync_oplog *oplogs; /* payload and third_msg_id owned by the message */
+  char id[64];
+} mps_msg;
+
+void mps_msg_free(mps_msg *m);
+
+/* Opens or creates DIR/mpsync.db (0600, directory 0700), migrating old schemas. errbuf gets the
+ * reason on failure. Returns 0 or MPSYNC_ESTORE / MPSYNC_ENOMEM. */
+int mps_store_open(const char *dir, mps_store **out, char *errbuf, size_t errlen);
+void mps_store_close(mps_store *st);
+
+/* The install's device id: the persisted one, else override, else a new random one (C17). */
+int mps_store_device_id(mps_store *st, const char *override, char *out, size_t len);
+
+/* Sync points of the streams to announce: device and global streams, and user streams of user
+ * (none when user is NULL). kind_filter 0 = all kinds. Free with mps_store_points_free. */
+int mps_store_points(mps_store *st, const char *user, int kind_filter, mps_stream_point ***out,
+                     size_t *n);
+void mps_store_points_free(mps_stream_point **p, size_t n);
+
+/* Stores a batch in one transaction: oplogs above the stream's sync point are inserted (others are
+ * duplicates and skipped, C8), then the sync point advances. *point gets the new sync point,
+ * *inserted the count of new oplogs. */
+int mps_store_commit_batch(mps_store *st, const mps_batch *b, uint64_t *point, size_t *inserted);
+
+/* Drops expired oplogs of biz (C14) and oplogs past max_deliveries (C6), then assembles the next
+ * message of biz visible to user (NULL = no user). *out NULL when there is nothing to deliver.
+ * The returned message's rows are marked delivered once more. */
+int mps_store_next_message(mps_store *st, const char *biz, const char *user, int64_t now_wall_ms,
+                           unsigned max_oplogs, unsigned max_deliveries, mps_msg **out);
+
+/* Deletes the rows of a delivered message (C5). */
+int mps_store_delete_message(mps_store *st, const mps_msg *m);
+
+/* Counters of oplogs dropped for good: expired (C14) and undeliverable (C6). */
+int64_t mps_store_dropped_expired(mps_store *st);
+int64_t mps_store_dropped_undelivered(mps_store *st);
+
+/* Number of cached oplogs awaiting report. */
+int64_t mps_store_pending(mps_store *st);
+
+const char *mps_store_errmsg(mps_store *st);
+
+#endif

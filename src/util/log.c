@@ -1,0 +1,31 @@
+/* Logging through the app's hook, and string helpers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+void mps_log(const mps_logger *lg, mpsync_log_level level, const char *fmt, ...) {
+  if (!lg || !lg->fn || level > lg->level) return;
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  lg->fn(lg->ud, level, buf);
+}
+
+char *mps_strdup(const char *s) {
+  if (!s) s = "";
+  size_t n = strlen(s) + 1;
+  char *p = malloc(n);
+  if (p) memcpy(p, s, n);
+  return p;
+}
+
+size_t mps_utf8_len(const char *s) {
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+    if ((*p & 0xC0) != 0x80) n++;
+  return n;
+}

@@ -1,0 +1,44 @@
+/* A minimal assertion kit for the unit tests: report file:line and exit non-zero on failure. */
+#ifndef MPSYNC_TEST_CHECK_H
+#define MPSYNC_TEST_CHECK_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(cond)                                                             \
+  do {                                                                          \
+    if (!(cond)) {                                                              \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);  \
+      exit(1);                                                                  \
+    }                                                                           \
+  } while (0)
+
+#define CHECK_EQ(a, b)                                                          \
+  do {                                                                          \
+    long long a_ = (long long)(a), b_ = (long long)(b);                         \
+    if (a_ != b_) {                                                             \
+      fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n",       \
+              __FILE__, __LINE__, #a, a_, #b, b_);                              \
+      exit(1);                                                                  \
+    }                                                                           \
+  } while (0)
+
+#define CHECK_STR(a, b)                                                         \
+  do {                                                                          \
+    const char *a_ = (a), *b_ = (b);                                            \
+    if (strcmp(a_, b_) != 0) {                                                  \
+      fprintf(stderr, "%s:%d: CHECK_STR failed:\n  %s\n  %s\n", __FILE__,       \
+              __LINE__, a_, b_);                                                \
+      exit(1);                                                                  \
+    }                                                                           \
+  } while (0)
+
+#define RUN(test)                                 \
+  do {                                            \
+    test();                                       \
+    fprintf(stderr, "ok %s\n", #test);            \
+  } while (0)
+
+#endif

@@ -1,0 +1,243 @@
+/* mpsync-cli: a command-line sync client on the public C API, printing one JSON line per oplog. */
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <mbedtls/base64.h>
+
+#include "mpsync/mpsync.h"
+
+typedef struct cli {
+  int report;
+  long count_limit;
+  atomic_long printed;
+  atomic_int done;
+  int verbose;
+} cli;
+
+static void usage(FILE *f) {
+  fputs("usage: mpsync-cli listen --server HOST:PORT --instance ID --data DIR --biz B1[,B2...]\n"
+        "         [--user U [--session S]] [--device D] [--os IOS|ANDROID] [--app-version V]\n"
+        "         [--plaintext] [--no-report] [--count N] [--verbose]\n"
+        "Prints one JSON line per oplog on stdout; state and log lines go to stderr.\n",
+        f);
+}
+
+static void on_log(void *ud, mpsync_log_level level, const char *msg) {
+  (void)ud;
+  static const char *names[] = {"error", "warn", "info", "debug"};
+  fprintf(stderr, "mpsync-cli: %s: %s\n", names[level], msg);
+}
+
+static void on_state(void *ud, mpsync_state st, const char *reason) {
+  (void)ud;
+  static const char *names[] = {"DISCONNECTED", "CONNECTING", "CONNECTED", "CONNECT_FAILED"};
+  fprintf(stderr, "mpsync-cli: state %s%s%s\n", names[st], *reason ? ": " : "", reason);
+}
+
+static char *payload_text(const mpsync_oplog *op) {
+  if (!op->binary) {
+    char *s = malloc(op->payload_len + 1);
+    if (s) {
+      memcpy(s, op->payload, op->payload_len);
+      s[op->payload_len] = '\0';
+    }
+    return s;
+  }
+  size_t need = 0;
+  mbedtls_base64_encode(NULL, 0, &need, op->payload, op->payload_len);
+  char *s = malloc(need + 1);
+  size_t n = 0;
+  if (s && mbedtls_base64_encode((unsigned char *)s, need, &n, op->payload, op->payload_len) != 0) {
+    free(s);
+    return NULL;
+  }
+  if (s) s[n] = '\0';
+  return s;
+}
+
+static void print_oplog(const mpsync_message *m, const mpsync_oplog *op) {
+  char *pl = payload_text(op);
+  cJSON *o = cJSON_CreateObject();
+  if (!pl || !o) {
+    fprintf(stderr, "mpsync-cli: out of memory\n");
+    free(pl);
+    cJSON_Delete(o);
+    return;
+  }
+  cJSON_AddStringToObject(o, "biz", m->biz);
+  cJSON_AddStringToObject(o, "userId", m->user_id);
+  cJSON_AddNumberToObject(o, "mk", (double)op->id);
+  cJSON_AddStringToObject(o, "bId", op->third_msg_id);
+  cJSON_AddStringToObject(o, "pl", pl);
+  cJSON_AddBoolToObject(o, "isB", op->binary);
+  cJSON_AddNumberToObject(o, "mct", (double)op->create_time_ms);
+  cJSON_AddNumberToObject(o, "delivery", m->delivery);
+  char *line = cJSON_PrintUnformatted(o);
+  if (line) {
+    fputs(line, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+  }
+  free(line);
+  free(pl);
+  cJSON_Delete(o);
+}
+
+static void on_message(mpsync_client *client, const mpsync_message *m, void *ud) {
+  cli *app = ud;
+  if (atomic_load(&app->done)) return;
+  for (size_t i = 0; i < m->count; i++) print_oplog(m, &m->oplogs[i]);
+  if (app->report) {
+    int rc = mpsync_report(client, m->biz, m->id);
+    if (rc)
+      fprintf(stderr, "mpsync-cli: report failed: %s\n", mpsync_strerror(rc));
+    else if (app->verbose)
+      fprintf(stderr, "mpsync-cli: reported %s message %s\n", m->biz, m->id);
+  }
+  long total = atomic_fetch_add(&app->printed, (long)m->count) + (long)m->count;
+  if (app->count_limit > 0 && total >= app->count_limit) atomic_store(&app->done, 1);
+}
+
+static int split_host_port(const char *s, char *host, size_t hostlen, uint16_t *port) {
+  const char *colon = strrchr(s, ':');
+  if (!colon || colon == s) return -1;
+  const char *h = s;
+  size_t n = (size_t)(colon - s);
+  if (*h == '[' && n >= 2 && h[n - 1] == ']') {
+    h++;
+    n -= 2;
+  }
+  if (n >= hostlen) return -1;
+  memcpy(host, h, n);
+  host[n] = '\0';
+  char *end;
+  long p = strtol(colon + 1, &end, 10);
+  if (*end || p <= 0 || p > 65535) return -1;
+  *port = (uint16_t)p;
+  return 0;
+}
+
+static int listen_main(int argc, char **argv) {
+  mpsync_config cfg;
+  mpsync_config_init(&cfg);
+  cli app = {.report = 1, .count_limit = 0};
+  char host[256] = "";
+  const char *server = NULL, *bizs = NULL, *user = NULL, *session = NULL;
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define TAKE(name, dst)                                                          \
+  if (strcmp(a, name) == 0) {                                                    \
+    if (!v) {                                                                    \
+      fprintf(stderr, "mpsync-cli: %s needs a value\n", name);                   \
+      return 2;                                                                  \
+    }                                                                            \
+    dst = v;                                                                     \
+    i++;                                                                         \
+    continue;                                                                    \
+  }
+    TAKE("--server", server)
+    TAKE("--instance", cfg.instance_id)
+    TAKE("--data", cfg.data_dir)
+    TAKE("--biz", bizs)
+    TAKE("--user", user)
+    TAKE("--session", session)
+    TAKE("--device", cfg.device_id)
+    TAKE("--app-version", cfg.app_version)
+#undef TAKE
+    if (strcmp(a, "--os") == 0 && v) {
+      if (strcasecmp(v, "IOS") == 0)
+        cfg.os_type = MPSYNC_OS_IOS;
+      else if (strcasecmp(v, "ANDROID") == 0)
+        cfg.os_type = MPSYNC_OS_ANDROID;
+      else {
+        fprintf(stderr, "mpsync-cli: --os takes IOS or ANDROID\n");
+        return 2;
+      }
+      i++;
+    } else if (strcmp(a, "--count") == 0 && v) {
+      app.count_limit = strtol(v, NULL, 10);
+      if (app.count_limit <= 0) {
+        fprintf(stderr, "mpsync-cli: --count takes a positive number\n");
+        return 2;
+      }
+      i++;
+    } else if (strcmp(a, "--no-report") == 0) {
+      app.report = 0;
+    } else if (strcmp(a, "--plaintext") == 0) {
+      cfg.plaintext = 1;
+    } else if (strcmp(a, "--verbose") == 0) {
+      app.verbose = 1;
+    } else {
+      fprintf(stderr, "mpsync-cli: unknown or incomplete option %s\n", a);
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (!server || !cfg.instance_id || !cfg.data_dir || !bizs) {
+    usage(stderr);
+    return 2;
+  }
+  if (split_host_port(server, host, sizeof host, &cfg.port) != 0) {
+    fprintf(stderr, "mpsync-cli: --server takes HOST:PORT\n");
+    return 2;
+  }
+  cfg.host = host;
+  cfg.log_fn = on_log;
+  cfg.log_level = app.verbose ? MPSYNC_LOG_DEBUG : MPSYNC_LOG_INFO;
+  cfg.state_fn = on_state;
+  cfg.user_data = &app;
+
+  /* Signals are taken by this thread alone, with sigtimedwait, never inside SDK threads. */
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+  mpsync_client *client;
+  int rc = mpsync_client_new(&cfg, &client);
+  if (rc) {
+    fprintf(stderr, "mpsync-cli: cannot start: %s\n", mpsync_strerror(rc));
+    return 1;
+  }
+  char dev[64];
+  mpsync_device_id(client, dev, sizeof dev);
+  fprintf(stderr, "mpsync-cli: device %s\n", dev);
+  if (user) rc = mpsync_bind_user(client, user, session ? session : "");
+  char *list = strdup(bizs);
+  for (char *save = NULL, *b = strtok_r(list, ",", &save); !rc && b; b = strtok_r(NULL, ",", &save))
+    if ((rc = mpsync_register_biz(client, b, on_message, &app)))
+      fprintf(stderr, "mpsync-cli: bad bizType '%s'\n", b);
+  free(list);
+  if (!rc) rc = mpsync_foreground(client);
+  int status = rc ? 1 : 0;
+  while (!rc && !atomic_load(&app.done)) {
+    struct timespec tick = {0, 100 * 1000 * 1000};
+    int sig = sigtimedwait(&sigs, NULL, &tick);
+    if (sig == SIGINT || sig == SIGTERM) break;
+  }
+  mpsync_client_free(client);
+  return status;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "listen") == 0) return listen_main(argc, argv);
+  if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    usage(stdout);
+    return 0;
+  }
+  if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+    printf("mpsync-cli %s\n", mpsync_version());
+    return 0;
+  }
+  usage(stderr);
+  return 2;
+}
