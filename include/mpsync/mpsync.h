@@ -166,6 +166,43 @@ MPSYNC_EXTERN int mpsync_device_id(mpsync_client *client, char *buf, size_t len)
 /** @} */
 
 /**
+ * \defgroup meta meta.config
+ * The mPaaS `meta.config` file (C16): a JSON object with `appId`, `appKey`, `workspaceId`,
+ * `syncserver` and `syncport`. libmpsync also reads its own optional keys `mpsyncPlaintext`
+ * (boolean: plain TCP, for a local mock server only), `mpsyncCaFile` and `mpsyncPin`.
+ * @{
+ */
+
+/** A parsed meta.config; strings applied to a config live as long as it does. */
+typedef struct mpsync_meta mpsync_meta;
+
+/**
+ * Reads and parses \p path. Any thread.
+ * \return 0 and *out set; MPSYNC_EINVAL (NULL argument), MPSYNC_EIO (unreadable file),
+ *         MPSYNC_ECONFIG (not a JSON object, a key of the wrong type, or appId, workspaceId,
+ *         syncserver or syncport missing), MPSYNC_ENOMEM.
+ */
+MPSYNC_EXTERN int mpsync_meta_load(const char *path, mpsync_meta **out);
+
+/**
+ * Sets cfg->host, cfg->port, cfg->instance_id ("workspaceId_appId"), and plaintext, ca_file and
+ * pin_sha256 when the file names them. The pointers stay valid until mpsync_meta_free(). Any thread.
+ * \return 0; MPSYNC_EINVAL.
+ */
+MPSYNC_EXTERN int mpsync_meta_apply(const mpsync_meta *meta, mpsync_config *cfg);
+
+/**
+ * The value of a top-level key as text (numbers and booleans rendered, "true"/"false"), or NULL
+ * when absent. Valid until mpsync_meta_free(). Any thread.
+ */
+MPSYNC_EXTERN const char *mpsync_meta_get(const mpsync_meta *meta, const char *key);
+
+/** Frees a parsed meta.config. NULL is a no-op. */
+MPSYNC_EXTERN void mpsync_meta_free(mpsync_meta *meta);
+
+/** @} */
+
+/**
  * \defgroup messages Messages
  * @{
  */

@@ -1,0 +1,116 @@
+"""Runs mpsync-cli listen as a test client: collects its JSON lines, watches its log, stops it."""
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+
+
+class Listener:
+    """One `mpsync-cli listen` process against a MockServer's link port."""
+
+    def __init__(self, build_dir, server, data_dir, biz, instance="test_app", user=None,
+                 session=None, device=None, os_type=None, app_version=None, report=True,
+                 count=None):
+        self.cmd = [os.path.join(build_dir, "bin", "mpsync-cli"), "listen",
+                    "--server", "127.0.0.1:%d" % server.link_port, "--plaintext",
+                    "--instance", instance, "--data", data_dir, "--biz", ",".join(biz),
+                    "--verbose"]
+        for flag, value in (("--user", user), ("--session", session), ("--device", device),
+                            ("--os", os_type), ("--app-version", app_version),
+                            ("--count", count)):
+            if value is not None:
+                self.cmd += [flag, str(value)]
+        if not report:
+            self.cmd.append("--no-report")
+        self.proc = None
+        self.lines = queue.Queue()
+        self.log = []
+        self._log_cond = threading.Condition()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def start(self):
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, encoding="utf-8")
+        threading.Thread(target=self._read_out, daemon=True).start()
+        threading.Thread(target=self._read_err, daemon=True).start()
+        return self
+
+    def _read_out(self):
+        for line in self.proc.stdout:
+            self.lines.put(json.loads(line))
+
+    def _read_err(self):
+        for line in self.proc.stderr:
+            with self._log_cond:
+                self.log.append(line.rstrip("\n"))
+                self._log_cond.notify_all()
+
+    def wait_log(self, pattern, timeout=10.0, count=1):
+        """Waits until `count` log lines match the regex; returns them."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._log_cond:
+            while True:
+                hits = [l for l in self.log if rx.search(l)]
+                if len(hits) >= count:
+                    return hits
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("no log line /%s/ within %.1fs; log:\n%s"
+                                         % (pattern, timeout, "\n".join(self.log)))
+                self._log_cond.wait(left)
+
+    def wait_connected(self, timeout=10.0):
+        return self.wait_log(r"state CONNECTED", timeout)
+
+    def take(self, n, timeout=10.0):
+        """The next n oplog lines, in arrival order."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while len(out) < n:
+            left = deadline - time.monotonic()
+            try:
+                out.append(self.lines.get(timeout=max(left, 0.01)))
+            except queue.Empty:
+                raise AssertionError("got %d of %d oplogs; log:\n%s"
+                                     % (len(out), n, "\n".join(self.log)))
+        return out
+
+    def expect_nothing(self, seconds=1.0):
+        try:
+            line = self.lines.get(timeout=seconds)
+        except queue.Empty:
+            return
+        raise AssertionError("unexpected oplog %r" % (line,))
+
+    def wait_exit(self, timeout=10.0):
+        return self.proc.wait(timeout)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            for pipe in (self.proc.stdout, self.proc.stderr):
+                if pipe and not pipe.closed:
+                    try:
+                        pipe.close()
+                    except OSError:
+                        pass
+        return self.proc.returncode if self.proc else None
