@@ -20,7 +20,9 @@ extern "C" {
 #endif
 
 /**
- * \mainpage libmpsync
+ * \file mpsync.h
+ * \brief The public API of libmpsync.
+ *
  * A client SDK for server-to-client data sync. Threads: every public function may be called from
  * any thread. The network runs on an SDK thread (a libuv loop); every callback an app registers
  * runs on one SDK delivery thread, in order, with no internal lock held, and may call any function

@@ -1,4 +1,6 @@
 /* The one error space of libmpsync: every code, its name and its message, in one X-macro table. */
+/** \file mpsync_errors.h
+ * \brief Error codes of libmpsync. */
 #ifndef MPSYNC_ERRORS_H
 #define MPSYNC_ERRORS_H
 
@@ -32,7 +34,9 @@
 /** Error codes returned by libmpsync functions. */
 typedef enum mpsync_error {
   MPSYNC_OK = 0, /**< success */
+/** \cond INTERNAL */
 #define MPSYNC_ERR_ENUM_(name, value, msg) MPSYNC_##name = (value),
+/** \endcond */
   MPSYNC_ERRNO_MAP(MPSYNC_ERR_ENUM_)
 #undef MPSYNC_ERR_ENUM_
 } mpsync_error;
