@@ -92,11 +92,13 @@ typedef struct mpsync_config {
   const char *app_version;
   /** Device id to use instead of the generated one (C17); NULL = generate once and persist. */
   const char *device_id;
-  /** Non-zero: plain TCP. Only for a local mock server; TLS is the default (C15). */
+  /** Non-zero: plain TCP. Only for a local mock server; TLS 1.2+ is the default (C15). */
   int plaintext;
-  /** Reserved for TLS: CA bundle file; NULL = system default. */
+  /** CA certificates (PEM file or directory) the server's chain must lead to; NULL = the system
+   * store (/etc/ssl/certs/ca-certificates.crt on Debian). */
   const char *ca_file;
-  /** Reserved for TLS: base64 SHA-256 of the server's SubjectPublicKeyInfo; NULL = no pinning. */
+  /** Base64 SHA-256 of the server's SubjectPublicKeyInfo; a server whose key differs is refused
+   * even with a valid chain. NULL = no pinning. */
   const char *pin_sha256;
   /** Deliveries of one message before its oplogs are dropped for good (C6). Default 6. */
   unsigned max_deliveries;
@@ -114,6 +116,9 @@ typedef struct mpsync_config {
   mpsync_state_fn state_fn;
   /** Passed to log_fn and state_fn. */
   void *user_data;
+  /** Name the server certificate must carry, when it differs from host (host is an IP literal,
+   * or a front door); NULL = host. */
+  const char *server_name;
 } mpsync_config;
 
 /** Fills \p cfg with the defaults. Any thread. */

@@ -198,10 +198,7 @@ static void on_written(uv_write_t *req, int status) {
   free(w);
 }
 
-static void flush(link *lk) {
-  const uint8_t *data;
-  size_t n = mps_session_pending(lk->session, &data);
-  if (!n || !lk->tcp_open || lk->closing) return;
+static void write_raw(link *lk, const uint8_t *data, size_t n) {
   write_req *w = malloc(sizeof *w);
   char *copy = malloc(n);
   if (!w || !copy) {
@@ -211,16 +208,36 @@ static void flush(link *lk) {
   }
   memcpy(copy, data, n);
   w->buf = uv_buf_init(copy, (unsigned)n);
-  mps_session_consume(lk->session, n);
   if (uv_write(&w->req, (uv_stream_t *)&lk->tcp, &w->buf, 1, on_written) != 0) {
     free(copy);
     free(w);
   }
 }
 
+/* Moves what the session (through TLS, when on) has to send onto the socket. */
+static void flush(link *lk) {
+  if (!lk->tcp_open || lk->closing) return;
+  const uint8_t *data;
+  size_t n = lk->session ? mps_session_pending(lk->session, &data) : 0;
+  if (!lk->tls) {
+    if (n) write_raw(lk, data, n);
+    if (n) mps_session_consume(lk->session, n);
+    return;
+  }
+  /* Plaintext waits inside the session until the handshake is done. */
+  if (n && mps_tls_handshake_done(lk->tls) && mps_tls_write(lk->tls, data, n) == 0)
+    mps_session_consume(lk->session, n);
+  n = mps_tls_pending(lk->tls, &data);
+  if (n) {
+    write_raw(lk, data, n);
+    mps_tls_consume(lk->tls, n);
+  }
+}
+
 static void on_link_closed(uv_handle_t *h) {
   link *lk = h->data;
   mps_session_free(lk->session);
+  mps_tls_free(lk->tls);
   free(lk);
 }
 
@@ -379,22 +396,57 @@ static void alloc_read(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = buf->base ? suggested : 0;
 }
 
+static void send_hello(mpsync_client *c, link *lk);
+
+/* Feeds plaintext to the session; 0, or negative when the link must go. */
+static int to_session(mpsync_client *c, link *lk, const uint8_t *p, size_t n) {
+  long rc = mps_session_recv(lk->session, p, n, uv_now(&c->loop));
+  flush(lk);
+  if (rc >= 0) return 0;
+  char reason[200];
+  snprintf(reason, sizeof reason, "%s (%s)", mps_session_reason(lk->session),
+           mpsync_strerror((int)rc));
+  link_failed(c, lk, reason, lk->retry_after_s);
+  return -1;
+}
+
+/* Ciphertext in: finish the handshake, then pass whatever decrypts to the session. */
+static int from_tls(mpsync_client *c, link *lk, const uint8_t *p, size_t n) {
+  if (mps_tls_feed(lk->tls, p, n) != 0) {
+    link_failed(c, lk, "out of memory", 0);
+    return -1;
+  }
+  if (!mps_tls_handshake_done(lk->tls)) {
+    int hs = mps_tls_handshake(lk->tls);
+    flush(lk);
+    if (hs < 0) {
+      link_failed(c, lk, mps_tls_reason(lk->tls), 0);
+      return -1;
+    }
+    if (hs > 0) return 0;
+    mps_log(&c->log, MPSYNC_LOG_DEBUG, "TLS handshake done");
+    send_hello(c, lk);
+  }
+  uint8_t plain[16384];
+  for (;;) {
+    long got = mps_tls_read(lk->tls, plain, sizeof plain);
+    if (got == 0) return 0;
+    if (got < 0) {
+      link_failed(c, lk, mps_tls_reason(lk->tls), 0);
+      return -1;
+    }
+    if (to_session(c, lk, plain, (size_t)got) != 0) return -1;
+  }
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   link *lk = s->data;
   mpsync_client *c = lk->client;
   if (nread > 0 && !lk->closing) {
-    long rc = mps_session_recv(lk->session, (const uint8_t *)buf->base, (size_t)nread,
-                               uv_now(&c->loop));
+    int rc = lk->tls ? from_tls(c, lk, (const uint8_t *)buf->base, (size_t)nread)
+                     : to_session(c, lk, (const uint8_t *)buf->base, (size_t)nread);
     free(buf->base);
-    flush(lk);
-    if (rc < 0) {
-      char reason[160];
-      snprintf(reason, sizeof reason, "%s (%s)", mps_session_reason(lk->session),
-               mpsync_strerror((int)rc));
-      link_failed(c, lk, reason, lk->retry_after_s);
-      return;
-    }
-    arm_heartbeat(c);
+    if (rc == 0) arm_heartbeat(c);
     return;
   }
   free(buf->base);
@@ -436,6 +488,17 @@ static void on_connected(uv_connect_t *req, int status) {
   lk->session = mps_session_new(MPS_ROLE_CLIENT, &client_callbacks, lk);
   if (!lk->session || uv_read_start((uv_stream_t *)&lk->tcp, alloc_read, on_read) != 0) {
     link_failed(c, lk, "out of memory", 0);
+    return;
+  }
+  if (c->tls_config) {
+    if (mps_tls_new(c->tls_config, c->server_name, &lk->tls) != 0) {
+      link_failed(c, lk, "TLS setup failed", 0);
+      return;
+    }
+    /* The ClientHello; the Hello of our protocol follows once the handshake is done. */
+    int hs = mps_tls_handshake(lk->tls);
+    flush(lk);
+    if (hs < 0) link_failed(c, lk, mps_tls_reason(lk->tls), 0);
     return;
   }
   send_hello(c, lk);
@@ -722,6 +785,7 @@ static int check_config(const mpsync_config *cfg) {
 
 static void free_client(mpsync_client *c) {
   free(c->host);
+  free(c->server_name);
   free(c->instance_id);
   free(c->data_dir);
   free(c->app_version);
@@ -745,6 +809,7 @@ static void free_client(mpsync_client *c) {
     free(it);
   }
   mps_store_close(c->store);
+  mps_tls_config_free(c->tls_config);
   free(c);
 }
 
@@ -756,6 +821,7 @@ int mpsync_client_new(const mpsync_config *cfg, mpsync_client **out) {
   mpsync_client *c = calloc(1, sizeof *c);
   if (!c) return MPSYNC_ENOMEM;
   c->host = mps_strdup(cfg->host);
+  c->server_name = mps_strdup(cfg->server_name ? cfg->server_name : cfg->host);
   c->instance_id = mps_strdup(cfg->instance_id);
   c->data_dir = mps_strdup(cfg->data_dir);
   c->app_version = mps_strdup(cfg->app_version ? cfg->app_version : "1.0.0");
@@ -769,17 +835,17 @@ int mpsync_client_new(const mpsync_config *cfg, mpsync_client **out) {
   c->log = (mps_logger){cfg->log_fn, cfg->user_data, cfg->log_level};
   c->state_fn = cfg->state_fn;
   c->user_data = cfg->user_data;
-  if (!c->host || !c->instance_id || !c->data_dir || !c->app_version) {
+  if (!c->host || !c->server_name || !c->instance_id || !c->data_dir || !c->app_version) {
     free_client(c);
     return MPSYNC_ENOMEM;
   }
-  if (!c->plaintext) {
-    /* TLS is the default (C15) and arrives with the transport security layer; until then a
-     * client that was not explicitly told to go plain refuses to start rather than go plain. */
-    free_client(c);
-    return MPSYNC_ECONFIG;
-  }
   char err[256];
+  if (!c->plaintext &&
+      (rc = mps_tls_client_config(cfg->ca_file, cfg->pin_sha256, &c->tls_config, err, sizeof err))) {
+    mps_log(&c->log, MPSYNC_LOG_ERROR, "TLS configuration: %s", err);
+    free_client(c);
+    return rc;
+  }
   if ((rc = mps_store_open(c->data_dir, &c->store, err, sizeof err)) != 0) {
     mps_log(&c->log, MPSYNC_LOG_ERROR, "%s", err);
     free_client(c);

@@ -10,6 +10,7 @@
 #include "core/session.h"
 #include "mpsync/mpsync.h"
 #include "store/store.h"
+#include "tls/tls.h"
 #include "util/util.h"
 
 /* A public call, copied and queued for the loop thread (STYLE §4). */
@@ -68,6 +69,7 @@ typedef struct link {
   uv_shutdown_t shutdown;
   uv_tcp_t tcp;
   mps_session *session;
+  mps_tls *tls; /* NULL on plain TCP */
   int tcp_open;   /* tcp initialised: must be uv_close'd */
   int cancelled;  /* abandoned while resolving or connecting */
   int closing;
@@ -77,7 +79,7 @@ typedef struct link {
 
 struct mpsync_client {
   /* Configuration, copied at creation. */
-  char *host, *instance_id, *data_dir, *app_version;
+  char *host, *server_name, *instance_id, *data_dir, *app_version;
   uint16_t port;
   const char *os_name;
   int plaintext;
@@ -86,6 +88,7 @@ struct mpsync_client {
   mpsync_state_fn state_fn;
   void *user_data;
   char device_id[64];
+  mps_tls_config *tls_config; /* NULL when plaintext */
 
   mps_store *store; /* loop thread only, once started */
 

@@ -1,0 +1,279 @@
+/* mbedTLS over in-memory buffers: certificate verification, host name, TLS 1.2+, SPKI pinning. */
+#include "tls/tls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <mbedtls/base64.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/sha256.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+
+#include "core/wire.h"
+#include "mpsync/mpsync_errors.h"
+
+struct mps_tls_config {
+  int is_server;
+  mbedtls_ssl_config ssl;
+  mbedtls_entropy_context entropy;
+  mbedtls_ctr_drbg_context drbg;
+  mbedtls_x509_crt chain; /* CA chain (client) or own chain (server) */
+  mbedtls_pk_context key;
+  int has_pin;
+  unsigned char pin[32];
+};
+
+struct mps_tls {
+  mps_tls_config *cfg;
+  mbedtls_ssl_context ssl;
+  mps_buf in, out;
+  int done;
+  char reason[160];
+};
+
+static void describe(int rc, const char *what, char *err, size_t errlen) {
+  char buf[100];
+  mbedtls_strerror(rc, buf, sizeof buf);
+  snprintf(err, errlen, "%s: %s", what, buf);
+}
+
+static int config_common(mps_tls_config *c, int endpoint, char *err, size_t errlen) {
+  mbedtls_ssl_config_init(&c->ssl);
+  mbedtls_entropy_init(&c->entropy);
+  mbedtls_ctr_drbg_init(&c->drbg);
+  mbedtls_x509_crt_init(&c->chain);
+  mbedtls_pk_init(&c->key);
+  int rc = mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy,
+                                 (const unsigned char *)"mpsync", 6);
+  if (!rc)
+    rc = mbedtls_ssl_config_defaults(&c->ssl, endpoint, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                     MBEDTLS_SSL_PRESET_DEFAULT);
+  if (rc) {
+    describe(rc, "TLS setup", err, errlen);
+    return MPSYNC_ETLS;
+  }
+  mbedtls_ssl_conf_rng(&c->ssl, mbedtls_ctr_drbg_random, &c->drbg);
+  /* TLS 1.2 or newer only (C15): older versions have known-broken constructions. */
+  mbedtls_ssl_conf_min_version(&c->ssl, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+  return 0;
+}
+
+static int decode_pin(mps_tls_config *c, const char *pin, char *err, size_t errlen) {
+  size_t n = 0;
+  if (mbedtls_base64_decode(c->pin, sizeof c->pin, &n, (const unsigned char *)pin, strlen(pin)) ||
+      n != sizeof c->pin) {
+    snprintf(err, errlen, "pin is not the base64 of a SHA-256 digest");
+    return MPSYNC_ECONFIG;
+  }
+  c->has_pin = 1;
+  return 0;
+}
+
+int mps_tls_client_config(const char *ca_file, const char *pin_sha256, mps_tls_config **out,
+                          char *err, size_t errlen) {
+  *out = NULL;
+  mps_tls_config *c = calloc(1, sizeof *c);
+  if (!c) return MPSYNC_ENOMEM;
+  int rc = config_common(c, MBEDTLS_SSL_IS_CLIENT, err, errlen);
+  if (!rc && pin_sha256 && *pin_sha256) rc = decode_pin(c, pin_sha256, err, errlen);
+  if (!rc) {
+    const char *path = ca_file && *ca_file ? ca_file : MPS_TLS_SYSTEM_CA;
+    struct stat sb;
+    int r;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+      r = mbedtls_x509_crt_parse_path(&c->chain, path);
+    else
+      r = mbedtls_x509_crt_parse_file(&c->chain, path);
+    /* parse_* return the count of certificates they skipped; fail only when none loaded. */
+    if (r < 0 || c->chain.version == 0) {
+      if (r < 0)
+        describe(r, path, err, errlen);
+      else
+        snprintf(err, errlen, "%s: no usable CA certificate", path);
+      rc = MPSYNC_ECONFIG;
+    }
+  }
+  if (rc) {
+    mps_tls_config_free(c);
+    return rc;
+  }
+  mbedtls_ssl_conf_authmode(&c->ssl, MBEDTLS_SSL_VERIFY_REQUIRED);
+  mbedtls_ssl_conf_ca_chain(&c->ssl, &c->chain, NULL);
+  *out = c;
+  return 0;
+}
+
+int mps_tls_server_config(const char *cert_file, const char *key_file, mps_tls_config **out,
+                          char *err, size_t errlen) {
+  *out = NULL;
+  mps_tls_config *c = calloc(1, sizeof *c);
+  if (!c) return MPSYNC_ENOMEM;
+  c->is_server = 1;
+  int rc = config_common(c, MBEDTLS_SSL_IS_SERVER, err, errlen);
+  int r;
+  if (!rc && (r = mbedtls_x509_crt_parse_file(&c->chain, cert_file)) != 0) {
+    describe(r, cert_file, err, errlen);
+    rc = MPSYNC_ECONFIG;
+  }
+  if (!rc && (r = mbedtls_pk_parse_keyfile(&c->key, key_file, NULL)) != 0) {
+    describe(r, key_file, err, errlen);
+    rc = MPSYNC_ECONFIG;
+  }
+  if (!rc && (r = mbedtls_ssl_conf_own_cert(&c->ssl, &c->chain, &c->key)) != 0) {
+    describe(r, "certificate and key", err, errlen);
+    rc = MPSYNC_ECONFIG;
+  }
+  if (rc) {
+    mps_tls_config_free(c);
+    return rc;
+  }
+  *out = c;
+  return 0;
+}
+
+void mps_tls_config_free(mps_tls_config *c) {
+  if (!c) return;
+  mbedtls_ssl_config_free(&c->ssl);
+  mbedtls_ctr_drbg_free(&c->drbg);
+  mbedtls_entropy_free(&c->entropy);
+  mbedtls_x509_crt_free(&c->chain);
+  mbedtls_pk_free(&c->key);
+  free(c);
+}
+
+static int bio_send(void *ctx, const unsigned char *p, size_t n) {
+  mps_tls *t = ctx;
+  return mps_buf_append(&t->out, p, n) ? MBEDTLS_ERR_SSL_ALLOC_FAILED : (int)n;
+}
+
+static int bio_recv(void *ctx, unsigned char *p, size_t n) {
+  mps_tls *t = ctx;
+  if (!t->in.len) return MBEDTLS_ERR_SSL_WANT_READ;
+  if (n > t->in.len) n = t->in.len;
+  memcpy(p, t->in.data, n);
+  mps_buf_consume(&t->in, n);
+  return (int)n;
+}
+
+int mps_tls_new(mps_tls_config *cfg, const char *server_name, mps_tls **out) {
+  *out = NULL;
+  mps_tls *t = calloc(1, sizeof *t);
+  if (!t) return MPSYNC_ENOMEM;
+  t->cfg = cfg;
+  mbedtls_ssl_init(&t->ssl);
+  if (mbedtls_ssl_setup(&t->ssl, &cfg->ssl) != 0 ||
+      (!cfg->is_server && mbedtls_ssl_set_hostname(&t->ssl, server_name) != 0)) {
+    mps_tls_free(t);
+    return MPSYNC_ETLS;
+  }
+  mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
+  *out = t;
+  return 0;
+}
+
+void mps_tls_free(mps_tls *t) {
+  if (!t) return;
+  mbedtls_ssl_free(&t->ssl);
+  mps_buf_free(&t->in);
+  mps_buf_free(&t->out);
+  free(t);
+}
+
+int mps_tls_feed(mps_tls *t, const uint8_t *p, size_t n) { return mps_buf_append(&t->in, p, n); }
+
+static int fail(mps_tls *t, int rc, const char *what) {
+  char buf[100];
+  mbedtls_strerror(rc, buf, sizeof buf);
+  if (!t->reason[0]) snprintf(t->reason, sizeof t->reason, "%s: %s", what, buf);
+  return MPSYNC_ETLS;
+}
+
+static int check_pin(mps_tls *t) {
+  const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&t->ssl);
+  unsigned char der[2048], digest[32];
+  int n = peer ? mbedtls_pk_write_pubkey_der((mbedtls_pk_context *)&peer->pk, der, sizeof der) : -1;
+  /* The DER is written at the end of the buffer. */
+  if (n <= 0 || mbedtls_sha256_ret(der + sizeof der - n, (size_t)n, digest, 0) != 0 ||
+      memcmp(digest, t->cfg->pin, sizeof digest) != 0) {
+    snprintf(t->reason, sizeof t->reason, "server public key does not match the pin");
+    return MPSYNC_ETLS;
+  }
+  return 0;
+}
+
+int mps_tls_handshake(mps_tls *t) {
+  if (t->done) return 0;
+  int rc = mbedtls_ssl_handshake(&t->ssl);
+  if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return 1;
+  if (rc != 0) {
+    uint32_t flags = mbedtls_ssl_get_verify_result(&t->ssl);
+    if (!t->cfg->is_server && flags != 0 && flags != (uint32_t)-1) {
+      char info[120];
+      mbedtls_x509_crt_verify_info(info, sizeof info, "", flags);
+      info[strcspn(info, "\n")] = '\0';
+      snprintf(t->reason, sizeof t->reason, "certificate rejected: %s", info);
+      return MPSYNC_ETLS;
+    }
+    return fail(t, rc, "TLS handshake");
+  }
+  if (!t->cfg->is_server && t->cfg->has_pin && check_pin(t) != 0) return MPSYNC_ETLS;
+  t->done = 1;
+  return 0;
+}
+
+int mps_tls_handshake_done(const mps_tls *t) { return t->done; }
+
+long mps_tls_read(mps_tls *t, uint8_t *buf, size_t cap) {
+  int rc = mbedtls_ssl_read(&t->ssl, buf, cap);
+  if (rc > 0) return rc;
+  if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return 0;
+  if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+    snprintf(t->reason, sizeof t->reason, "peer closed TLS");
+    return MPSYNC_ECLOSED;
+  }
+  return fail(t, rc, "TLS read");
+}
+
+int mps_tls_write(mps_tls *t, const uint8_t *p, size_t n) {
+  while (n) {
+    /* The memory BIO never blocks, so WANT_WRITE cannot happen; a short write just loops. */
+    int rc = mbedtls_ssl_write(&t->ssl, p, n);
+    if (rc < 0) return fail(t, rc, "TLS write");
+    p += rc;
+    n -= (size_t)rc;
+  }
+  return 0;
+}
+
+size_t mps_tls_pending(mps_tls *t, const uint8_t **data) {
+  *data = t->out.data;
+  return t->out.len;
+}
+
+void mps_tls_consume(mps_tls *t, size_t n) { mps_buf_consume(&t->out, n); }
+
+void mps_tls_close(mps_tls *t) { mbedtls_ssl_close_notify(&t->ssl); }
+
+const char *mps_tls_reason(const mps_tls *t) { return t->reason; }
+
+int mps_tls_spki_pin_of_file(const char *cert_file, char *out, size_t len) {
+  mbedtls_x509_crt crt;
+  mbedtls_x509_crt_init(&crt);
+  unsigned char der[2048], digest[32];
+  int rc = MPSYNC_ECONFIG;
+  if (mbedtls_x509_crt_parse_file(&crt, cert_file) == 0) {
+    int n = mbedtls_pk_write_pubkey_der(&crt.pk, der, sizeof der);
+    size_t olen = 0;
+    if (n > 0 && mbedtls_sha256_ret(der + sizeof der - n, (size_t)n, digest, 0) == 0 &&
+        mbedtls_base64_encode((unsigned char *)out, len, &olen, digest, sizeof digest) == 0)
+      rc = 0;
+  }
+  mbedtls_x509_crt_free(&crt);
+  return rc;
+}

@@ -1,0 +1,50 @@
+/* TLS as a memory pipe over mbedTLS: ciphertext in and out as bytes, no sockets (STYLE §2). */
+#ifndef MPSYNC_TLS_H
+#define MPSYNC_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Shared, read-only after creation: CA chain or own certificate, RNG, policy. */
+typedef struct mps_tls_config mps_tls_config;
+/* One TLS connection. */
+typedef struct mps_tls mps_tls;
+
+#define MPS_TLS_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
+#define MPS_TLS_SYSTEM_CA_DIR "/etc/ssl/certs"
+
+/* Client policy: verify against ca_file (a file or a directory; NULL = the system store), TLS 1.2+,
+ * optional pin = base64 SHA-256 of the server's SubjectPublicKeyInfo. */
+int mps_tls_client_config(const char *ca_file, const char *pin_sha256, mps_tls_config **out,
+                          char *err, size_t errlen);
+/* Server: own certificate chain and key (PEM files). */
+int mps_tls_server_config(const char *cert_file, const char *key_file, mps_tls_config **out,
+                          char *err, size_t errlen);
+void mps_tls_config_free(mps_tls_config *cfg);
+
+/* server_name: checked against the certificate (client side only; NULL on the server). */
+int mps_tls_new(mps_tls_config *cfg, const char *server_name, mps_tls **out);
+void mps_tls_free(mps_tls *t);
+
+/* Ciphertext received from the socket. */
+int mps_tls_feed(mps_tls *t, const uint8_t *p, size_t n);
+/* Drives the handshake: 0 when done, 1 while it needs more bytes, negative on failure (reason
+ * in mps_tls_reason). */
+int mps_tls_handshake(mps_tls *t);
+int mps_tls_handshake_done(const mps_tls *t);
+/* Decrypted bytes: >0 count, 0 when nothing is ready, negative on failure or close_notify
+ * (MPSYNC_ECLOSED). */
+long mps_tls_read(mps_tls *t, uint8_t *buf, size_t cap);
+/* Encrypts all of p. 0 or negative. */
+int mps_tls_write(mps_tls *t, const uint8_t *p, size_t n);
+/* Ciphertext to send; valid until the next call on t. */
+size_t mps_tls_pending(mps_tls *t, const uint8_t **data);
+void mps_tls_consume(mps_tls *t, size_t n);
+/* Queues close_notify. */
+void mps_tls_close(mps_tls *t);
+const char *mps_tls_reason(const mps_tls *t);
+
+/* base64 SHA-256 of a PEM/DER certificate file's SubjectPublicKeyInfo, for pins. */
+int mps_tls_spki_pin_of_file(const char *cert_file, char *out, size_t len);
+
+#endif

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Makes the test PKI in DIR: a CA, a server certificate for localhost, and the bad ones TLS tests refuse.
+set -euo pipefail
+dir=${1:?usage: make_certs.sh DIR}
+mkdir -p "$dir"
+cd "$dir"
+[ -f done ] && exit 0
+
+ossl() { openssl "$@" 2>/dev/null; }
+key() { ossl ecparam -name prime256v1 -genkey -noout -out "$1"; }
+ca() { # name subject
+  key "$1.key"
+  ossl req -x509 -new -key "$1.key" -sha256 -days 3650 -subj "/CN=$2" -out "$1.pem" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+}
+csr() { # name cn
+  ossl req -new -key server.key -subj "/CN=$2" -addext "subjectAltName=DNS:$2" -out "$1.csr"
+}
+
+ca ca "mpsync test CA"
+ca other_ca "some other CA"
+key server.key
+
+cat >ca.cnf <<'CNF'
+[ca]
+default_ca = test_ca
+[test_ca]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = any
+copy_extensions = copy
+unique_subject = no
+[any]
+commonName = supplied
+CNF
+: >index.txt
+echo 1000 >serial
+sign() { # name csr start end
+  ossl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in "$2" -out "$1.pem" -notext \
+    -startdate "$3" -enddate "$4"
+}
+csr localhost localhost
+csr wronghost wrong.example.com
+sign server localhost.csr 20200101000000Z 20491231235959Z
+sign wronghost wronghost.csr 20200101000000Z 20491231235959Z
+sign expired localhost.csr 20200101000000Z 20200102000000Z
+touch done
