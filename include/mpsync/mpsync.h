@@ -24,9 +24,11 @@ extern "C" {
  * \brief The public API of libmpsync.
  *
  * A client SDK for server-to-client data sync. Threads: every public function may be called from
- * any thread. The network runs on an SDK thread (a libuv loop); every callback an app registers
- * runs on one SDK delivery thread, in order, with no internal lock held, and may call any function
- * of this API (mpsync_client_free() excepted).
+ * any thread. The network runs on an SDK thread (a libuv loop). Callbacks run on SDK delivery
+ * threads, never the network thread or the caller's: the messages of one bizType one at a time
+ * and in order, state changes one at a time and in order, different bizTypes side by side — so a
+ * slow callback delays only its own bizType (C4). No internal lock is held while app code runs,
+ * and a callback may call any function of this API (mpsync_client_free() excepted).
  */
 
 /**
@@ -60,7 +62,8 @@ typedef enum mpsync_log_level {
 typedef void (*mpsync_log_fn)(void *user_data, mpsync_log_level level, const char *msg);
 
 /**
- * Connection-state listener. Runs on the delivery thread, in the order the states happened.
+ * Connection-state listener. Runs on a delivery thread, one call at a time, in the order the
+ * states happened.
  * \p reason is a short text for CONNECT_FAILED and DISCONNECTED ("" otherwise), valid for the call.
  */
 typedef void (*mpsync_state_fn)(void *user_data, mpsync_state state, const char *reason);
@@ -119,6 +122,9 @@ typedef struct mpsync_config {
   /** Name the server certificate must carry, when it differs from host (host is an IP literal,
    * or a front door); NULL = host. */
   const char *server_name;
+  /** Threads that run message callbacks, 1–16. Each bizType runs on one of them at a time, in
+   * order; more threads let more slow callbacks run side by side (C4). Default 4. */
+  unsigned delivery_threads;
 } mpsync_config;
 
 /** Fills \p cfg with the defaults. Any thread. */
@@ -240,8 +246,9 @@ typedef struct mpsync_message {
 } mpsync_message;
 
 /**
- * Message callback for one bizType. Runs on the delivery thread; one message per bizType is in
- * flight until it is reported (C4). May call any API function except mpsync_client_free().
+ * Message callback for one bizType. Runs on a delivery thread; one message per bizType is in
+ * flight until it is reported (C4), and callbacks of one bizType never overlap. May call any API
+ * function except mpsync_client_free().
  */
 typedef void (*mpsync_message_fn)(mpsync_client *client, const mpsync_message *msg,
                                   void *user_data);

@@ -32,6 +32,34 @@ static void delivery_push(mpsync_client *c, delivery_item *it) {
   uv_mutex_unlock(&c->dlock);
 }
 
+static _Thread_local mpsync_client *delivering_for;
+
+static const char *strand_of(const delivery_item *it) {
+  return it->msg ? it->msg->biz : MPS_STATE_STRAND;
+}
+
+static int strand_busy(mpsync_client *c, const char *strand) {
+  for (unsigned i = 0; i < c->n_workers; i++)
+    if (strcmp(c->running[i], strand) == 0) return 1;
+  return 0;
+}
+
+/* The oldest item whose strand is idle, unlinked from the queue; NULL when none. */
+static delivery_item *take_runnable(mpsync_client *c) {
+  delivery_item *prev = NULL;
+  for (delivery_item *it = c->dhead; it; prev = it, it = it->next) {
+    if (strand_busy(c, strand_of(it))) continue;
+    if (prev)
+      prev->next = it->next;
+    else
+      c->dhead = it->next;
+    if (c->dtail == it) c->dtail = prev;
+    it->next = NULL;
+    return it;
+  }
+  return NULL;
+}
+
 static void deliver_message(mpsync_client *c, delivery_item *it) {
   mps_msg *m = it->msg;
   /* C9: a user-stream message assembled before a bind/clear call is stale the moment the call
@@ -42,34 +70,30 @@ static void deliver_message(mpsync_client *c, delivery_item *it) {
   uv_mutex_lock(&c->dlock);
   biz_callback *cb = c->callbacks;
   while (cb && strcmp(cb->biz, m->biz) != 0) cb = cb->next;
-  if (!cb) {
-    uv_mutex_unlock(&c->dlock);
-    return;
-  }
-  mpsync_message_fn fn = cb->fn;
-  void *ud = cb->user_data;
-  c->running_biz = m->biz;
+  mpsync_message_fn fn = cb ? cb->fn : NULL;
+  void *ud = cb ? cb->user_data : NULL;
   uv_mutex_unlock(&c->dlock);
-
+  if (!fn) return;
   mpsync_message pub = {m->biz, m->user_id, m->id, m->has_more, m->delivery, m->count, m->oplogs};
   fn(c, &pub, ud);
-
-  uv_mutex_lock(&c->dlock);
-  c->running_biz = NULL;
-  uv_cond_broadcast(&c->dcond);
-  uv_mutex_unlock(&c->dlock);
 }
 
+typedef struct worker_arg {
+  mpsync_client *client;
+  unsigned index;
+} worker_arg;
+
 static void delivery_main(void *arg) {
-  mpsync_client *c = arg;
+  worker_arg wa = *(worker_arg *)arg;
+  free(arg);
+  mpsync_client *c = wa.client;
+  delivering_for = c;
   uv_mutex_lock(&c->dlock);
-  c->delivery_self = uv_thread_self();
   for (;;) {
-    while (!c->dhead && !c->dstop) uv_cond_wait(&c->dcond, &c->dlock);
-    if (!c->dhead) break;
-    delivery_item *it = c->dhead;
-    c->dhead = it->next;
-    if (!c->dhead) c->dtail = NULL;
+    delivery_item *it;
+    while (!(it = take_runnable(c)) && !(c->dstop && !c->dhead)) uv_cond_wait(&c->dcond, &c->dlock);
+    if (!it) break;
+    snprintf(c->running[wa.index], sizeof c->running[wa.index], "%s", strand_of(it));
     uv_mutex_unlock(&c->dlock);
     if (it->msg) {
       deliver_message(c, it);
@@ -79,13 +103,36 @@ static void delivery_main(void *arg) {
     }
     free(it);
     uv_mutex_lock(&c->dlock);
+    c->running[wa.index][0] = '\0';
+    /* The strand is free again: its next item may now run, and unregister may return. */
+    uv_cond_broadcast(&c->dcond);
   }
   uv_mutex_unlock(&c->dlock);
 }
 
-static int on_delivery_thread(mpsync_client *c) {
-  uv_thread_t self = uv_thread_self();
-  return uv_thread_equal(&self, &c->delivery_self);
+static int on_delivery_thread(mpsync_client *c) { return delivering_for == c; }
+
+static void stop_workers(mpsync_client *c, unsigned started) {
+  uv_mutex_lock(&c->dlock);
+  c->dstop = 1;
+  uv_cond_broadcast(&c->dcond);
+  uv_mutex_unlock(&c->dlock);
+  for (unsigned i = 0; i < started; i++) uv_thread_join(&c->workers[i]);
+}
+
+static unsigned start_workers(mpsync_client *c) {
+  unsigned i;
+  for (i = 0; i < c->n_workers; i++) {
+    worker_arg *wa = malloc(sizeof *wa);
+    if (!wa) break;
+    wa->client = c;
+    wa->index = i;
+    if (uv_thread_create(&c->workers[i], delivery_main, wa) != 0) {
+      free(wa);
+      break;
+    }
+  }
+  return i;
 }
 
 static void deliver_state(mpsync_client *c, mpsync_state st, const char *reason) {
@@ -780,6 +827,7 @@ static int check_config(const mpsync_config *cfg) {
   if (cfg->os_type != MPSYNC_OS_ANDROID && cfg->os_type != MPSYNC_OS_IOS) return MPSYNC_EINVAL;
   if (cfg->app_version && strlen(cfg->app_version) > 20) return MPSYNC_ETOOLONG;
   if (cfg->max_oplogs_per_message > 1000) return MPSYNC_EINVAL;
+  if (cfg->delivery_threads > MPS_MAX_DELIVERY_THREADS) return MPSYNC_EINVAL;
   return 0;
 }
 
@@ -832,6 +880,7 @@ int mpsync_client_new(const mpsync_config *cfg, mpsync_client **out) {
   c->redelivery_base_ms = cfg->redelivery_base_ms ? cfg->redelivery_base_ms : 5000;
   c->max_oplogs = cfg->max_oplogs_per_message ? cfg->max_oplogs_per_message : 10;
   c->reconnect_max_ms = cfg->reconnect_max_ms ? cfg->reconnect_max_ms : 60000;
+  c->n_workers = cfg->delivery_threads ? cfg->delivery_threads : 4;
   c->log = (mps_logger){cfg->log_fn, cfg->user_data, cfg->log_level};
   c->state_fn = cfg->state_fn;
   c->user_data = cfg->user_data;
@@ -867,13 +916,9 @@ int mpsync_client_new(const mpsync_config *cfg, mpsync_client **out) {
   uv_timer_init(&c->loop, &c->reconnect_timer);
   uv_timer_init(&c->loop, &c->redeliver_timer);
   c->heartbeat_timer.data = c->reconnect_timer.data = c->redeliver_timer.data = c;
-  if (uv_thread_create(&c->delivery_thread, delivery_main, c) != 0) goto fail_loop;
-  if (uv_thread_create(&c->loop_thread, loop_main, c) != 0) {
-    uv_mutex_lock(&c->dlock);
-    c->dstop = 1;
-    uv_cond_broadcast(&c->dcond);
-    uv_mutex_unlock(&c->dlock);
-    uv_thread_join(&c->delivery_thread);
+  unsigned started = start_workers(c);
+  if (started < c->n_workers || uv_thread_create(&c->loop_thread, loop_main, c) != 0) {
+    stop_workers(c, started);
     goto fail_loop;
   }
   mps_log(&c->log, MPSYNC_LOG_INFO, "libmpsync %s started, device %s", MPSYNC_VERSION_STRING,
@@ -897,11 +942,8 @@ void mpsync_client_free(mpsync_client *c) {
   post(c, CMD_STOP, NULL, NULL);
   uv_thread_join(&c->loop_thread);
   uv_loop_close(&c->loop);
-  uv_mutex_lock(&c->dlock);
-  c->dstop = 1;
-  uv_cond_broadcast(&c->dcond);
-  uv_mutex_unlock(&c->dlock);
-  uv_thread_join(&c->delivery_thread);
+  /* Workers finish what is queued (a last state change, say) before they exit. */
+  stop_workers(c, c->n_workers);
   uv_cond_destroy(&c->dcond);
   uv_mutex_destroy(&c->dlock);
   uv_mutex_destroy(&c->lock);
@@ -972,7 +1014,7 @@ int mpsync_unregister_biz(mpsync_client *c, const char *biz) {
   free(gone);
   /* Promise of the API: once this returns, the callback is not running and will not run. */
   if (!on_delivery_thread(c))
-    while (c->running_biz && strcmp(c->running_biz, biz) == 0) uv_cond_wait(&c->dcond, &c->dlock);
+    while (strand_busy(c, biz)) uv_cond_wait(&c->dcond, &c->dlock);
   uv_mutex_unlock(&c->dlock);
   return post(c, CMD_UNREGISTER, biz, NULL);
 }

@@ -32,6 +32,10 @@ typedef struct cmd {
   struct cmd *next;
 } cmd;
 
+#define MPS_MAX_DELIVERY_THREADS 16
+/* The strand of state changes: they reach the listener in order, like a bizType's messages. */
+#define MPS_STATE_STRAND "\x01state"
+
 /* Something for the delivery thread: a message for a callback, or a state change. */
 typedef struct delivery_item {
   mps_msg *msg;      /* NULL for a state change */
@@ -112,15 +116,16 @@ struct mpsync_client {
   unsigned attempt;
   loop_biz *bizs;
 
-  /* Delivery thread. */
-  uv_thread_t delivery_thread;
+  /* Delivery threads: a small pool where each bizType is a strand (one callback at a time, in
+   * order), so a slow callback holds up only its own bizType (C4). */
+  unsigned n_workers;
+  uv_thread_t workers[MPS_MAX_DELIVERY_THREADS];
   uv_mutex_t dlock;
   uv_cond_t dcond;
   delivery_item *dhead, *dtail;
   int dstop;
   biz_callback *callbacks;
-  const char *running_biz; /* the bizType whose callback runs now, or NULL */
-  uv_thread_t delivery_self;
+  char running[MPS_MAX_DELIVERY_THREADS][32]; /* strand each worker runs now; "" = idle */
 };
 
 #endif

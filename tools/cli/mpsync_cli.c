@@ -24,7 +24,9 @@ typedef struct cli {
 static void usage(FILE *f) {
   fputs("usage: mpsync-cli listen --server HOST:PORT --instance ID --data DIR --biz B1[,B2...]\n"
         "         [--user U [--session S]] [--device D] [--os IOS|ANDROID] [--app-version V]\n"
-        "         [--plaintext] [--no-report] [--count N] [--verbose]\n"
+        "         [--ca FILE] [--pin BASE64_SHA256_OF_SPKI] [--server-name NAME] [--plaintext]\n"
+        "         [--no-report] [--count N] [--verbose]\n"
+        "TLS is on unless --plaintext; --ca replaces the system CA store.\n"
         "Prints one JSON line per oplog on stdout; state and log lines go to stderr.\n",
         f);
 }
@@ -151,6 +153,9 @@ static int listen_main(int argc, char **argv) {
     TAKE("--session", session)
     TAKE("--device", cfg.device_id)
     TAKE("--app-version", cfg.app_version)
+    TAKE("--ca", cfg.ca_file)
+    TAKE("--pin", cfg.pin_sha256)
+    TAKE("--server-name", cfg.server_name)
 #undef TAKE
     if (strcmp(a, "--os") == 0 && v) {
       if (strcasecmp(v, "IOS") == 0)
