@@ -1,0 +1,337 @@
+# Test harness for mpsync-mock-server: runs it, calls its HTTP API, and speaks the long-link.
+"""Test harness for mpsync-mock-server: start/stop/restart the server, call its HTTP API, and a
+minimal raw long-link client (hand-written protobuf encoding, standard library only)."""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+READY_PREFIX = "mpsync-mock-server ready "
+
+
+def build_dir_from_env_or_argv():
+    """The build directory: $MPSYNC_BUILD_DIR, else the first non-option argv entry."""
+    env = os.environ.get("MPSYNC_BUILD_DIR")
+    if env:
+        return env
+    for arg in sys.argv[1:]:
+        if not arg.startswith("-") and os.path.isdir(arg):
+            sys.argv.remove(arg)
+            return arg
+    raise RuntimeError("set MPSYNC_BUILD_DIR or pass the build directory as an argument")
+
+
+class MockServer:
+    """Runs bin/mpsync-mock-server on loopback with a temporary data directory."""
+
+    def __init__(self, build_dir, biz=None, extra_args=None, data_dir=None):
+        self.binary = os.path.join(build_dir, "bin", "mpsync-mock-server")
+        self._own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="mpsync-mock-")
+        self.biz_file = None
+        if biz is not None:
+            self.biz_file = os.path.join(self.data_dir, "biz.json")
+            with open(self.biz_file, "w", encoding="utf-8") as f:
+                json.dump(biz, f)
+        self.extra_args = list(extra_args or [])
+        self.proc = None
+        self.http_port = None
+        self.link_port = None
+        self._stderr_lines = []
+
+    # -- lifecycle --
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if self.proc is not None:
+                self.stop(check=exc_type is None)
+        finally:
+            self.cleanup()
+        return False
+
+    def command(self):
+        cmd = [self.binary, "--http", "127.0.0.1:0", "--link", "127.0.0.1:0",
+               "--data", os.path.join(self.data_dir, "state")]
+        if self.biz_file:
+            cmd += ["--biz-file", self.biz_file]
+        return cmd + self.extra_args
+
+    def start(self, timeout=10.0):
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self._drainer = threading.Thread(target=self._drain_stderr, args=(self.proc,),
+                                         daemon=True)
+        self._drainer.start()
+        line = self._read_ready(timeout)
+        fields = dict(part.split("=", 1) for part in line[len(READY_PREFIX):].split())
+        self.http_port = int(fields["http"].rsplit(":", 1)[1])
+        self.link_port = int(fields["link"].rsplit(":", 1)[1])
+
+    def _drain_stderr(self, proc):
+        for line in proc.stderr:
+            self._stderr_lines.append(line)
+
+    def _read_ready(self, timeout):
+        result = []
+        reader = threading.Thread(target=lambda: result.append(self.proc.stdout.readline()),
+                                  daemon=True)
+        reader.start()
+        reader.join(timeout)
+        line = result[0] if result else ""
+        if not line.startswith(READY_PREFIX):
+            self.proc.kill()
+            self.proc.wait()
+            self._close_pipes(self.proc)
+            self.proc = None
+            raise RuntimeError("mock server did not become ready: %r %s"
+                               % (line, "".join(self._stderr_lines)))
+        return line.strip()
+
+    def stop(self, check=True, timeout=10.0):
+        """SIGTERM, wait, kill if needed; asserts a clean exit (code 0) when check is set."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        self._close_pipes(proc)
+        if check:
+            assert code == 0, "mock server exited with %r: %s" % (code, "".join(self._stderr_lines))
+        return code
+
+    def _close_pipes(self, proc):
+        self._drainer.join(5)
+        proc.stdout.close()
+        proc.stderr.close()
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def cleanup(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self._close_pipes(self.proc)
+            self.proc = None
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    @property
+    def stderr_text(self):
+        return "".join(self._stderr_lines)
+
+    # -- HTTP --
+    def request(self, method, path, body=None, headers=None):
+        """Returns (status, parsed JSON or raw text)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)
+        try:
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            elif isinstance(body, str):
+                body = body.encode("utf-8")
+            hdrs = {"Content-Type": "application/json"}
+            hdrs.update(headers or {})
+            conn.request(method, path, body=body, headers=hdrs)
+            resp = conn.getresponse()
+            data = resp.read().decode("utf-8")
+            try:
+                return resp.status, json.loads(data)
+            except ValueError:
+                return resp.status, data
+        finally:
+            conn.close()
+
+    def push_single(self, instance, body):
+        return self._push("single", instance, body)
+
+    def push_global(self, instance, body):
+        return self._push("global", instance, body)
+
+    def _push(self, kind, instance, body):
+        path = "/webapi/sync/" + kind
+        if instance is not None:
+            path += "?instanceId=" + instance
+        return self.request("POST", path, body)
+
+    def link_client(self, **hello):
+        client = LinkClient("127.0.0.1", self.link_port)
+        if hello:
+            client.hello(**hello)
+        return client
+
+
+# ---- a minimal protobuf codec (proto3, only the wire types mpsync.proto uses) ----
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def pb_int(field, value):
+    return _varint(field << 3) + _varint(value) if value else b""
+
+
+def pb_bytes(field, value):
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    return _varint(field << 3 | 2) + _varint(len(value)) + value if value else b""
+
+
+def pb_msg(field, encoded):
+    return _varint(field << 3 | 2) + _varint(len(encoded)) + encoded
+
+
+def pb_decode(data):
+    """Decodes a message into {field: [int or bytes, ...]}."""
+    fields, i = {}, 0
+    while i < len(data):
+        key, i = _read_varint(data, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _read_varint(data, i)
+        elif wire == 2:
+            n, i = _read_varint(data, i)
+            value, i = data[i:i + n], i + n
+        elif wire == 1:
+            value, i = data[i:i + 8], i + 8
+        elif wire == 5:
+            value, i = data[i:i + 4], i + 4
+        else:
+            raise ValueError("unsupported wire type %d" % wire)
+        fields.setdefault(field, []).append(value)
+    return fields
+
+
+def _read_varint(data, i):
+    shift = result = 0
+    while True:
+        b = data[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, i
+        shift += 7
+
+
+STREAM_USER, STREAM_DEVICE, STREAM_GLOBAL = 1, 2, 3
+ENV_HELLO, ENV_WELCOME, ENV_BATCH, ENV_ACK, ENV_PULL, ENV_PING, ENV_PONG, ENV_CLOSE = range(1, 9)
+CLOSE_REPLACED = 7
+
+
+def stream_point(kind, biz, target, point):
+    return pb_int(1, kind) + pb_bytes(2, biz) + pb_bytes(3, target) + pb_int(4, point)
+
+
+def _first(fields, n, default=None):
+    return fields.get(n, [default])[0]
+
+
+def decode_batch(data):
+    f = pb_decode(data)
+    oplogs = []
+    for raw in f.get(5, []):
+        o = pb_decode(raw)
+        oplogs.append({"id": _first(o, 1, 0), "payload": _first(o, 2, b""),
+                       "binary": bool(_first(o, 3, 0)),
+                       "thirdMsgId": _first(o, 4, b"").decode("utf-8"),
+                       "createTime": _first(o, 5, 0), "validTimeEnd": _first(o, 6, 0)})
+    return {"kind": _first(f, 1, 0), "bizType": _first(f, 2, b"").decode("utf-8"),
+            "target": _first(f, 3, b"").decode("utf-8"), "oplogs": oplogs}
+
+
+class LinkClient:
+    """Speaks the long-link protocol: 4-byte big-endian length + one protobuf Envelope."""
+
+    def __init__(self, host, port, timeout=5.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def send_envelope(self, field, body):
+        env = pb_msg(field, body)
+        self.sock.sendall(struct.pack(">I", len(env)) + env)
+
+    def hello(self, instance, device, user="", os_type="", app_version="", streams=(),
+              version=1):
+        body = (pb_int(1, version) + pb_bytes(2, instance) + pb_bytes(3, device) +
+                pb_bytes(4, user) + pb_bytes(6, os_type) + pb_bytes(7, app_version) +
+                pb_bytes(8, "test-1.0") +
+                b"".join(pb_msg(9, stream_point(*s)) for s in streams))
+        self.send_envelope(ENV_HELLO, body)
+        kind, payload = self.recv()
+        if kind != ENV_WELCOME:
+            raise AssertionError("expected Welcome, got envelope %d %r" % (kind, payload))
+        return pb_decode(payload)
+
+    def ack(self, *points):
+        self.send_envelope(ENV_ACK, b"".join(pb_msg(1, stream_point(*p)) for p in points))
+
+    def pull_global(self, *points):
+        self.send_envelope(ENV_PULL, b"".join(pb_msg(1, stream_point(*p)) for p in points))
+
+    def recv(self, timeout=5.0):
+        """Next envelope as (body field number, body bytes); (None, None) at EOF."""
+        self.sock.settimeout(timeout)
+        while True:
+            if len(self.buf) >= 4:
+                n = struct.unpack(">I", self.buf[:4])[0]
+                if len(self.buf) >= 4 + n:
+                    env, self.buf = self.buf[4:4 + n], self.buf[4 + n:]
+                    fields = pb_decode(env)
+                    field = next(iter(fields))
+                    return field, fields[field][0]
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return None, None
+            self.buf += chunk
+
+    def recv_batch(self, timeout=5.0):
+        kind, body = self.recv(timeout)
+        if kind != ENV_BATCH:
+            raise AssertionError("expected OplogBatch, got envelope %r" % kind)
+        return decode_batch(body)
+
+    def expect_silence(self, seconds=0.3):
+        """True when nothing arrives within seconds."""
+        try:
+            self.recv(seconds)
+            return False
+        except socket.timeout:
+            return True

@@ -1,0 +1,429 @@
+/* Client rules of SPEC §3, one test each, against the mock server through the public C API. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static const char *bin_dir;
+
+static const char *const BIZ =
+    "[{\"bizType\":\"UCHAT\",\"dimension\":\"user\"},"
+    " {\"bizType\":\"TRADE\",\"dimension\":\"user\"},"
+    " {\"bizType\":\"DEVCFG\",\"dimension\":\"device\"},"
+    " {\"bizType\":\"GLOBAL-CFG\",\"scope\":\"global\"}]";
+
+typedef struct fixture {
+  mock server;
+  char dir[64];
+  recorder rec;
+  mpsync_config cfg;
+  mpsync_client *client;
+} fixture;
+
+static void setup(fixture *f, int report) {
+  mock_start(&f->server, bin_dir, BIZ);
+  make_temp_dir(f->dir, sizeof f->dir);
+  recorder_init(&f->rec, report);
+  client_config(&f->cfg, &f->server, f->dir, &f->rec);
+}
+
+static void start(fixture *f, const char *user) {
+  if (mpsync_client_new(&f->cfg, &f->client) != 0) FAIL("client did not start");
+  if (user) EXPECT(mpsync_bind_user(f->client, user, "session") == 0);
+}
+
+static void online(fixture *f) {
+  EXPECT(mpsync_foreground(f->client) == 0);
+  if (recorder_wait_state(&f->rec, MPSYNC_STATE_CONNECTED, 10000) != 0) FAIL("never connected");
+  /* Reset so a later wait sees a fresh CONNECTED. */
+  pthread_mutex_lock(&f->rec.lock);
+  f->rec.n_states = 0;
+  pthread_mutex_unlock(&f->rec.lock);
+}
+
+static void restart_client(fixture *f, const char *user) {
+  mpsync_client_free(f->client);
+  f->client = NULL;
+  start(f, user);
+}
+
+static void teardown(fixture *f) {
+  mpsync_client_free(f->client);
+  mock_stop(&f->server);
+  rm_rf(f->dir);
+}
+
+static inline int count_third(recorder *r, const char *third) {
+  int n = 0;
+  for (size_t i = 0; i < recorder_count(r); i++)
+    if (strcmp(recorder_get(r, i).third, third) == 0) n++;
+  return n;
+}
+
+/* C3: a batch that cannot be committed is not acknowledged, so the server sends it again. */
+static void c3_commit_before_ack(void) {
+  fixture f;
+  setup(&f, 1);
+  start(&f, "u1");
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  online(&f);
+  /* Make every cache insert fail, from outside the SDK, as a full disk would. */
+  char path[128];
+  snprintf(path, sizeof path, "%s/mpsync.db", f.dir);
+  sqlite3 *db;
+  EXPECT(sqlite3_open(path, &db) == SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  EXPECT(sqlite3_exec(db,
+                      "CREATE TRIGGER fail_insert BEFORE INSERT ON oplogs"
+                      " BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+                      NULL, NULL, NULL) == SQLITE_OK);
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "c3-1", "x"), "SUCCESS");
+  /* The failed commit drops the link; nothing may reach the app meanwhile. */
+  if (recorder_wait_state(&f.rec, MPSYNC_STATE_DISCONNECTED, 10000) != 0)
+    FAIL("link not dropped after a failed commit");
+  EXPECT(recorder_count(&f.rec) == 0);
+  EXPECT(sqlite3_exec(db, "DROP TRIGGER fail_insert", NULL, NULL, NULL) == SQLITE_OK);
+  sqlite3_close(db);
+  /* Had the client acknowledged it, the server would never send it again. */
+  if (recorder_wait(&f.rec, 1, 15000) != 0) FAIL("oplog lost: acknowledged without a commit");
+  EXPECT(strcmp(recorder_get(&f.rec, 0).third, "c3-1") == 0);
+  teardown(&f);
+}
+
+/* C4: one message per bizType in flight; a blocked callback holds up only its own bizType. */
+static void c4_slow_callback_delays_only_its_own_biz(void) {
+  fixture f;
+  setup(&f, 1);
+  f.cfg.max_oplogs_per_message = 1;
+  start(&f, "u1");
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  EXPECT(mpsync_register_biz(f.client, "TRADE", recorder_cb, &f.rec) == 0);
+  online(&f);
+  recorder_block(&f.rec, "UCHAT");
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "chat-1", "x"), "SUCCESS");
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "chat-2", "x"), "SUCCESS");
+  for (int i = 0; i < 5; i++) {
+    char third[16];
+    snprintf(third, sizeof third, "trade-%d", i);
+    EXPECT_CODE(push_text(&f.server, "TRADE", "u1", third, "x"), "SUCCESS");
+  }
+  if (recorder_wait(&f.rec, 5, 10000) != 0) FAIL("TRADE waited behind the blocked UCHAT callback");
+  for (size_t i = 0; i < 5; i++) EXPECT(strcmp(recorder_get(&f.rec, i).biz, "TRADE") == 0);
+  EXPECT(mpsync_is_connected(f.client)); /* the network thread never waited either */
+  recorder_unblock(&f.rec);
+  if (recorder_wait(&f.rec, 7, 10000) != 0) FAIL("UCHAT not delivered after unblocking");
+  EXPECT(strcmp(recorder_get(&f.rec, 5).third, "chat-1") == 0);
+  EXPECT(strcmp(recorder_get(&f.rec, 6).third, "chat-2") == 0);
+  teardown(&f);
+}
+
+/* C5: reporting hands over the next message at once, not at the next redelivery. */
+static void c5_report_dispatches_next_at_once(void) {
+  fixture f;
+  setup(&f, 0);
+  f.cfg.max_oplogs_per_message = 1;
+  f.cfg.redelivery_base_ms = 600000; /* any second delivery below is the report's doing */
+  start(&f, "u1");
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  online(&f);
+  for (int i = 0; i < 3; i++) {
+    char third[16];
+    snprintf(third, sizeof third, "m%d", i);
+    EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", third, "x"), "SUCCESS");
+  }
+  EXPECT(recorder_wait(&f.rec, 1, 10000) == 0);
+  sleep_ms(300);
+  EXPECT(recorder_count(&f.rec) == 1); /* one in flight */
+  for (size_t i = 0; i < 2; i++) {
+    seen s = recorder_get(&f.rec, i);
+    EXPECT(mpsync_report(f.client, s.biz, s.id) == 0);
+    if (recorder_wait(&f.rec, i + 2, 3000) != 0) FAIL("report did not dispatch the next");
+  }
+  EXPECT(strcmp(recorder_get(&f.rec, 2).third, "m2") == 0);
+  /* A forged or stale id changes nothing. */
+  EXPECT(mpsync_report(f.client, "UCHAT", "not-an-id") == MPSYNC_EINVAL);
+  EXPECT(mpsync_report(f.client, "UCHAT", "999999,1,1") == 0);
+  sleep_ms(300);
+  EXPECT(recorder_count(&f.rec) == 3);
+  teardown(&f);
+}
+
+/* C6: an unreported message comes back with back-off, 6 deliveries in all, then is dropped. */
+static void c6_redelivery_gives_up_after_six(void) {
+  fixture f;
+  setup(&f, 0);
+  f.cfg.redelivery_base_ms = 40;
+  start(&f, "u1");
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  online(&f);
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "never-reported", "x"), "SUCCESS");
+  /* 40+80+160+320+640 ms of back-off between the six deliveries. */
+  if (recorder_wait(&f.rec, 6, 10000) != 0) FAIL("fewer than 6 deliveries");
+  sleep_ms(2500);
+  EXPECT(recorder_count(&f.rec) == 6);
+  for (size_t i = 0; i < 6; i++) {
+    seen s = recorder_get(&f.rec, i);
+    EXPECT(strcmp(s.third, "never-reported") == 0);
+    EXPECT(s.delivery == i + 1);
+  }
+  /* Dropped for good: the next message flows, and a restart does not bring it back. */
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "next", "x"), "SUCCESS");
+  EXPECT(recorder_wait(&f.rec, 7, 10000) == 0);
+  EXPECT(strcmp(recorder_get(&f.rec, 6).third, "next") == 0);
+  teardown(&f);
+}
+
+static void c6_max_deliveries_is_configurable(void) {
+  fixture f;
+  setup(&f, 0);
+  f.cfg.redelivery_base_ms = 40;
+  f.cfg.max_deliveries = 2;
+  start(&f, "u1");
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  online(&f);
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "twice", "x"), "SUCCESS");
+  EXPECT(recorder_wait(&f.rec, 2, 10000) == 0);
+  sleep_ms(1000);
+  EXPECT(recorder_count(&f.rec) == 2);
+  teardown(&f);
+}
+
+/* C6: and again at each foreground, without waiting for the back-off. */
+static void c6_redelivered_at_foreground(void) {
+  fixture f;
+  setup(&f, 0);
+  f.cfg.redelivery_base_ms = 600000;
+  start(&f, "u1");
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  online(&f);
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "fg", "x"), "SUCCESS");
+  EXPECT(recorder_wait(&f.rec, 1, 10000) == 0);
+  EXPECT(mpsync_background(f.client) == 0);
+  EXPECT(mpsync_foreground(f.client) == 0);
+  if (recorder_wait(&f.rec, 2, 5000) != 0) FAIL("not redelivered at foreground");
+  EXPECT(recorder_get(&f.rec, 1).delivery == 2);
+  teardown(&f);
+}
+
+/* C7: data of a bizType nobody registered stays cached across restarts. */
+static void c7_unregistered_biz_kept_across_restart(void) {
+  fixture f;
+  setup(&f, 1);
+  start(&f, "u1");
+  online(&f);
+  EXPECT_CODE(push_text(&f.server, "TRADE", "u1", "t1", "x"), "SUCCESS");
+  EXPECT_CODE(push_text(&f.server, "TRADE", "u1", "t2", "x"), "SUCCESS");
+  sleep_ms(500);
+  mpsync_client_free(f.client);
+  f.client = NULL;
+  mock_stop(&f.server); /* from here on only the cache can deliver */
+  start(&f, "u1");
+  EXPECT(mpsync_register_biz(f.client, "TRADE", recorder_cb, &f.rec) == 0);
+  if (recorder_wait(&f.rec, 2, 10000) != 0) FAIL("cached oplogs of an unregistered biz lost");
+  EXPECT(strcmp(recorder_get(&f.rec, 0).third, "t1") == 0);
+  EXPECT(strcmp(recorder_get(&f.rec, 1).third, "t2") == 0);
+  /* unregister stops dispatch, the data stays */
+  EXPECT(mpsync_unregister_biz(f.client, "TRADE") == 0);
+  EXPECT(mpsync_unregister_biz(f.client, "TRADE") == MPSYNC_ENOTFOUND);
+  mpsync_client_free(f.client);
+  f.client = NULL;
+  rm_rf(f.dir);
+}
+
+/* C9: after a user switch no callback sees the previous user's data; it resumes when he is back. */
+static void c9_user_switch_isolates_and_resumes(void) {
+  fixture f;
+  setup(&f, 1);
+  start(&f, "alice");
+  online(&f);
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "alice", "for-alice", "x"), "SUCCESS");
+  EXPECT_CODE(push_text(&f.server, "DEVCFG", "", "dummy", "x"), "ARGS_IS_NULL");
+  sleep_ms(500); /* cached, not dispatched: UCHAT is not registered yet */
+  EXPECT(mpsync_bind_user(f.client, "bob", "s2") == 0);
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  EXPECT(recorder_wait_state(&f.rec, MPSYNC_STATE_CONNECTED, 10000) == 0);
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "bob", "for-bob", "x"), "SUCCESS");
+  EXPECT(recorder_wait(&f.rec, 1, 10000) == 0);
+  sleep_ms(300);
+  EXPECT(recorder_count(&f.rec) == 1);
+  EXPECT(strcmp(recorder_get(&f.rec, 0).third, "for-bob") == 0);
+  EXPECT(strcmp(recorder_get(&f.rec, 0).user, "bob") == 0);
+  EXPECT(mpsync_clear_user(f.client) == 0);
+  sleep_ms(300);
+  EXPECT(recorder_count(&f.rec) == 1);
+  EXPECT(mpsync_bind_user(f.client, "alice", "s3") == 0);
+  if (recorder_wait(&f.rec, 2, 10000) != 0) FAIL("alice's cached data did not resume");
+  EXPECT(strcmp(recorder_get(&f.rec, 1).third, "for-alice") == 0);
+  EXPECT(strcmp(recorder_get(&f.rec, 1).user, "alice") == 0);
+  teardown(&f);
+}
+
+/* C9: device data does not care who is logged in. */
+static void c9_device_data_unaffected_by_user(void) {
+  fixture f;
+  setup(&f, 1);
+  f.cfg.device_id = "device-c9-000000000000001";
+  start(&f, NULL);
+  EXPECT(mpsync_register_biz(f.client, "DEVCFG", recorder_cb, &f.rec) == 0);
+  online(&f);
+  EXPECT_CODE(push_text(&f.server, "DEVCFG", "device-c9-000000000000001", "d1", "x"), "SUCCESS");
+  EXPECT(recorder_wait(&f.rec, 1, 10000) == 0);
+  EXPECT(mpsync_bind_user(f.client, "carol", "s") == 0);
+  EXPECT(recorder_wait_state(&f.rec, MPSYNC_STATE_CONNECTED, 10000) == 0);
+  EXPECT_CODE(push_text(&f.server, "DEVCFG", "device-c9-000000000000001", "d2", "x"), "SUCCESS");
+  EXPECT(recorder_wait(&f.rec, 2, 10000) == 0);
+  EXPECT(strcmp(recorder_get(&f.rec, 1).user, "") == 0);
+  teardown(&f);
+}
+
+/* C10: global data is not pushed live; it is pulled after connect and at each foreground. */
+static void c10_global_pulled_not_pushed(void) {
+  fixture f;
+  setup(&f, 1);
+  start(&f, "u1");
+  EXPECT(mpsync_register_biz(f.client, "GLOBAL-CFG", recorder_cb, &f.rec) == 0);
+  online(&f);
+  EXPECT_CODE(mock_push(&f.server, 1,
+                        "{\"bizType\":\"GLOBAL-CFG\",\"thirdMsgId\":\"g1\",\"payload\":\"on\"}"),
+              "SUCCESS");
+  sleep_ms(800);
+  EXPECT(recorder_count(&f.rec) == 0);
+  EXPECT(mpsync_foreground(f.client) == 0);
+  if (recorder_wait(&f.rec, 1, 5000) != 0) FAIL("global data not pulled at foreground");
+  EXPECT(strcmp(recorder_get(&f.rec, 0).third, "g1") == 0);
+  /* Reported: a reconnect pulls nothing old again. */
+  restart_client(&f, "u1");
+  EXPECT(mpsync_register_biz(f.client, "GLOBAL-CFG", recorder_cb, &f.rec) == 0);
+  online(&f);
+  sleep_ms(500);
+  EXPECT(recorder_count(&f.rec) == 1);
+  teardown(&f);
+}
+
+/* C14: an oplog that expires while cached is dropped, not dispatched. */
+static void c14_expired_oplog_dropped(void) {
+  fixture f;
+  setup(&f, 1);
+  start(&f, "u1");
+  online(&f);
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  long long end = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 + 1000;
+  char body[512];
+  snprintf(body, sizeof body,
+           "{\"bizType\":\"UCHAT\",\"linkToken\":\"u1\",\"thirdMsgId\":\"short-lived\","
+           "\"payload\":\"x\",\"validTimeEnd\":%lld}",
+           end);
+  EXPECT_CODE(mock_push(&f.server, 0, body), "SUCCESS");
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "lasting", "x"), "SUCCESS");
+  sleep_ms(1500); /* cached while valid, now expired */
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  EXPECT(recorder_wait(&f.rec, 1, 5000) == 0);
+  sleep_ms(300);
+  EXPECT(recorder_count(&f.rec) == 1);
+  EXPECT(strcmp(recorder_get(&f.rec, 0).third, "lasting") == 0);
+  teardown(&f);
+}
+
+/* C17: one device id per install, random, 24+ characters, unchanged across restarts. */
+static void c17_device_id_stable(void) {
+  fixture f;
+  setup(&f, 1);
+  start(&f, NULL);
+  char a[64], b[64];
+  EXPECT(mpsync_device_id(f.client, a, sizeof a) >= 24);
+  EXPECT(mpsync_device_id(f.client, b, 4) == MPSYNC_ETOOLONG);
+  restart_client(&f, NULL);
+  EXPECT(mpsync_device_id(f.client, b, sizeof b) >= 24);
+  EXPECT(strcmp(a, b) == 0);
+  /* Another install (data dir) gets another id. */
+  char other[64];
+  make_temp_dir(other, sizeof other);
+  mpsync_config cfg = f.cfg;
+  cfg.data_dir = other;
+  mpsync_client *c2;
+  EXPECT(mpsync_client_new(&cfg, &c2) == 0);
+  EXPECT(mpsync_device_id(c2, b, sizeof b) >= 24);
+  EXPECT(strcmp(a, b) != 0);
+  mpsync_client_free(c2);
+  rm_rf(other);
+  teardown(&f);
+}
+
+/* C1 + C13: foreground connects, background disconnects promptly, the listener sees it all. */
+static void c13_connection_state_observable(void) {
+  fixture f;
+  setup(&f, 1);
+  start(&f, "u1");
+  EXPECT(!mpsync_is_connected(f.client));
+  EXPECT(mpsync_get_state(f.client) == MPSYNC_STATE_DISCONNECTED);
+  EXPECT(mpsync_foreground(f.client) == 0);
+  EXPECT(recorder_wait_state(&f.rec, MPSYNC_STATE_CONNECTING, 5000) == 0);
+  EXPECT(recorder_wait_state(&f.rec, MPSYNC_STATE_CONNECTED, 5000) == 0);
+  EXPECT(mpsync_is_connected(f.client));
+  EXPECT(mpsync_background(f.client) == 0);
+  EXPECT(recorder_wait_state(&f.rec, MPSYNC_STATE_DISCONNECTED, 1000) == 0);
+  EXPECT(!mpsync_is_connected(f.client));
+  /* Backgrounded: no reconnect, so a push finds the user offline. */
+  sleep_ms(1500);
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "bg", "x"), "NOT_ONLINE");
+  teardown(&f);
+}
+
+/* C13: a server that is not there gives ConnectFailed, and the client keeps trying. */
+static void c13_connect_failed_then_retries(void) {
+  fixture f;
+  setup(&f, 1);
+  start(&f, "u1");
+  int port = f.server.link_port;
+  mock_stop(&f.server); /* nothing listens on the port now */
+  EXPECT(mpsync_foreground(f.client) == 0);
+  EXPECT(recorder_wait_state(&f.rec, MPSYNC_STATE_CONNECT_FAILED, 5000) == 0);
+  (void)port;
+  mpsync_client_free(f.client);
+  rm_rf(f.dir);
+}
+
+typedef struct named_test {
+  const char *name;
+  void (*fn)(void);
+} named_test;
+
+static const named_test tests[] = {
+    {"c3_commit_before_ack", c3_commit_before_ack},
+    {"c4_slow_callback_delays_only_its_own_biz", c4_slow_callback_delays_only_its_own_biz},
+    {"c5_report_dispatches_next_at_once", c5_report_dispatches_next_at_once},
+    {"c6_redelivery_gives_up_after_six", c6_redelivery_gives_up_after_six},
+    {"c6_max_deliveries_is_configurable", c6_max_deliveries_is_configurable},
+    {"c6_redelivered_at_foreground", c6_redelivered_at_foreground},
+    {"c7_unregistered_biz_kept_across_restart", c7_unregistered_biz_kept_across_restart},
+    {"c9_user_switch_isolates_and_resumes", c9_user_switch_isolates_and_resumes},
+    {"c9_device_data_unaffected_by_user", c9_device_data_unaffected_by_user},
+    {"c10_global_pulled_not_pushed", c10_global_pulled_not_pushed},
+    {"c14_expired_oplog_dropped", c14_expired_oplog_dropped},
+    {"c17_device_id_stable", c17_device_id_stable},
+    {"c13_connection_state_observable", c13_connection_state_observable},
+    {"c13_connect_failed_then_retries", c13_connect_failed_then_retries},
+};
+
+int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) puts(tests[i].name);
+    return 0;
+  }
+  if (argc != 3) {
+    fprintf(stderr, "usage: %s BIN_DIR TEST | --list\n", argv[0]);
+    return 2;
+  }
+  bin_dir = argv[1];
+  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
+    if (strcmp(tests[i].name, argv[2]) == 0) {
+      tests[i].fn();
+      fprintf(stderr, "ok %s\n", argv[2]);
+      return 0;
+    }
+  fprintf(stderr, "no test %s\n", argv[2]);
+  return 2;
+}

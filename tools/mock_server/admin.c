@@ -1,0 +1,314 @@
+/* Admin JSON API (§6): biz configs CRUD, online/offline, user/device status, operation records. */
+#include "admin.h"
+
+#include <cjson/cJSON.h>
+#include <http_parser.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "link.h"
+#include "mpsync.pb-c.h"
+#include "util.h"
+
+#define DAY_MS 86400000LL
+#define RECORDS_MAX 1000
+#define PUSH_LIST_MAX 100
+
+/* Answers {"success":true, key: data}; takes ownership of data. */
+static void respond_data(http_response *resp, const char *key, cJSON *data) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddBoolToObject(o, "success", 1);
+  cJSON_AddStringToObject(o, "msg", "SUCCESS");
+  if (data) cJSON_AddItemToObject(o, key, data);
+  free(resp->body);
+  resp->body = cJSON_PrintUnformatted(o);
+  resp->status = 200;
+  cJSON_Delete(o);
+}
+
+static void respond_error(http_response *resp, int status, const char *msg) {
+  http_respond_code(resp, status, 0, msg);
+}
+
+static void query_or(const char *query, const char *key, char *out, size_t n, const char *dflt) {
+  if (!query_get(query, key, out, n)) snprintf(out, n, "%s", dflt);
+}
+
+static void record(mock_server *srv, const char *query, const char *instance, const char *action,
+                   const char *biz) {
+  char op[128];
+  query_or(query, "operator", op, sizeof op, "admin");
+  store_record_add(srv->st, instance, op, action, biz, wall_ms());
+}
+
+/* ---- biz configs ---- */
+
+static int add_to_array(void *ud, const biz_config *c) {
+  cJSON_AddItemToArray(ud, biz_to_json(c));
+  return 0;
+}
+
+static void biz_list(mock_server *srv, const char *query, http_response *resp) {
+  char inst[INSTANCE_MAX + 1];
+  int has = query_get(query, "instanceId", inst, sizeof inst) && inst[0];
+  cJSON *arr = cJSON_CreateArray();
+  if (store_biz_foreach(srv->st, has ? inst : NULL, add_to_array, arr)) {
+    cJSON_Delete(arr);
+    respond_error(resp, 500, "SYSTEM_ERROR");
+    return;
+  }
+  respond_data(resp, "data", arr);
+}
+
+static void biz_create(mock_server *srv, const http_request *req, http_response *resp) {
+  biz_config c;
+  biz_defaults(&c);
+  query_get(req->query, "instanceId", c.instance_id, sizeof c.instance_id);
+  char err[256];
+  cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
+  int bad = !cJSON_GetObjectItemCaseSensitive(body, "bizType") ||
+            biz_apply_json(&c, body, 1, err, sizeof err);
+  if (bad && !cJSON_GetObjectItemCaseSensitive(body, "bizType"))
+    snprintf(err, sizeof err, "\"bizType\" is required");
+  cJSON_Delete(body);
+  if (bad) {
+    respond_error(resp, 400, err);
+    return;
+  }
+  biz_config old;
+  int exists = store_biz_get(srv->st, c.instance_id, c.biz_type, &old);
+  if (exists != 0) {
+    respond_error(resp, exists > 0 ? 409 : 500, exists > 0 ? "BIZ_EXISTS" : "SYSTEM_ERROR");
+    return;
+  }
+  if (store_biz_put(srv->st, &c)) {
+    respond_error(resp, 500, "SYSTEM_ERROR");
+    return;
+  }
+  record(srv, req->query, c.instance_id, "create config", c.biz_type);
+  respond_data(resp, "data", biz_to_json(&c));
+}
+
+/* Loads the exact row named by the path and ?instanceId= ("" = the every-instance row). */
+static int load_row(mock_server *srv, const char *query, const char *biz, biz_config *c,
+                    http_response *resp) {
+  char inst[INSTANCE_MAX + 1] = "";
+  query_get(query, "instanceId", inst, sizeof inst);
+  int rc = store_biz_get(srv->st, inst, biz, c);
+  if (rc <= 0) respond_error(resp, rc < 0 ? 500 : 404, rc < 0 ? "SYSTEM_ERROR" : "BIZ_NOT_FOUND");
+  return rc;
+}
+
+static void biz_get(mock_server *srv, const char *query, const char *biz, http_response *resp) {
+  char inst[INSTANCE_MAX + 1] = "";
+  biz_config c;
+  query_get(query, "instanceId", inst, sizeof inst);
+  /* With an instance: the config in force there, its own or the every-instance one. */
+  int rc = inst[0] ? store_biz_find(srv->st, inst, biz, &c) : store_biz_get(srv->st, "", biz, &c);
+  if (rc <= 0) {
+    respond_error(resp, rc < 0 ? 500 : 404, rc < 0 ? "SYSTEM_ERROR" : "BIZ_NOT_FOUND");
+    return;
+  }
+  respond_data(resp, "data", biz_to_json(&c));
+}
+
+static void biz_modify(mock_server *srv, const http_request *req, const char *biz,
+                       http_response *resp) {
+  biz_config c;
+  if (load_row(srv, req->query, biz, &c, resp) <= 0) return;
+  char err[256];
+  cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "bizType");
+  int bad = biz_apply_json(&c, body, 0, err, sizeof err);
+  if (!bad && name && strcmp(c.biz_type, biz) != 0) {
+    snprintf(err, sizeof err, "\"bizType\" cannot be changed");
+    bad = 1;
+  }
+  cJSON_Delete(body);
+  if (bad) {
+    respond_error(resp, 400, err);
+    return;
+  }
+  if (store_biz_put(srv->st, &c)) {
+    respond_error(resp, 500, "SYSTEM_ERROR");
+    return;
+  }
+  record(srv, req->query, c.instance_id, "modify config", c.biz_type);
+  respond_data(resp, "data", biz_to_json(&c));
+}
+
+static void biz_delete(mock_server *srv, const char *query, const char *biz,
+                       http_response *resp) {
+  biz_config c;
+  if (load_row(srv, query, biz, &c, resp) <= 0) return;
+  if (store_biz_delete(srv->st, c.instance_id, biz) < 0) {
+    respond_error(resp, 500, "SYSTEM_ERROR");
+    return;
+  }
+  record(srv, query, c.instance_id, "delete config", biz);
+  respond_data(resp, "data", NULL);
+}
+
+static void biz_set_online(mock_server *srv, const char *query, const char *biz, int online,
+                           http_response *resp) {
+  biz_config c;
+  if (load_row(srv, query, biz, &c, resp) <= 0) return;
+  c.online = online;
+  if (store_biz_put(srv->st, &c)) {
+    respond_error(resp, 500, "SYSTEM_ERROR");
+    return;
+  }
+  record(srv, query, c.instance_id, online ? "online" : "offline", biz);
+  respond_data(resp, "data", biz_to_json(&c));
+}
+
+/* /admin/biz/{bizType}[/online|/offline] */
+static void route_biz_item(mock_server *srv, const http_request *req, const char *rest,
+                           http_response *resp) {
+  char biz[128];
+  const char *slash = strchr(rest, '/');
+  size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+  if (n == 0 || n >= sizeof biz) {
+    respond_error(resp, 404, "NOT_FOUND");
+    return;
+  }
+  memcpy(biz, rest, n);
+  biz[n] = '\0';
+  url_decode(biz);
+  if (slash) {
+    int on = strcmp(slash, "/online") == 0, off = strcmp(slash, "/offline") == 0;
+    if (!on && !off) respond_error(resp, 404, "NOT_FOUND");
+    else if (req->method != HTTP_POST) respond_error(resp, 405, "METHOD_NOT_ALLOWED");
+    else biz_set_online(srv, req->query, biz, on, resp);
+    return;
+  }
+  switch (req->method) {
+    case HTTP_GET: biz_get(srv, req->query, biz, resp); break;
+    case HTTP_PUT: biz_modify(srv, req, biz, resp); break;
+    case HTTP_DELETE: biz_delete(srv, req->query, biz, resp); break;
+    default: respond_error(resp, 405, "METHOD_NOT_ALLOWED"); resp->allow = "GET, PUT, DELETE";
+  }
+}
+
+/* ---- status and records ---- */
+
+static cJSON *push_list(mock_server *srv, const char *inst, int kind, const char *target,
+                        int64_t since) {
+  cJSON *arr = cJSON_CreateArray();
+  sqlite3_stmt *q = NULL;
+  if (sqlite3_prepare_v2(store_db(srv->st),
+                         "SELECT biz_type, id, third_msg_id, create_ms FROM oplogs"
+                         " WHERE instance_id=? AND kind=? AND target=? AND create_ms>=?"
+                         " ORDER BY create_ms DESC, id DESC LIMIT ?",
+                         -1, &q, NULL) != SQLITE_OK)
+    return arr;
+  sqlite3_bind_text(q, 1, inst, -1, SQLITE_STATIC);
+  sqlite3_bind_int(q, 2, kind);
+  sqlite3_bind_text(q, 3, target, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 4, since);
+  sqlite3_bind_int(q, 5, PUSH_LIST_MAX);
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "bizType", (const char *)sqlite3_column_text(q, 0));
+    cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(q, 1));
+    cJSON_AddStringToObject(o, "thirdMsgId", (const char *)sqlite3_column_text(q, 2));
+    cJSON_AddNumberToObject(o, "createTime", (double)sqlite3_column_int64(q, 3));
+    cJSON_AddItemToArray(arr, o);
+  }
+  sqlite3_finalize(q);
+  return arr;
+}
+
+static void status(mock_server *srv, const char *query, http_response *resp) {
+  char inst[INSTANCE_MAX + 1] = "", target[256] = "";
+  int kind = MPSYNC__WIRE__STREAM_KIND__STREAM_USER;
+  query_get(query, "instanceId", inst, sizeof inst);
+  if (!query_get(query, "userId", target, sizeof target) || !target[0]) {
+    kind = MPSYNC__WIRE__STREAM_KIND__STREAM_DEVICE;
+    query_get(query, "deviceId", target, sizeof target);
+  }
+  if (!inst[0] || !target[0]) {
+    respond_error(resp, 400, "ARGS_IS_NULL");
+    return;
+  }
+  int64_t since = wall_ms() - 30 * DAY_MS, pushes = 0, arrivals = 0;
+  if (store_stats_get(srv->st, inst, kind, target, since, &pushes, &arrivals)) {
+    respond_error(resp, 500, "SYSTEM_ERROR");
+    return;
+  }
+  int conns = link_count_online(srv, inst, kind, target);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddBoolToObject(o, "online", conns > 0);
+  cJSON_AddNumberToObject(o, "connections", conns);
+  cJSON_AddNumberToObject(o, "pushes", (double)pushes);
+  cJSON_AddNumberToObject(o, "arrivals", (double)arrivals);
+  cJSON_AddItemToObject(o, "pushList", push_list(srv, inst, kind, target, since));
+  respond_data(resp, "data", o);
+}
+
+static int64_t query_int(const char *query, const char *key, int64_t dflt) {
+  char v[32];
+  if (!query_get(query, key, v, sizeof v) || !v[0]) return dflt;
+  return strtoll(v, NULL, 10);
+}
+
+/* Operation records, newest first: filters operator, action, instanceId, from/to (epoch ms). */
+static void records(mock_server *srv, const char *query, http_response *resp) {
+  char op[128] = "", action[64] = "", inst[INSTANCE_MAX + 1] = "";
+  query_get(query, "operator", op, sizeof op);
+  query_get(query, "action", action, sizeof action);
+  query_get(query, "instanceId", inst, sizeof inst);
+  int64_t now = wall_ms();
+  int64_t from = query_int(query, "from", now - 7 * DAY_MS), to = query_int(query, "to", now);
+  sqlite3_stmt *q = NULL;
+  if (sqlite3_prepare_v2(store_db(srv->st),
+                         "SELECT time_ms, instance_id, operator, action, detail FROM records"
+                         " WHERE (?1='' OR operator=?1) AND (?2='' OR action=?2)"
+                         " AND (?3='' OR instance_id=?3) AND time_ms BETWEEN ?4 AND ?5"
+                         " ORDER BY seq DESC LIMIT ?6",
+                         -1, &q, NULL) != SQLITE_OK) {
+    respond_error(resp, 500, "SYSTEM_ERROR");
+    return;
+  }
+  sqlite3_bind_text(q, 1, op, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, action, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 3, inst, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 4, from);
+  sqlite3_bind_int64(q, 5, to);
+  sqlite3_bind_int(q, 6, RECORDS_MAX);
+  cJSON *arr = cJSON_CreateArray();
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "time", (double)sqlite3_column_int64(q, 0));
+    cJSON_AddStringToObject(o, "instanceId", (const char *)sqlite3_column_text(q, 1));
+    cJSON_AddStringToObject(o, "operator", (const char *)sqlite3_column_text(q, 2));
+    cJSON_AddStringToObject(o, "action", (const char *)sqlite3_column_text(q, 3));
+    cJSON_AddStringToObject(o, "detail", (const char *)sqlite3_column_text(q, 4));
+    cJSON_AddItemToArray(arr, o);
+  }
+  sqlite3_finalize(q);
+  respond_data(resp, "data", arr);
+}
+
+int admin_handle(mock_server *srv, const http_request *req, http_response *resp) {
+  const char *p = req->path;
+  if (strncmp(p, "/admin/", 7) != 0) return 0;
+  p += 7;
+  int get = req->method == HTTP_GET;
+  if (strcmp(p, "biz") == 0) {
+    if (get) biz_list(srv, req->query, resp);
+    else if (req->method == HTTP_POST) biz_create(srv, req, resp);
+    else { respond_error(resp, 405, "METHOD_NOT_ALLOWED"); resp->allow = "GET, POST"; }
+  } else if (strncmp(p, "biz/", 4) == 0) {
+    route_biz_item(srv, req, p + 4, resp);
+  } else if (strcmp(p, "status") == 0 || strcmp(p, "records") == 0) {
+    if (!get) { respond_error(resp, 405, "METHOD_NOT_ALLOWED"); resp->allow = "GET"; }
+    else if (p[0] == 's') status(srv, req->query, resp);
+    else records(srv, req->query, resp);
+  } else {
+    return 0;
+  }
+  return 1;
+}

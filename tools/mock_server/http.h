@@ -1,0 +1,34 @@
+/* HTTP/1.1 front of the mock server: http-parser per connection, routing, JSON responses. */
+#ifndef MOCK_HTTP_H
+#define MOCK_HTTP_H
+
+#include <stddef.h>
+
+#include "server.h"
+
+#define HTTP_MAX_BODY (64u * 1024u)
+
+typedef struct http_request {
+  int method;        /* enum http_method */
+  const char *path;  /* NUL-terminated, not decoded */
+  const char *query; /* "" when absent */
+  const char *body;  /* NUL-terminated for convenience; body_len bytes */
+  size_t body_len;
+} http_request;
+
+typedef struct http_response {
+  int status;
+  char *body;        /* malloc'ed JSON text */
+  const char *allow; /* Allow header for 405, or NULL */
+} http_response;
+
+/* Connection callback of the HTTP listener. */
+void http_on_connection(uv_stream_t *listener, int status);
+
+/* Closes every HTTP connection at once (server shutdown). */
+void http_close_all(mock_server *srv);
+
+/* Sets a {"success":..,"msg":..} JSON body and the status. */
+void http_respond_code(http_response *resp, int status, int success, const char *msg);
+
+#endif

@@ -1,0 +1,534 @@
+/* Long-link side of the mock server: one sans-I/O server session per TCP connection. */
+#include "link.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filter.h"
+#include "mpsync/mpsync_errors.h"
+#include "session.h"
+#include "util.h"
+
+#define BATCH_MAX_OPLOGS 64
+#define BATCH_MAX_BYTES (512u * 1024u)
+#define ID_MAX 128 /* instance, device and user ids longer than this are refused */
+
+typedef struct link_conn {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  uv_shutdown_t shutdown_req;
+  mock_server *srv;
+  mps_session *sess;
+  struct link_conn *next;
+  struct link_conn **pprev;
+  int open_handles;     /* the conn is freed when the last close callback ran */
+  int handles_closing;  /* uv_close was called on both handles */
+  int closing;          /* no longer a delivery target */
+  uint64_t accepted_ms; /* a peer that never says Hello is dropped after the heartbeat timeout */
+  uint64_t seq;         /* when its Hello arrived; 0 until then */
+  char instance_id[ID_MAX + 1];
+  char device_id[ID_MAX + 1];
+  char user_id[ID_MAX + 1];
+  char os_type[ID_MAX + 1];
+  char app_version[ID_MAX + 1];
+} link_conn;
+
+static void conn_flush(link_conn *c);
+
+/* ---- lifecycle ---- */
+
+static void on_handle_closed(uv_handle_t *h) {
+  link_conn *c = h->data;
+  if (--c->open_handles > 0) return;
+  if (c->next) c->next->pprev = c->pprev;
+  *c->pprev = c->next;
+  mps_session_free(c->sess);
+  free(c);
+}
+
+static void close_handles(link_conn *c) {
+  if (c->handles_closing) return;
+  c->handles_closing = 1;
+  c->closing = 1;
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  (void)status;
+  close_handles(req->data);
+}
+
+/* Graceful close: what is queued (the Close frame) is written before the socket closes. */
+static void begin_close(link_conn *c) {
+  if (c->closing) return;
+  c->closing = 1;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  uv_timer_stop(&c->timer);
+  c->shutdown_req.data = c;
+  if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) close_handles(c);
+}
+
+void link_close_all(mock_server *srv) {
+  for (link_conn *c = srv->link_conns; c; c = c->next) {
+    if (!mps_session_closed(c->sess))
+      mps_session_close(c->sess, MPSYNC__WIRE__CLOSE_CODE__CLOSE_SERVER_SHUTDOWN,
+                        "server shutting down", 0);
+    const uint8_t *data;
+    size_t n = mps_session_pending(c->sess, &data);
+    if (!c->closing && n && stream_write_copy((uv_stream_t *)&c->tcp, data, n) == 0)
+      mps_session_consume(c->sess, n);
+    close_handles(c);
+  }
+}
+
+/* ---- timers ---- */
+
+static void on_timer(uv_timer_t *t);
+
+static void arm_timer(link_conn *c) {
+  if (c->closing) return;
+  uint64_t now = uv_now(c->srv->loop);
+  uint64_t deadline = mps_session_deadline(c->sess);
+  if (!mps_session_ready(c->sess))
+    deadline = c->accepted_ms + (uint64_t)c->srv->opts.heartbeat_timeout_s * 1000;
+  if (deadline == MPS_NO_DEADLINE) return;
+  uv_timer_start(&c->timer, on_timer, deadline > now ? deadline - now : 0, 0);
+}
+
+static void on_timer(uv_timer_t *t) {
+  link_conn *c = t->data;
+  uint64_t now = uv_now(c->srv->loop);
+  if (!mps_session_ready(c->sess) && !mps_session_closed(c->sess)) {
+    if (now >= c->accepted_ms + (uint64_t)c->srv->opts.heartbeat_timeout_s * 1000)
+      mps_session_close(c->sess, MPSYNC__WIRE__CLOSE_CODE__CLOSE_HEARTBEAT_TIMEOUT,
+                        "no hello within the timeout", 0);
+  } else {
+    mps_session_tick(c->sess, now);
+  }
+  conn_flush(c);
+  arm_timer(c);
+}
+
+/* Writes what the session queued; a closed session then closes the socket. */
+static void conn_flush(link_conn *c) {
+  const uint8_t *data;
+  size_t n = mps_session_pending(c->sess, &data);
+  if (n && !c->handles_closing) {
+    if (stream_write_copy((uv_stream_t *)&c->tcp, data, n) != 0) {
+      mps_session_consume(c->sess, n);
+      close_handles(c);
+      return;
+    }
+  }
+  mps_session_consume(c->sess, n);
+  if (mps_session_closed(c->sess)) begin_close(c);
+}
+
+/* ---- sending oplogs ---- */
+
+typedef struct batch_builder {
+  link_conn *c;
+  int kind;
+  const char *biz_type;
+  const char *target;
+  size_t count;
+  size_t bytes;
+  mps_oplog_msg msgs[BATCH_MAX_OPLOGS];
+  mps_oplog_msg *ptrs[BATCH_MAX_OPLOGS];
+  int failed;
+} batch_builder;
+
+static void builder_reset(batch_builder *b) {
+  for (size_t i = 0; i < b->count; i++) {
+    free(b->msgs[i].payload.data);
+    free(b->msgs[i].third_msg_id);
+  }
+  b->count = 0;
+  b->bytes = 0;
+}
+
+static void builder_flush(batch_builder *b) {
+  if (b->count == 0) return;
+  mps_batch batch = MPSYNC__WIRE__OPLOG_BATCH__INIT;
+  batch.kind = (Mpsync__Wire__StreamKind)b->kind;
+  batch.biz_type = (char *)b->biz_type;
+  batch.target = (char *)b->target;
+  batch.epoch = 0;
+  batch.n_oplogs = b->count;
+  batch.oplogs = b->ptrs;
+  if (mps_session_batch(b->c->sess, &batch) != 0) b->failed = 1;
+  builder_reset(b);
+}
+
+static void builder_add(batch_builder *b, const oplog_rec *r) {
+  if (b->count == BATCH_MAX_OPLOGS || (b->count && b->bytes + r->payload_len > BATCH_MAX_BYTES))
+    builder_flush(b);
+  mps_oplog_msg *m = &b->msgs[b->count];
+  mpsync__wire__oplog__init(m);
+  m->id = r->id;
+  m->payload.data = malloc(r->payload_len ? r->payload_len : 1);
+  m->third_msg_id = strdup(r->third_msg_id);
+  if (!m->payload.data || !m->third_msg_id) {
+    free(m->payload.data);
+    free(m->third_msg_id);
+    b->failed = 1;
+    return;
+  }
+  if (r->payload_len) memcpy(m->payload.data, r->payload, r->payload_len);
+  m->payload.len = r->payload_len;
+  m->binary = r->binary;
+  m->create_time_ms = r->create_ms;
+  m->valid_time_end_ms = r->valid_end_ms;
+  b->ptrs[b->count++] = m;
+  b->bytes += r->payload_len;
+}
+
+static int conn_matches(const link_conn *c, const char *instance, int kind, const char *target) {
+  if (c->closing || !c->seq || !mps_session_ready(c->sess)) return 0;
+  if (strcmp(c->instance_id, instance) != 0) return 0;
+  if (kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER) return strcmp(c->user_id, target) == 0;
+  if (kind == MPSYNC__WIRE__STREAM_KIND__STREAM_DEVICE) return strcmp(c->device_id, target) == 0;
+  return 0;
+}
+
+int link_count_online(mock_server *srv, const char *instance, int kind, const char *target) {
+  int n = 0;
+  for (link_conn *c = srv->link_conns; c; c = c->next) n += conn_matches(c, instance, kind, target);
+  return n;
+}
+
+int link_pick_single(mock_server *srv, const oplog_rec *r, char *device, size_t n) {
+  link_conn *best = NULL;
+  int64_t now = wall_ms();
+  for (link_conn *c = srv->link_conns; c; c = c->next)
+    if (conn_matches(c, r->instance_id, r->kind, r->target) &&
+        oplog_admits(r, c->os_type, c->app_version, now) && (!best || c->seq > best->seq))
+      best = c;
+  if (!best) return 0;
+  snprintf(device, n, "%s", best->device_id);
+  return 1;
+}
+
+int link_push_live(mock_server *srv, const oplog_rec *r, const char *only_device) {
+  int sent = 0;
+  int64_t now = wall_ms();
+  for (link_conn *c = srv->link_conns; c; c = c->next) {
+    if (!conn_matches(c, r->instance_id, r->kind, r->target)) continue;
+    if (only_device && strcmp(c->device_id, only_device) != 0) continue;
+    if (!oplog_admits(r, c->os_type, c->app_version, now)) continue;
+    batch_builder b = {.c = c, .kind = r->kind, .biz_type = r->biz_type, .target = r->target};
+    builder_add(&b, r);
+    builder_flush(&b);
+    conn_flush(c);
+    sent++;
+  }
+  return sent;
+}
+
+/* ---- backlog on Hello and PullGlobal ---- */
+
+/* What a backlog walk over one stream needs. */
+typedef struct backlog_walk {
+  batch_builder *b;
+  const biz_config *cfg;
+  int64_t now;
+  size_t limit; /* threshold mode: the newest `limit` admitted oplogs; 0 = all */
+  /* threshold mode collects copies newest first, then sends them oldest first */
+  oplog_rec *kept;
+  uint8_t **kept_payloads;
+  char **kept_thirds;
+  size_t nkept;
+} backlog_walk;
+
+static int single_device(const biz_config *cfg, int kind) {
+  return kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER && !cfg->multi_device;
+}
+
+/* Whether r goes to this connection: filters, and single-device ownership. */
+static int backlog_admits(backlog_walk *w, const oplog_rec *r) {
+  link_conn *c = w->b->c;
+  if (single_device(w->cfg, r->kind) && r->assigned_device[0] &&
+      strcmp(r->assigned_device, c->device_id) != 0)
+    return 0;
+  return oplog_admits(r, c->os_type, c->app_version, w->now);
+}
+
+static void backlog_send(backlog_walk *w, const oplog_rec *r) {
+  link_conn *c = w->b->c;
+  if (single_device(w->cfg, r->kind) && !r->assigned_device[0])
+    store_oplog_assign(c->srv->st, r, c->device_id);
+  builder_add(w->b, r);
+}
+
+static int visit_queue(void *ud, const oplog_rec *r) {
+  backlog_walk *w = ud;
+  if (backlog_admits(w, r)) backlog_send(w, r);
+  return w->b->failed;
+}
+
+static int visit_threshold(void *ud, const oplog_rec *r) {
+  backlog_walk *w = ud;
+  if (!backlog_admits(w, r)) return 0;
+  oplog_rec *k = &w->kept[w->nkept];
+  *k = *r;
+  /* The row's memory ends with the step: keep copies of what the batch needs. */
+  w->kept_payloads[w->nkept] = malloc(r->payload_len ? r->payload_len : 1);
+  w->kept_thirds[w->nkept] = strdup(r->third_msg_id);
+  if (w->kept_payloads[w->nkept] && r->payload_len)
+    memcpy(w->kept_payloads[w->nkept], r->payload, r->payload_len);
+  k->payload = w->kept_payloads[w->nkept];
+  k->third_msg_id = w->kept_thirds[w->nkept] ? w->kept_thirds[w->nkept] : "";
+  /* Only "assigned or not" matters from here on (others' oplogs were filtered out above). */
+  k->assigned_device = r->assigned_device[0] ? "assigned" : "";
+  w->nkept++;
+  return w->nkept >= w->limit;
+}
+
+static int send_threshold(link_conn *c, backlog_walk *w, int kind, const char *target,
+                          uint64_t after) {
+  size_t n = (size_t)w->cfg->threshold;
+  w->limit = n;
+  w->kept = calloc(n, sizeof *w->kept);
+  w->kept_payloads = calloc(n, sizeof *w->kept_payloads);
+  w->kept_thirds = calloc(n, sizeof *w->kept_thirds);
+  int rc = -1;
+  if (w->kept && w->kept_payloads && w->kept_thirds) {
+    rc = store_oplog_foreach(c->srv->st, c->instance_id, kind, w->cfg->biz_type, target, after, 1,
+                             visit_threshold, w);
+    for (size_t i = w->nkept; i-- > 0;) {
+      w->kept[i].instance_id = c->instance_id;
+      w->kept[i].biz_type = w->cfg->biz_type;
+      w->kept[i].target = target;
+      backlog_send(w, &w->kept[i]);
+    }
+  }
+  for (size_t i = 0; i < w->nkept; i++) {
+    free(w->kept_payloads[i]);
+    free(w->kept_thirds[i]);
+  }
+  free(w->kept);
+  free(w->kept_payloads);
+  free(w->kept_thirds);
+  return rc;
+}
+
+/* Sends the stream's oplogs after max(client point, recorded ack) to c. */
+static int send_stream(link_conn *c, const biz_config *cfg, int kind, const char *target,
+                       uint64_t client_point) {
+  uint64_t acked = 0;
+  if (store_acked_get(c->srv->st, c->instance_id, c->device_id, kind, cfg->biz_type, target,
+                      &acked))
+    return -1;
+  uint64_t after = client_point > acked ? client_point : acked;
+  batch_builder *b = calloc(1, sizeof *b);
+  if (!b) return -1;
+  *b = (batch_builder){.c = c, .kind = kind, .biz_type = cfg->biz_type, .target = target};
+  backlog_walk w = {.b = b, .cfg = cfg, .now = wall_ms()};
+  int rc = cfg->threshold_mode && cfg->threshold > 0
+               ? send_threshold(c, &w, kind, target, after)
+               : store_oplog_foreach(c->srv->st, c->instance_id, kind, cfg->biz_type, target,
+                                     after, 0, visit_queue, &w);
+  builder_flush(b);
+  if (b->failed) rc = -1;
+  builder_reset(b);
+  free(b);
+  return rc;
+}
+
+static uint64_t point_of(mps_stream_point **pts, size_t n, int kind, const char *biz,
+                         const char *target) {
+  for (size_t i = 0; i < n; i++)
+    if ((int)pts[i]->kind == kind && !strcmp(pts[i]->biz_type, biz) &&
+        !strcmp(pts[i]->target, target))
+      return pts[i]->sync_point;
+  return 0;
+}
+
+typedef struct stream_walk {
+  link_conn *c;
+  mps_stream_point **points;
+  size_t npoints;
+  int global; /* 1: the global streams (PullGlobal), 0: the specified ones (Hello) */
+  int rc;
+} stream_walk;
+
+static int visit_biz(void *ud, const biz_config *cfg) {
+  stream_walk *sw = ud;
+  link_conn *c = sw->c;
+  if (cfg->global != sw->global) return 0;
+  int kind;
+  const char *target;
+  if (cfg->global) {
+    kind = MPSYNC__WIRE__STREAM_KIND__STREAM_GLOBAL;
+    target = "";
+  } else if (!cfg->persistent) {
+    return 0; /* nothing of a non-persistent biz is ever stored */
+  } else if (cfg->device_dim) {
+    kind = MPSYNC__WIRE__STREAM_KIND__STREAM_DEVICE;
+    target = c->device_id;
+  } else {
+    if (!c->user_id[0]) return 0;
+    kind = MPSYNC__WIRE__STREAM_KIND__STREAM_USER;
+    target = c->user_id;
+  }
+  uint64_t pt = point_of(sw->points, sw->npoints, kind, cfg->biz_type, target);
+  if (send_stream(c, cfg, kind, target, pt)) sw->rc = -1;
+  return 0;
+}
+
+/* One transaction: single-device assignments of the whole backlog commit together. */
+static int send_streams(link_conn *c, mps_stream_point **pts, size_t n, int global) {
+  stream_walk sw = {.c = c, .points = pts, .npoints = n, .global = global};
+  store *st = c->srv->st;
+  if (store_begin(st)) return -1;
+  if (store_biz_foreach(st, c->instance_id, visit_biz, &sw) || sw.rc || store_commit(st)) {
+    store_rollback(st);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- session callbacks ---- */
+
+static void replace_older(link_conn *c) {
+  for (link_conn *o = c->srv->link_conns; o; o = o->next) {
+    if (o == c || o->closing || !o->seq) continue;
+    if (strcmp(o->instance_id, c->instance_id) || strcmp(o->device_id, c->device_id)) continue;
+    mps_session_close(o->sess, MPSYNC__WIRE__CLOSE_CODE__CLOSE_REPLACED,
+                      "replaced by a newer connection of the same device", 0);
+    conn_flush(o);
+  }
+}
+
+static int copy_id(char *dst, const char *src) {
+  if (strlen(src) > ID_MAX) return -1;
+  strcpy(dst, src);
+  return 0;
+}
+
+static int on_hello(void *ud, const mps_hello *h) {
+  link_conn *c = ud;
+  if (h->protocol_version != MPS_PROTOCOL_VERSION) {
+    mps_session_close(c->sess, MPSYNC__WIRE__CLOSE_CODE__CLOSE_UNSUPPORTED_VERSION,
+                      "unsupported protocol version", 0);
+    return 0;
+  }
+  if (!h->instance_id[0] || !h->device_id[0] || copy_id(c->instance_id, h->instance_id) ||
+      copy_id(c->device_id, h->device_id) || copy_id(c->user_id, h->user_id) ||
+      copy_id(c->os_type, h->os_type) || copy_id(c->app_version, h->app_version)) {
+    mps_session_close(c->sess, MPSYNC__WIRE__CLOSE_CODE__CLOSE_BAD_HELLO,
+                      "hello needs an instance and a device id of at most 128 bytes", 0);
+    return 0;
+  }
+  mps_welcome w = MPSYNC__WIRE__WELCOME__INIT;
+  w.protocol_version = MPS_PROTOCOL_VERSION;
+  w.heartbeat_interval_s = c->srv->opts.heartbeat_s;
+  w.heartbeat_timeout_s = c->srv->opts.heartbeat_timeout_s;
+  w.max_frame_size = MPS_MAX_FRAME;
+  w.server_id = c->srv->server_id;
+  int rc = mps_session_welcome(c->sess, &w, uv_now(c->srv->loop));
+  if (rc) return rc;
+  c->seq = ++c->srv->link_seq;
+  replace_older(c);
+  if (send_streams(c, h->streams, h->n_streams, 0)) return MPSYNC_ESTORE;
+  return 0;
+}
+
+static int on_pull_global(void *ud, const mps_pull_global *p) {
+  link_conn *c = ud;
+  return send_streams(c, p->streams, p->n_streams, 1) ? MPSYNC_ESTORE : 0;
+}
+
+static int on_ack(void *ud, const mps_ack *a) {
+  link_conn *c = ud;
+  store *st = c->srv->st;
+  int64_t now = wall_ms();
+  if (store_begin(st)) return MPSYNC_ESTORE;
+  for (size_t i = 0; i < a->n_streams; i++) {
+    const mps_stream_point *p = a->streams[i];
+    uint64_t old = 0;
+    if (store_acked_raise(st, c->instance_id, c->device_id, (int)p->kind, p->biz_type, p->target,
+                          p->sync_point, &old) ||
+        (p->sync_point > old &&
+         store_stats_add(st, c->instance_id, (int)p->kind, p->target, 0,
+                         (int64_t)(p->sync_point - old), now))) {
+      store_rollback(st);
+      return MPSYNC_ESTORE;
+    }
+  }
+  if (store_commit(st)) {
+    store_rollback(st);
+    return MPSYNC_ESTORE;
+  }
+  return 0;
+}
+
+static void on_peer_close(void *ud, int code, const char *reason, uint32_t retry_after_s) {
+  (void)ud;
+  (void)code;
+  (void)reason;
+  (void)retry_after_s;
+  /* Nothing to do here: recv reports the session closed and the read path closes the socket. */
+}
+
+static const mps_session_callbacks callbacks = {
+    .on_hello = on_hello,
+    .on_ack = on_ack,
+    .on_pull_global = on_pull_global,
+    .on_close = on_peer_close,
+};
+
+/* ---- reading ---- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  buf->base = malloc(suggested);
+  buf->len = buf->base ? suggested : 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  link_conn *c = s->data;
+  if (nread < 0) {
+    free(buf->base);
+    /* The peer is gone: nothing can be written to it any more. */
+    close_handles(c);
+    return;
+  }
+  if (nread > 0 && !c->closing) {
+    long rc = mps_session_recv(c->sess, (const uint8_t *)buf->base, (size_t)nread,
+                               uv_now(c->srv->loop));
+    if (rc < 0 && rc != MPSYNC_ECLOSED)
+      fprintf(stderr, "mpsync-mock-server: link %s/%s closed: %s\n", c->instance_id,
+              c->device_id, mps_session_reason(c->sess));
+    conn_flush(c);
+    arm_timer(c);
+  }
+  free(buf->base);
+}
+
+void link_on_connection(uv_stream_t *listener, int status) {
+  mock_server *srv = listener->data;
+  if (status < 0 || srv->stopping) return;
+  link_conn *c = calloc(1, sizeof *c);
+  if (!c) return;
+  c->srv = srv;
+  c->sess = mps_session_new(MPS_ROLE_SERVER, &callbacks, c);
+  uv_tcp_init(srv->loop, &c->tcp);
+  uv_timer_init(srv->loop, &c->timer);
+  c->tcp.data = c->timer.data = c;
+  c->open_handles = 2;
+  c->accepted_ms = uv_now(srv->loop);
+  c->next = srv->link_conns;
+  if (c->next) c->next->pprev = &c->next;
+  c->pprev = &srv->link_conns;
+  srv->link_conns = c;
+  if (!c->sess || uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 ||
+      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+    close_handles(c);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  arm_timer(c);
+}

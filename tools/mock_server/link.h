@@ -1,0 +1,29 @@
+/* Long-link side of the mock server: one sans-I/O server session per TCP connection. */
+#ifndef MOCK_LINK_H
+#define MOCK_LINK_H
+
+#include <stdint.h>
+
+#include "biz.h"
+#include "server.h"
+#include "store.h"
+
+/* Connection callback of the link listener. */
+void link_on_connection(uv_stream_t *listener, int status);
+
+/* Closes every link connection at once (server shutdown). */
+void link_close_all(mock_server *srv);
+
+/* Number of ready connections of the instance whose user (kind USER) or device (kind DEVICE) is
+ * target. */
+int link_count_online(mock_server *srv, const char *instance, int kind, const char *target);
+
+/* For a single-device biz: the most recently connected ready connection of the user that the
+ * oplog's filters admit, or NULL. Its device id is copied to device. */
+int link_pick_single(mock_server *srv, const oplog_rec *r, char *device, size_t n);
+
+/* Sends r to every ready connection of its target that the filters admit; when only_device is
+ * set, only to that device. Returns the number of connections it went to. */
+int link_push_live(mock_server *srv, const oplog_rec *r, const char *only_device);
+
+#endif

@@ -1,0 +1,194 @@
+/* mpsync-mock-server: entry point — options, listeners, signals, and an orderly shutdown. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "biz.h"
+#include "http.h"
+#include "link.h"
+#include "server.h"
+#include "store.h"
+#include "util.h"
+
+#define EXIT_USAGE 2
+#define PRUNE_INTERVAL_MS (3600u * 1000u)
+#define DAY_MS 86400000LL
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: mpsync-mock-server --http HOST:PORT --link HOST:PORT --data DIR\n"
+          "         [--biz-file FILE] [--heartbeat SECONDS] [--heartbeat-timeout SECONDS]\n"
+          "         [--retention-days N]\n");
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out) {
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (!*s || *end || errno || v < min || v > max || *s == '-') return -1;
+  *out = (unsigned)v;
+  return 0;
+}
+
+static int parse_args(int argc, char **argv, server_options *o) {
+  memset(o, 0, sizeof *o);
+  o->heartbeat_s = 30;
+  o->heartbeat_timeout_s = 15;
+  o->retention_days = 30;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    int bad = 0;
+    if (!v) {
+      fprintf(stderr, "mpsync-mock-server: %s needs a value\n", a);
+      return -1;
+    }
+    if (!strcmp(a, "--http")) o->http_addr = v;
+    else if (!strcmp(a, "--link")) o->link_addr = v;
+    else if (!strcmp(a, "--data")) o->data_dir = v;
+    else if (!strcmp(a, "--biz-file")) o->biz_file = v;
+    else if (!strcmp(a, "--heartbeat")) bad = parse_uint(v, 1, 3600, &o->heartbeat_s);
+    else if (!strcmp(a, "--heartbeat-timeout")) bad = parse_uint(v, 1, 3600, &o->heartbeat_timeout_s);
+    else if (!strcmp(a, "--retention-days")) bad = parse_uint(v, 1, 36500, &o->retention_days);
+    else {
+      fprintf(stderr, "mpsync-mock-server: unknown option %s\n", a);
+      return -1;
+    }
+    if (bad) {
+      fprintf(stderr, "mpsync-mock-server: bad value for %s: %s\n", a, v);
+      return -1;
+    }
+    i++;
+  }
+  if (!o->http_addr || !o->link_addr || !o->data_dir) {
+    fprintf(stderr, "mpsync-mock-server: --http, --link and --data are required\n");
+    return -1;
+  }
+  return 0;
+}
+
+/* Biz file entries replace stored configs of the same (instanceId, bizType). */
+static int load_biz_file(mock_server *srv) {
+  if (!srv->opts.biz_file) return 0;
+  biz_config *list;
+  char err[512];
+  int n = biz_load_file(srv->opts.biz_file, &list, err, sizeof err);
+  if (n < 0) {
+    fprintf(stderr, "mpsync-mock-server: %s\n", err);
+    return -1;
+  }
+  int rc = store_begin(srv->st);
+  for (int i = 0; i < n && rc == 0; i++) rc = store_biz_put(srv->st, &list[i]);
+  if (rc == 0) rc = store_commit(srv->st);
+  if (rc) {
+    store_rollback(srv->st);
+    fprintf(stderr, "mpsync-mock-server: cannot store the biz configs\n");
+  }
+  free(list);
+  return rc;
+}
+
+static int listen_on(mock_server *srv, uv_tcp_t *tcp, const char *addr, uv_connection_cb cb,
+                     char *bound, size_t n) {
+  struct sockaddr_storage ss;
+  if (parse_host_port(addr, &ss)) {
+    fprintf(stderr, "mpsync-mock-server: bad address %s (want HOST:PORT or [V6]:PORT)\n", addr);
+    return -1;
+  }
+  uv_tcp_init(srv->loop, tcp);
+  tcp->data = srv;
+  int rc = uv_tcp_bind(tcp, (const struct sockaddr *)&ss, 0);
+  if (rc == 0) rc = uv_listen((uv_stream_t *)tcp, 128, cb);
+  if (rc) {
+    fprintf(stderr, "mpsync-mock-server: cannot listen on %s: %s\n", addr, uv_strerror(rc));
+    return -1;
+  }
+  int len = sizeof ss;
+  uv_tcp_getsockname(tcp, (struct sockaddr *)&ss, &len);
+  format_sockaddr(&ss, bound, n);
+  return 0;
+}
+
+static void close_if_open(uv_handle_t *h) {
+  if (h->loop && !uv_is_closing(h)) uv_close(h, NULL);
+}
+
+void server_stop(mock_server *srv) {
+  if (srv->stopping) return;
+  srv->stopping = 1;
+  close_if_open((uv_handle_t *)&srv->http_listener);
+  close_if_open((uv_handle_t *)&srv->link_listener);
+  close_if_open((uv_handle_t *)&srv->sigint);
+  close_if_open((uv_handle_t *)&srv->sigterm);
+  close_if_open((uv_handle_t *)&srv->prune_timer);
+  http_close_all(srv);
+  link_close_all(srv);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  (void)signum;
+  server_stop(s->data);
+}
+
+static void prune(mock_server *srv) {
+  store_prune(srv->st, wall_ms() - (int64_t)srv->opts.retention_days * DAY_MS);
+}
+
+static void on_prune_timer(uv_timer_t *t) { prune(t->data); }
+
+static int start(mock_server *srv) {
+  char err[512], http_bound[160], link_bound[160];
+  if (mkdir(srv->opts.data_dir, 0700) != 0 && errno != EEXIST) {
+    fprintf(stderr, "mpsync-mock-server: cannot create %s: %s\n", srv->opts.data_dir,
+            strerror(errno));
+    return -1;
+  }
+  if (store_open(&srv->st, srv->opts.data_dir, err, sizeof err)) {
+    fprintf(stderr, "mpsync-mock-server: %s\n", err);
+    return -1;
+  }
+  if (load_biz_file(srv)) return -1;
+  prune(srv);
+  if (listen_on(srv, &srv->http_listener, srv->opts.http_addr, http_on_connection, http_bound,
+                sizeof http_bound) ||
+      listen_on(srv, &srv->link_listener, srv->opts.link_addr, link_on_connection, link_bound,
+                sizeof link_bound))
+    return -1;
+  uv_signal_init(srv->loop, &srv->sigint);
+  uv_signal_init(srv->loop, &srv->sigterm);
+  srv->sigint.data = srv->sigterm.data = srv;
+  uv_signal_start(&srv->sigint, on_signal, SIGINT);
+  uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+  uv_timer_init(srv->loop, &srv->prune_timer);
+  srv->prune_timer.data = srv;
+  uv_timer_start(&srv->prune_timer, on_prune_timer, PRUNE_INTERVAL_MS, PRUNE_INTERVAL_MS);
+  uv_unref((uv_handle_t *)&srv->prune_timer);
+  printf("mpsync-mock-server ready http=%s link=%s\n", http_bound, link_bound);
+  fflush(stdout);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  mock_server srv;
+  memset(&srv, 0, sizeof srv);
+  if (parse_args(argc, argv, &srv.opts)) {
+    usage();
+    return EXIT_USAGE;
+  }
+  /* A peer that vanishes mid-write must cost an error code, not the process. */
+  signal(SIGPIPE, SIG_IGN);
+  snprintf(srv.server_id, sizeof srv.server_id, "mpsync-mock-server/%ld", (long)getpid());
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  srv.loop = &loop;
+  int failed = start(&srv);
+  if (failed) server_stop(&srv);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  int rc = uv_loop_close(&loop);
+  if (rc) fprintf(stderr, "mpsync-mock-server: loop not empty at exit: %s\n", uv_strerror(rc));
+  store_close(srv.st);
+  return failed ? EXIT_USAGE : 0;
+}

@@ -1,0 +1,36 @@
+/* Small helpers of the mock server: clocks, text checks, address parsing and socket writes. */
+#ifndef MOCK_UTIL_H
+#define MOCK_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* Wall-clock time in ms since the epoch: oplog create times and validTimeEnd use it. */
+int64_t wall_ms(void);
+
+/* Number of Unicode code points in UTF-8 text (the API limits count characters, not bytes). */
+size_t utf8_count(const char *s);
+
+/* True for "1", "1.2.30": digits separated by single dots. */
+int is_dotted_numeric(const char *s);
+/* Compares two dotted version strings segment by segment, missing segments count as 0. */
+int version_cmp(const char *a, const char *b);
+
+/* Case-insensitive ASCII equality. */
+int str_ieq(const char *a, const char *b);
+
+/* Parses "HOST:PORT" or "[V6]:PORT" into *out. Returns 0 or -1. */
+int parse_host_port(const char *arg, struct sockaddr_storage *out);
+/* Formats a bound address as "HOST:PORT" ("[::1]:PORT" for IPv6). */
+void format_sockaddr(const struct sockaddr_storage *ss, char *out, size_t n);
+
+/* Writes a copy of data to the stream; the copy is freed when the write completes. */
+int stream_write_copy(uv_stream_t *s, const void *data, size_t n);
+
+/* Decodes %XX and '+' in place (query-string values). */
+void url_decode(char *s);
+/* Finds key in a query string "a=1&b=2"; copies its decoded value into out. 1 found, 0 not. */
+int query_get(const char *query, const char *key, char *out, size_t n);
+
+#endif
