@@ -100,7 +100,8 @@ static int check_batch(const mps_batch *b) {
     if (b->oplogs[i]->id <= prev) return 0;
     prev = b->oplogs[i]->id;
   }
-  return b->n_oplogs > 0;
+  /* An empty batch only makes sense to announce a reset or a gap. */
+  return b->n_oplogs > 0 || b->reset || b->lost;
 }
 
 static int handle_client(mps_session *s, const mps_envelope *env) {

@@ -1,0 +1,45 @@
+/* libmpsync's additions to MPSyncInterface: config path, data dir, userId provider, app lifecycle, shutdown. */
+#import <MPMssAdapter/MPSyncInterface.h>
+
+/*
+ * Kept out of MPSyncInterface.h so that header stays exactly the vendor's. An app that only uses the
+ * vendor API never needs this file: meta.config comes from the main bundle, the data directory is
+ * Application Support/mpsync, the userId comes from the app's MPaaSInterface class, and (on iOS) the
+ * UIApplication foreground/background notifications drive the link.
+ */
+
+/**
+ * Where bindUserWithSessionId: gets the userId. The vendor SDK asks mPaaS's MPaaSInterface for
+ * -userId; an object conforming to this protocol stands in for it where mPaaS is absent.
+ */
+@protocol MPSyncUserIdProvider <NSObject>
+/** The logged-in user's id (the linkToken the business server pushes to); nil or @"" = nobody. */
+- (NSString *)userId;
+@end
+
+@interface MPSyncInterface (MPSyncConfiguration)
+/** Reads meta.config from this path instead of [[NSBundle mainBundle] pathForResource:@"meta"
+ *  ofType:@"config"]. Takes effect at initSync; nil restores the bundle lookup. */
++ (void)setMetaConfigPath:(NSString *)path;
+/** Keeps the SQLite cache in this directory instead of <Application Support>/mpsync. Takes effect at
+ *  initSync; the same directory keeps the same device id. */
++ (void)setDataDirectory:(NSString *)path;
+/** The userId source for bindUserWithSessionId: (retained). nil = use the class named MPaaSInterface
+ *  when the app has one: [[MPaaSInterface sharedInstance] userId]. */
++ (void)setUserIdProvider:(id<MPSyncUserIdProvider>)provider;
+@end
+
+/*
+ * App lifecycle. On iOS the shim observes UIApplicationWillEnterForegroundNotification and
+ * UIApplicationDidEnterBackgroundNotification itself (by name, so GNUstep tests can post the same
+ * names); these methods are what those notifications call, public for platforms without UIKit.
+ */
+@interface MPSyncInterface (MPSyncLifecycle)
+/** The app is in the foreground: connect (or keep) the link and redeliver unreported messages now. */
++ (void)applicationWillEnterForeground;
+/** The app went to the background: close the link; nothing is received until the next foreground. */
++ (void)applicationDidEnterBackground;
+/** Closes the link and the cache and stops the SDK threads; initSync may be called again afterwards.
+ *  For tests and orderly teardown; never from a notification handler running on the delivery thread. */
++ (void)shutdownSync;
+@end

@@ -1,0 +1,42 @@
+/* MPSyncInterface: the vendor's iOS mobile-sync API (SPEC §6, guide §7.2), implemented over libmpsync. */
+#import <Foundation/Foundation.h>
+
+/*
+ * Names, selectors and types are the vendor SDK's, so that apps written against MPMssAdapter.framework
+ * compile unchanged. libmpsync's own additions (meta.config path, data directory, userId provider,
+ * app lifecycle, shutdown) live in MPSyncInterface+MPSyncExtras.h, not here.
+ *
+ * Threads: every method may be called from any thread. Messages are posted on
+ * [NSNotificationCenter defaultCenter] from the SDK's delivery thread, never from the main thread;
+ * one message per bizType is in flight until responseMessageNotify: reports it.
+ */
+
+/** Connection state of the long-link, as returned by +connectStatus. */
+typedef NS_ENUM(NSInteger, MPSyncNetConnectType) { MPSyncNetConnectTypeNotAvailable = 0,
+  MPSyncNetConnectTypeConnecting, MPSyncNetConnectTypeConnected, MPSyncNetConnectTypeConnectFailed };
+
+@interface MPSyncInterface : NSObject
+/** Creates the sync client from meta.config and connects. Once per process; later calls do nothing. */
++ (void)initSync;
+/** The long-link state; NotAvailable before initSync, while backgrounded and between attempts. */
++ (MPSyncNetConnectType)connectStatus;
+/** Adds observer for the notification named bizName and starts dispatch of that bizType (also
+ *  before initSync: the backlog is dispatched once initSync runs). NO for a nil or invalid argument. */
++ (BOOL)registerSyncBizWithName:(NSString *)bizName syncObserver:(id)observer selector:(SEL)selector;
+/** Removes observer for bizName and stops dispatch of that bizType; its messages stay cached. */
++ (BOOL)unRegisterSyncBizWithName:(NSString *)bizName syncObserver:(id)observer;
+/** Removes observer from every notification ([NSNotificationCenter removeObserver:]). */
++ (void)removeSyncNotificationObserver:(id)observer;
+/** Reports the message whose notification carried userInfo as handled; anything else is ignored. */
++ (void)responseMessageNotify:(NSDictionary *)userInfo;
+/** Binds the userId of the MPaaSInterface-style provider with sessionId (nil → @"SESSION_DEMO"). */
++ (void)bindUserWithSessionId:(NSString *)sessionId;   // nil → @"SESSION_DEMO"
+/** Unbinds the user (logout): no message of that user is posted any more. */
++ (void)unBindUser;                                      // the guide spells it unbindUser: offer both
+/** The guide's spelling of unBindUser. */
++ (void)unbindUser;
+/** The persisted device id (for device-dimension pushes); nil before initSync. */
++ (NSString *)getSyncDeviceId;
+/** The effective configuration: meta.config keys plus what libmpsync derived from them. */
++ (NSDictionary *)getComponentEnv;
+@end

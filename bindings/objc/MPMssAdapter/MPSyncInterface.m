@@ -1,0 +1,486 @@
+/* MPSyncInterface over libmpsync's public C API: the iOS shim, also built with GNUstep for the tests. */
+#import <MPMssAdapter/MPSyncInterface.h>
+#import <MPMssAdapter/MPSyncInterface+MPSyncExtras.h>
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <mpsync/mpsync.h>
+
+#if TARGET_OS_IPHONE
+#import <UIKit/UIKit.h>
+#endif
+
+/*
+ * Memory management. gcc's Objective-C (GNUstep builds) has no ARC and no @autoreleasepool; an
+ * Apple build may compile this file with or without ARC. These macros keep one source for all three.
+ */
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if __has_feature(objc_arc)
+#define MPS_RETAIN(x) (x)
+#define MPS_RELEASE(x) ((void)0)
+#define MPS_AUTORELEASE(x) (x)
+#else
+#define MPS_RETAIN(x) [(x) retain]
+#define MPS_RELEASE(x) [(x) release]
+#define MPS_AUTORELEASE(x) [(x) autorelease]
+#endif
+#if defined(__clang__)
+#define MPS_POOL_BEGIN @autoreleasepool {
+#define MPS_POOL_END }
+#else
+#define MPS_POOL_BEGIN { NSAutoreleasePool *mps_pool_ = [[NSAutoreleasePool alloc] init];
+#define MPS_POOL_END [mps_pool_ drain]; }
+#endif
+/* Replaces a retained global: retain the new value first, so assigning a value to itself is safe. */
+#define MPS_SET(var, value)      \
+  do {                           \
+    id mps_new_ = (value);       \
+    id mps_old_ = (var);         \
+    (var) = MPS_RETAIN(mps_new_); \
+    MPS_RELEASE(mps_old_);       \
+  } while (0)
+
+/* Keys of the notification's userInfo. "op" is the vendor's; the rest are the SDK's bookkeeping,
+ * named after the Android SyncMessage fields (biz, userId, id, hasMore). */
+static NSString *const kKeyOp = @"op";
+static NSString *const kKeyBiz = @"biz";
+static NSString *const kKeyUserId = @"userId";
+static NSString *const kKeyMsgId = @"id";
+static NSString *const kKeyHasMore = @"hasMore";
+static NSString *const kKeyDelivery = @"delivery";
+
+/* UIKit's lifecycle notifications, by name: UIKit is not linked on GNUstep, and observing the names
+ * lets the tests drive the very same path by posting them. */
+#if TARGET_OS_IPHONE
+#define MPS_FOREGROUND_NOTIFICATION UIApplicationWillEnterForegroundNotification
+#define MPS_BACKGROUND_NOTIFICATION UIApplicationDidEnterBackgroundNotification
+#else
+#define MPS_FOREGROUND_NOTIFICATION @"UIApplicationWillEnterForegroundNotification"
+#define MPS_BACKGROUND_NOTIFICATION @"UIApplicationDidEnterBackgroundNotification"
+#endif
+
+/* mPaaS's MPaaSInterface is a singleton; declared here only so the selector is known to the compiler. */
+@protocol MPSyncSharedInstance
++ (id)sharedInstance;
+@end
+
+/*
+ * Shim state, guarded by gLock. Core calls that wait for the delivery thread (mpsync_unregister_biz,
+ * mpsync_client_free) are made with the lock released: a notification handler running on that thread
+ * may call back into this class, which takes the lock.
+ */
+static pthread_mutex_t gLock = PTHREAD_MUTEX_INITIALIZER;
+static mpsync_client *gClient;   /* NULL before initSync and after shutdownSync */
+static NSString *gMetaPath;      /* explicit meta.config path, or nil = main bundle */
+static NSString *gDataDir;       /* explicit data dir, or nil = Application Support/mpsync */
+static id gProvider;             /* explicit userId provider, or nil = MPaaSInterface */
+static NSMutableSet *gBizs;      /* bizTypes the app registered: dispatched by the core */
+static NSString *gUserId;        /* the bound user (applied at initSync when bound before it) */
+static NSString *gSessionId;
+static NSDictionary *gEnv;       /* the effective config, built at initSync */
+static BOOL gObservingLifecycle;
+
+static void shim_log(NSString *format, ...) {
+  va_list ap;
+  va_start(ap, format);
+  NSString *text = MPS_AUTORELEASE([[NSString alloc] initWithFormat:format arguments:ap]);
+  va_end(ap);
+  NSLog(@"MPSync: %@", text);
+}
+
+/* The core's log hook runs on any SDK thread, including the network thread, which is not registered
+ * with GNUstep: plain stdio only, no Objective-C objects. */
+static void core_log(void *user_data, mpsync_log_level level, const char *msg) {
+  static const char *const names[] = {"error", "warn", "info", "debug"};
+  (void)user_data;
+  fprintf(stderr, "MPSync [%s] %s\n", names[level <= MPSYNC_LOG_DEBUG ? level : MPSYNC_LOG_DEBUG],
+          msg);
+}
+
+static NSString *string_or_empty(const char *s) {
+  NSString *str = s ? [NSString stringWithUTF8String:s] : nil;
+  return str ? str : @"";
+}
+
+/*
+ * Message callback for every registered bizType, on the core's delivery thread: turn the message into
+ * the vendor's notification. Nothing may unwind through the C core: an exception from an observer is
+ * caught here (Apple's notification center passes it on; GNUstep's logs "Problem posting" and
+ * swallows it itself), and the message, unreported, comes back after the back-off.
+ */
+static void on_message(mpsync_client *client, const mpsync_message *msg, void *user_data) {
+  (void)client;
+  (void)user_data;
+#ifdef GNUSTEP
+  /* A thread GNUstep did not create must be registered before it touches Objective-C objects;
+   * a no-op after the first message. */
+  GSRegisterCurrentThread();
+#endif
+  MPS_POOL_BEGIN
+  char *json = NULL;
+  int rc = mpsync_message_to_json(msg, &json);
+  NSString *op = nil;
+  if (rc == 0) {
+    op = MPS_AUTORELEASE([[NSString alloc] initWithBytes:json
+                                                  length:strlen(json)
+                                                encoding:NSUTF8StringEncoding]);
+    mpsync_free(json);
+  }
+  NSString *biz = string_or_empty(msg->biz);
+  if (op == nil) {
+    shim_log(@"message %s of %@ not posted: %s", msg->id, biz,
+             rc ? mpsync_strerror(rc) : "op is not UTF-8");
+  } else {
+    NSDictionary *info = [NSDictionary dictionaryWithObjectsAndKeys:
+        op, kKeyOp,
+        biz, kKeyBiz,
+        string_or_empty(msg->user_id), kKeyUserId,
+        string_or_empty(msg->id), kKeyMsgId,
+        [NSNumber numberWithBool:msg->has_more ? YES : NO], kKeyHasMore,
+        [NSNumber numberWithUnsignedInt:msg->delivery], kKeyDelivery,
+        nil];
+    @try {
+      [[NSNotificationCenter defaultCenter] postNotificationName:biz object:nil userInfo:info];
+    } @catch (NSException *e) {
+      shim_log(@"observer of %@ raised %@: %@", biz, [e name], [e reason]);
+    } @catch (id e) {
+      shim_log(@"observer of %@ raised a non-NSException object", biz);
+    }
+  }
+  MPS_POOL_END
+}
+
+static BOOL valid_string(id s) { return [s isKindOfClass:[NSString class]] && [s length] > 0; }
+
+/* The userId of the provider set in code, else of the app's MPaaSInterface class (as the vendor SDK
+ * does), else nil. Runs app code: never called with gLock held. */
+static NSString *provider_user_id(void) {
+  pthread_mutex_lock(&gLock);
+  id provider = MPS_AUTORELEASE(MPS_RETAIN(gProvider));
+  pthread_mutex_unlock(&gLock);
+  if (provider == nil) {
+    Class cls = NSClassFromString(@"MPaaSInterface");
+    if (cls != Nil && [cls respondsToSelector:@selector(sharedInstance)])
+      provider = [(Class<MPSyncSharedInstance>)cls sharedInstance];
+  }
+  if (provider == nil || ![provider respondsToSelector:@selector(userId)]) return nil;
+  id user = [(id<MPSyncUserIdProvider>)provider userId];
+  return valid_string(user) ? user : nil;
+}
+
+static NSString *default_meta_path(void) {
+  return [[NSBundle mainBundle] pathForResource:@"meta" ofType:@"config"];
+}
+
+static NSString *default_data_dir(void) {
+  NSArray *dirs =
+      NSSearchPathForDirectoriesInDomains(NSApplicationSupportDirectory, NSUserDomainMask, YES);
+  NSString *base = [dirs count] ? [dirs objectAtIndex:0] : NSTemporaryDirectory();
+  return [base stringByAppendingPathComponent:@"mpsync"];
+}
+
+/* The app's version for the server's version filters: CFBundleShortVersionString when it is dotted
+ * numeric, as the core requires; otherwise the core's default. */
+static NSString *bundle_app_version(void) {
+  id v = [[[NSBundle mainBundle] infoDictionary] objectForKey:@"CFBundleShortVersionString"];
+  if (!valid_string(v)) return nil;
+  NSCharacterSet *bad =
+      [[NSCharacterSet characterSetWithCharactersInString:@"0123456789."] invertedSet];
+  return [v rangeOfCharacterFromSet:bad].location == NSNotFound ? v : nil;
+}
+
+static void put(NSMutableDictionary *d, NSString *key, id value) {
+  if (value) [d setObject:value forKey:key];
+}
+
+static MPSyncNetConnectType map_state(mpsync_state s) {
+  switch (s) {
+    case MPSYNC_STATE_CONNECTING: return MPSyncNetConnectTypeConnecting;
+    case MPSYNC_STATE_CONNECTED: return MPSyncNetConnectTypeConnected;
+    case MPSYNC_STATE_CONNECT_FAILED: return MPSyncNetConnectTypeConnectFailed;
+    case MPSYNC_STATE_DISCONNECTED: break;
+  }
+  return MPSyncNetConnectTypeNotAvailable;
+}
+
+@implementation MPSyncInterface
+
++ (void)initialize {
+  if (self == [MPSyncInterface class] && gBizs == nil) gBizs = [[NSMutableSet alloc] init];
+}
+
++ (void)initSync {
+  NSString *metaPath, *dataDir;
+  pthread_mutex_lock(&gLock);
+  if (gClient) {
+    pthread_mutex_unlock(&gLock);
+    return; /* once per process, as the guide says; a second call changes nothing */
+  }
+  metaPath = gMetaPath ? gMetaPath : default_meta_path();
+  dataDir = gDataDir ? gDataDir : default_data_dir();
+  if (metaPath == nil) {
+    pthread_mutex_unlock(&gLock);
+    shim_log(@"initSync: meta.config not found in the main bundle; sync stays off");
+    return;
+  }
+  mpsync_meta *meta = NULL;
+  int rc = mpsync_meta_load([metaPath fileSystemRepresentation], &meta);
+  if (rc) {
+    pthread_mutex_unlock(&gLock);
+    shim_log(@"initSync: %@: %s; sync stays off", metaPath, mpsync_strerror(rc));
+    return;
+  }
+  /* The core creates only the last path component; Application Support may not exist yet. */
+  NSDictionary *attrs = [NSDictionary dictionaryWithObject:[NSNumber numberWithShort:0700]
+                                                    forKey:NSFilePosixPermissions];
+  [[NSFileManager defaultManager] createDirectoryAtPath:dataDir
+                            withIntermediateDirectories:YES
+                                             attributes:attrs
+                                                  error:NULL];
+  NSString *appVersion = bundle_app_version();
+  mpsync_config cfg;
+  mpsync_config_init(&cfg);
+  mpsync_meta_apply(meta, &cfg);
+  cfg.data_dir = [dataDir fileSystemRepresentation];
+  cfg.os_type = MPSYNC_OS_IOS;
+  if (appVersion) cfg.app_version = [appVersion UTF8String];
+  cfg.log_fn = core_log;
+  cfg.log_level = MPSYNC_LOG_WARN;
+  mpsync_client *client = NULL;
+  rc = mpsync_client_new(&cfg, &client);
+  if (rc) {
+    mpsync_meta_free(meta);
+    pthread_mutex_unlock(&gLock);
+    shim_log(@"initSync: cannot start the sync client: %s", mpsync_strerror(rc));
+    return;
+  }
+
+  /* The effective config: the meta.config keys the SDK reads, then what it made of them. */
+  NSMutableDictionary *env = [NSMutableDictionary dictionary];
+  static const char *const metaKeys[] = {"appId", "appKey", "workspaceId", "syncserver",
+                                         "syncport", "mpsyncPlaintext", "mpsyncCaFile",
+                                         "mpsyncPin"};
+  for (size_t i = 0; i < sizeof metaKeys / sizeof metaKeys[0]; i++) {
+    const char *v = mpsync_meta_get(meta, metaKeys[i]);
+    if (v) put(env, [NSString stringWithUTF8String:metaKeys[i]], string_or_empty(v));
+  }
+  char deviceId[64];
+  if (mpsync_device_id(client, deviceId, sizeof deviceId) < 0) deviceId[0] = '\0';
+  put(env, @"instanceId", string_or_empty(cfg.instance_id));
+  put(env, @"host", string_or_empty(cfg.host));
+  put(env, @"port", [NSNumber numberWithUnsignedShort:cfg.port]);
+  put(env, @"plaintext", [NSNumber numberWithBool:cfg.plaintext ? YES : NO]);
+  put(env, @"osType", @"IOS");
+  put(env, @"appVersion", appVersion ? appVersion : @"1.0.0");
+  put(env, @"dataDir", dataDir);
+  put(env, @"metaConfigPath", metaPath);
+  put(env, @"deviceId", string_or_empty(deviceId));
+  put(env, @"sdkVersion", string_or_empty(mpsync_version()));
+  MPS_SET(gEnv, env);
+  mpsync_meta_free(meta);
+  gClient = client;
+
+  /* What the app did before initSync now reaches the core: registrations (their backlog is
+   * dispatched by mpsync_register_biz) and the bound user. */
+  for (NSString *biz in gBizs) {
+    rc = mpsync_register_biz(client, [biz UTF8String], on_message, NULL);
+    if (rc) shim_log(@"initSync: bizType %@ not registered: %s", biz, mpsync_strerror(rc));
+  }
+  if (gUserId) {
+    rc = mpsync_bind_user(client, [gUserId UTF8String], [gSessionId UTF8String]);
+    if (rc) shim_log(@"initSync: user not bound: %s", mpsync_strerror(rc));
+  }
+  BOOL observe = !gObservingLifecycle;
+  gObservingLifecycle = YES;
+  pthread_mutex_unlock(&gLock);
+
+  if (observe) {
+    /* The class object observes: it lives as long as the process. */
+    NSNotificationCenter *nc = [NSNotificationCenter defaultCenter];
+    [nc addObserver:self
+           selector:@selector(mps_foregroundNotification:)
+               name:MPS_FOREGROUND_NOTIFICATION
+             object:nil];
+    [nc addObserver:self
+           selector:@selector(mps_backgroundNotification:)
+               name:MPS_BACKGROUND_NOTIFICATION
+             object:nil];
+  }
+  /* initSync runs while the app is launching, in the foreground: connect now. */
+  [self applicationWillEnterForeground];
+}
+
++ (MPSyncNetConnectType)connectStatus {
+  pthread_mutex_lock(&gLock);
+  MPSyncNetConnectType t =
+      gClient ? map_state(mpsync_get_state(gClient)) : MPSyncNetConnectTypeNotAvailable;
+  pthread_mutex_unlock(&gLock);
+  return t;
+}
+
++ (BOOL)registerSyncBizWithName:(NSString *)bizName syncObserver:(id)observer selector:(SEL)selector {
+  if (!valid_string(bizName) || observer == nil || selector == NULL) return NO;
+  /* The core's own check (mpsync_register_biz) also runs before initSync: a name it would refuse
+   * later is refused now. */
+  if ([bizName length] > 30 || [bizName rangeOfString:@" "].location != NSNotFound) return NO;
+  [[NSNotificationCenter defaultCenter] addObserver:observer
+                                           selector:selector
+                                               name:bizName
+                                             object:nil];
+  pthread_mutex_lock(&gLock);
+  [gBizs addObject:bizName];
+  int rc = gClient ? mpsync_register_biz(gClient, [bizName UTF8String], on_message, NULL) : 0;
+  if (rc) [gBizs removeObject:bizName];
+  pthread_mutex_unlock(&gLock);
+  if (rc) {
+    /* Refused by the core: leave nothing behind, as if the call had not been made. */
+    [[NSNotificationCenter defaultCenter] removeObserver:observer name:bizName object:nil];
+    shim_log(@"register %@: %s", bizName, mpsync_strerror(rc));
+  }
+  return rc == 0;
+}
+
++ (BOOL)unRegisterSyncBizWithName:(NSString *)bizName syncObserver:(id)observer {
+  if (!valid_string(bizName)) return NO;
+  if (observer)
+    [[NSNotificationCenter defaultCenter] removeObserver:observer name:bizName object:nil];
+  pthread_mutex_lock(&gLock);
+  [gBizs removeObject:bizName];
+  mpsync_client *client = gClient;
+  pthread_mutex_unlock(&gLock);
+  /* Outside the lock: it waits for a running handler of this bizType to return. */
+  int rc = client ? mpsync_unregister_biz(client, [bizName UTF8String]) : 0;
+  if (rc == MPSYNC_ENOTFOUND) rc = 0; /* not dispatched already: the wanted outcome */
+  if (rc) shim_log(@"unregister %@: %s", bizName, mpsync_strerror(rc));
+  return rc == 0;
+}
+
++ (void)removeSyncNotificationObserver:(id)observer {
+  if (observer) [[NSNotificationCenter defaultCenter] removeObserver:observer];
+}
+
++ (void)responseMessageNotify:(NSDictionary *)userInfo {
+  if (![userInfo isKindOfClass:[NSDictionary class]]) {
+    shim_log(@"responseMessageNotify: not a dictionary; ignored");
+    return;
+  }
+  id op = [userInfo objectForKey:kKeyOp];
+  id biz = [userInfo objectForKey:kKeyBiz];
+  id msgId = [userInfo objectForKey:kKeyMsgId];
+  if (![op isKindOfClass:[NSString class]] || !valid_string(biz) || !valid_string(msgId)) {
+    shim_log(@"responseMessageNotify: not the userInfo of a sync message; ignored");
+    return;
+  }
+  pthread_mutex_lock(&gLock);
+  /* The core reports only the message in flight for biz with exactly this id; a stale or forged id
+   * is refused there and changes nothing. */
+  int rc = gClient ? mpsync_report(gClient, [biz UTF8String], [msgId UTF8String]) : MPSYNC_ESHUTDOWN;
+  pthread_mutex_unlock(&gLock);
+  if (rc) shim_log(@"responseMessageNotify: %@ %@ not reported: %s", biz, msgId, mpsync_strerror(rc));
+}
+
++ (void)bindUserWithSessionId:(NSString *)sessionId {
+  NSString *user = provider_user_id();
+  if (user == nil) {
+    shim_log(@"bindUserWithSessionId: the userId provider has no userId; not bound");
+    return;
+  }
+  NSString *session = valid_string(sessionId) ? sessionId : @"SESSION_DEMO";
+  pthread_mutex_lock(&gLock);
+  MPS_SET(gUserId, MPS_AUTORELEASE([user copy]));
+  MPS_SET(gSessionId, MPS_AUTORELEASE([session copy]));
+  int rc = gClient ? mpsync_bind_user(gClient, [user UTF8String], [session UTF8String]) : 0;
+  pthread_mutex_unlock(&gLock);
+  if (rc) shim_log(@"bindUserWithSessionId: %s", mpsync_strerror(rc));
+}
+
++ (void)unBindUser {
+  pthread_mutex_lock(&gLock);
+  MPS_SET(gUserId, nil);
+  MPS_SET(gSessionId, nil);
+  int rc = gClient ? mpsync_clear_user(gClient) : 0;
+  pthread_mutex_unlock(&gLock);
+  if (rc) shim_log(@"unBindUser: %s", mpsync_strerror(rc));
+}
+
++ (void)unbindUser {
+  [self unBindUser];
+}
+
++ (NSString *)getSyncDeviceId {
+  char buf[64];
+  pthread_mutex_lock(&gLock);
+  int n = gClient ? mpsync_device_id(gClient, buf, sizeof buf) : -1;
+  pthread_mutex_unlock(&gLock);
+  return n > 0 ? [NSString stringWithUTF8String:buf] : nil;
+}
+
++ (NSDictionary *)getComponentEnv {
+  pthread_mutex_lock(&gLock);
+  NSMutableDictionary *env = [NSMutableDictionary dictionaryWithDictionary:gEnv];
+  put(env, @"userId", gUserId);
+  put(env, @"sessionId", gSessionId);
+  pthread_mutex_unlock(&gLock);
+  return env;
+}
+
+/* ---- MPSyncInterface+MPSyncExtras.h ---- */
+
++ (void)setMetaConfigPath:(NSString *)path {
+  pthread_mutex_lock(&gLock);
+  MPS_SET(gMetaPath, MPS_AUTORELEASE([path copy]));
+  pthread_mutex_unlock(&gLock);
+}
+
++ (void)setDataDirectory:(NSString *)path {
+  pthread_mutex_lock(&gLock);
+  MPS_SET(gDataDir, MPS_AUTORELEASE([path copy]));
+  pthread_mutex_unlock(&gLock);
+}
+
++ (void)setUserIdProvider:(id<MPSyncUserIdProvider>)provider {
+  pthread_mutex_lock(&gLock);
+  MPS_SET(gProvider, provider);
+  pthread_mutex_unlock(&gLock);
+}
+
++ (void)applicationWillEnterForeground {
+  pthread_mutex_lock(&gLock);
+  int rc = gClient ? mpsync_foreground(gClient) : 0;
+  pthread_mutex_unlock(&gLock);
+  if (rc) shim_log(@"foreground: %s", mpsync_strerror(rc));
+}
+
++ (void)applicationDidEnterBackground {
+  pthread_mutex_lock(&gLock);
+  int rc = gClient ? mpsync_background(gClient) : 0;
+  pthread_mutex_unlock(&gLock);
+  if (rc) shim_log(@"background: %s", mpsync_strerror(rc));
+}
+
++ (void)shutdownSync {
+  pthread_mutex_lock(&gLock);
+  mpsync_client *client = gClient;
+  gClient = NULL;
+  MPS_SET(gEnv, nil);
+  pthread_mutex_unlock(&gLock);
+  /* Outside the lock: it joins the delivery thread, whose handlers may call into this class. */
+  mpsync_client_free(client);
+}
+
++ (void)mps_foregroundNotification:(NSNotification *)note {
+  (void)note;
+  [self applicationWillEnterForeground];
+}
+
++ (void)mps_backgroundNotification:(NSNotification *)note {
+  (void)note;
+  [self applicationDidEnterBackground];
+}
+
+@end

@@ -1,0 +1,495 @@
+/* Objective-C tests of MPSyncInterface against the mock server; one case per run, named on the command line. */
+#import <Foundation/Foundation.h>
+#import <MPMssAdapter/MPSyncInterface.h>
+#import <MPMssAdapter/MPSyncInterface+MPSyncExtras.h>
+
+#import "MPaaSInterface.h"
+#import "MySyncService.h"
+#import "harness.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The mock server's answers that mean "stored": pushed now, or kept for the next connect. */
+#define CHECK_PUSHED(answer)                                                                    \
+  do {                                                                                          \
+    NSString *ans_ = (answer);                                                                  \
+    if (!([ans_ isEqual:@"SUCCESS"] || [ans_ isEqual:@"NOT_ONLINE"]))                           \
+      test_fail(__FILE__, __LINE__, [NSString stringWithFormat:@"push answered %@", ans_]);     \
+  } while (0)
+
+static void post_lifecycle(NSString *name) {
+  /* The names UIKit posts on iOS; the shim observes them, so this is the path an app takes. */
+  [[NSNotificationCenter defaultCenter] postNotificationName:name object:nil];
+}
+#define FOREGROUND @"UIApplicationWillEnterForegroundNotification"
+#define BACKGROUND @"UIApplicationDidEnterBackgroundNotification"
+
+static BOOL wait_oplogs(TestObserver *obs, NSUInteger n, double seconds) {
+  NSDate *end = [NSDate dateWithTimeIntervalSinceNow:seconds];
+  while ([[obs oplogs] count] < n) {
+    if ([end timeIntervalSinceNow] <= 0) return NO;
+    spin(0.02);
+  }
+  return YES;
+}
+
+static BOOL wait_status(MPSyncNetConnectType want, double seconds) {
+  NSDate *end = [NSDate dateWithTimeIntervalSinceNow:seconds];
+  while ([MPSyncInterface connectStatus] != want) {
+    if ([end timeIntervalSinceNow] <= 0) return NO;
+    spin(0.02);
+  }
+  return YES;
+}
+
+static NSArray *third_ids(NSArray *oplogs) {
+  NSMutableArray *ids = [NSMutableArray array];
+  for (NSUInteger i = 0; i < [oplogs count]; i++)
+    [ids addObject:[[oplogs objectAtIndex:i] objectForKey:@"bId"]];
+  return ids;
+}
+
+static NSArray *strings(NSString *first, ...) {
+  NSMutableArray *a = [NSMutableArray array];
+  va_list ap;
+  va_start(ap, first);
+  for (NSString *s = first; s != nil; s = va_arg(ap, NSString *)) [a addObject:s];
+  va_end(ap);
+  return a;
+}
+
+static NSString *user_of(NSDictionary *info) { return [info objectForKey:@"userId"]; }
+
+/* An MPSyncUserIdProvider set in code, for apps without mPaaS. */
+@interface FixedUser : NSObject <MPSyncUserIdProvider> {
+  NSString *uid;
+}
+- (id)initWithUserId:(NSString *)u;
+@end
+@implementation FixedUser
+- (id)initWithUserId:(NSString *)u {
+  if ((self = [super init])) uid = [u copy];
+  return self;
+}
+- (void)dealloc {
+  [uid release];
+  [super dealloc];
+}
+- (NSString *)userId { return uid; }
+@end
+
+/* An observer whose first notification raises, as a buggy app handler might. */
+@interface RaisingObserver : TestObserver {
+  BOOL raised;
+}
+@end
+@implementation RaisingObserver
+- (void)onSync:(NSNotification *)note {
+  BOOL first = !raised;
+  raised = YES;
+  [super onSync:note];
+  if (first) [NSException raise:@"AppBug" format:@"handler failed"];
+  [MPSyncInterface responseMessageNotify:[note userInfo]];
+}
+@end
+
+/* ------------------------------------------------------------------------------------- cases */
+
+/* The guide's sample, run as shipped (adapted only as its file says): it receives, handles on the
+ * main thread and acknowledges; an acknowledged message never comes back. */
+static void sample_receives_and_acknowledges(TestEnv *env) {
+  NSString *user = @"2088102147396225";
+  [[MPaaSInterface sharedInstance] setUserId:user];
+  [MySyncService sharedInstance];
+  CHECK(wait_connected(10));
+  NSString *text = @"{\"name\":\"李四\",\"age\":\"30\"}";
+  const char raw[] = "binary \xe4\xb8\xad\x01";
+  NSData *bin = [NSData dataWithBytes:raw length:sizeof raw - 1];
+  CHECK_PUSHED([env pushBiz:@"SYNC-TRADE-DATA" to:user third:@"demo-text-1" text:text]);
+  CHECK_PUSHED([env pushBiz:@"SYNC-TRADE-DATA" to:user third:@"demo-bin-1" binary:bin]);
+  NSDate *end = [NSDate dateWithTimeIntervalSinceNow:10];
+  while ([MySyncService respondedCount] < 2 && [end timeIntervalSinceNow] > 0) spin(0.02);
+  NSArray *got = [MySyncService received];
+  CHECK([got count] == 2);
+  CHECK_EQ_STR([got objectAtIndex:0], text);
+  CHECK([[got objectAtIndex:1] isEqual:bin]);
+  /* Acknowledged: a foreground (which redelivers whatever is unreported at once) brings nothing. */
+  post_lifecycle(FOREGROUND);
+  spin(1.5);
+  CHECK([[MySyncService received] count] == 2);
+  /* And the next message is dispatched. */
+  CHECK_PUSHED([env pushBiz:@"SYNC-TRADE-DATA" to:user third:@"demo-text-2" text:@"second"]);
+  end = [NSDate dateWithTimeIntervalSinceNow:10];
+  while ([MySyncService respondedCount] < 3 && [end timeIntervalSinceNow] > 0) spin(0.02);
+  CHECK([[MySyncService received] count] == 3);
+  CHECK_EQ_STR([[MySyncService received] objectAtIndex:2], @"second");
+}
+
+/* Text, 4096 Chinese characters and binary, on two bizTypes: each observer gets only its own, with
+ * the vendor's "op" JSON, the SDK's keys, off the main thread. */
+static void text_binary_chinese_on_two_biz_types(TestEnv *env) {
+  TestObserver *chat = [[TestObserver alloc] init], *trade = [[TestObserver alloc] init];
+  [chat setAutoRespond:YES];
+  [trade setAutoRespond:YES];
+  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:chat
+                                        selector:@selector(onSync:)]);
+  CHECK([MPSyncInterface registerSyncBizWithName:@"SYNC-TRADE-DATA" syncObserver:trade
+                                        selector:@selector(onSync:)]);
+  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
+  [MPSyncInterface initSync];
+  [MPSyncInterface bindUserWithSessionId:@"S1"];
+  CHECK(wait_connected(10));
+
+  NSMutableString *zh = [NSMutableString string];
+  while ([zh length] < 4096) [zh appendString:@"数据同步"];
+  unsigned char bytes[256];
+  for (int i = 0; i < 256; i++) bytes[i] = (unsigned char)i;
+  NSData *bin = [NSData dataWithBytes:bytes length:sizeof bytes];
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"c1" text:@"hello"]);
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"c2" text:zh]);
+  CHECK_PUSHED([env pushBiz:@"SYNC-TRADE-DATA" to:@"u1" third:@"t1" binary:bin]);
+  CHECK_PUSHED([env pushBiz:@"SYNC-TRADE-DATA" to:@"u1" third:@"t2" text:@"交易 42"]);
+  CHECK(wait_oplogs(chat, 2, 10));
+  CHECK(wait_oplogs(trade, 2, 10));
+  spin(0.5); /* nothing else may arrive */
+
+  NSArray *c = [chat oplogs], *t = [trade oplogs];
+  CHECK([c count] == 2 && [t count] == 2);
+  CHECK([third_ids(c) isEqual:strings(@"c1", @"c2", nil)]);
+  CHECK([third_ids(t) isEqual:strings(@"t1", @"t2", nil)]);
+  CHECK_EQ_STR([[c objectAtIndex:0] objectForKey:@"pl"], @"hello");
+  CHECK_EQ_STR([[c objectAtIndex:1] objectForKey:@"pl"], zh);
+  CHECK([[c objectAtIndex:0] objectForKey:@"isB"] == nil);
+  CHECK_EQ_STR([[t objectAtIndex:0] objectForKey:@"isB"], @"1");
+  NSData *decoded = [[[NSData alloc]
+      initWithBase64EncodedString:[[t objectAtIndex:0] objectForKey:@"pl"]
+                          options:0] autorelease];
+  CHECK([decoded isEqual:bin]);
+  CHECK_EQ_STR([[t objectAtIndex:1] objectForKey:@"pl"], @"交易 42");
+  CHECK([[t objectAtIndex:1] objectForKey:@"isB"] == nil);
+  /* "mk" oplog ids are numbers, increasing within a stream; "mct" a creation time in ms. */
+  long long mk0 = [[[c objectAtIndex:0] objectForKey:@"mk"] longLongValue];
+  long long mk1 = [[[c objectAtIndex:1] objectForKey:@"mk"] longLongValue];
+  CHECK(mk0 > 0 && mk1 > mk0);
+  CHECK([[[c objectAtIndex:0] objectForKey:@"mct"] longLongValue] > 1600000000000LL);
+
+  /* Every notification: named by its bizType, the SDK's keys beside "op", posted off the main thread. */
+  TestObserver *obs[2] = {chat, trade};
+  NSString *biz[2] = {@"UCHAT", @"SYNC-TRADE-DATA"};
+  for (int k = 0; k < 2; k++) {
+    for (NSUInteger i = 0; i < [obs[k] count]; i++) {
+      NSDictionary *info = [obs[k] userInfoAt:i];
+      CHECK_EQ_STR([obs[k] nameAt:i], biz[k]);
+      CHECK_EQ_STR([info objectForKey:@"biz"], biz[k]);
+      CHECK_EQ_STR(user_of(info), @"u1");
+      CHECK([[info objectForKey:@"id"] length] > 0);
+      CHECK([[info objectForKey:@"op"] isKindOfClass:[NSString class]]);
+      CHECK([[info objectForKey:@"delivery"] intValue] == 1);
+      CHECK([info objectForKey:@"hasMore"] != nil);
+      CHECK(![obs[k] onMainAt:i]);
+    }
+  }
+  [MPSyncInterface removeSyncNotificationObserver:chat];
+  [MPSyncInterface removeSyncNotificationObserver:trade];
+}
+
+/* Observers registered before initSync (as an app does at launch) get the backlog the server kept. */
+static void register_before_init_gets_backlog(TestEnv *env) {
+  TestObserver *obs = [[TestObserver alloc] init];
+  [obs setAutoRespond:YES];
+  /* Names the core would refuse are refused here already. */
+  CHECK(![MPSyncInterface registerSyncBizWithName:nil syncObserver:obs selector:@selector(onSync:)]);
+  CHECK(![MPSyncInterface registerSyncBizWithName:@"" syncObserver:obs selector:@selector(onSync:)]);
+  CHECK(![MPSyncInterface registerSyncBizWithName:@"HAS SPACE" syncObserver:obs
+                                         selector:@selector(onSync:)]);
+  CHECK(![MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:nil
+                                         selector:@selector(onSync:)]);
+  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:obs
+                                        selector:@selector(onSync:)]);
+  for (int i = 0; i < 3; i++) {
+    NSString *third = [NSString stringWithFormat:@"b%d", i];
+    CHECK_EQ_STR([env pushBiz:@"UCHAT" to:@"u1" third:third text:@"离线"], @"NOT_ONLINE");
+  }
+  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
+  [MPSyncInterface initSync];
+  [MPSyncInterface bindUserWithSessionId:@"S1"];
+  CHECK(wait_oplogs(obs, 3, 10));
+  CHECK([third_ids([obs oplogs]) isEqual:strings(@"b0", @"b1", @"b2", nil)]);
+  [MPSyncInterface removeSyncNotificationObserver:obs];
+}
+
+/* A bizType nobody registered is cached, not dispatched; register dispatches it; unRegister stops
+ * dispatch and keeps what arrives; register again resumes. */
+static void unregister_keeps_backlog_until_register(TestEnv *env) {
+  /* Sees every post named UCHAT, whether or not the SDK was asked to dispatch UCHAT. */
+  TestObserver *raw = [[TestObserver alloc] init];
+  [[NSNotificationCenter defaultCenter] addObserver:raw selector:@selector(onSync:)
+                                               name:@"UCHAT" object:nil];
+  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
+  [MPSyncInterface initSync];
+  [MPSyncInterface bindUserWithSessionId:@"S1"];
+  CHECK(wait_connected(10));
+  for (int i = 0; i < 3; i++) {
+    NSString *third = [NSString stringWithFormat:@"k%d", i];
+    CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:third text:@"x"]);
+  }
+  spin(1.0);
+  CHECK([raw count] == 0);
+
+  TestObserver *obs = [[TestObserver alloc] init];
+  [obs setAutoRespond:YES];
+  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:obs
+                                        selector:@selector(onSync:)]);
+  CHECK(wait_oplogs(obs, 3, 10));
+  CHECK([third_ids([obs oplogs]) isEqual:strings(@"k0", @"k1", @"k2", nil)]);
+
+  CHECK([MPSyncInterface unRegisterSyncBizWithName:@"UCHAT" syncObserver:obs]);
+  NSUInteger rawBefore = [raw count], obsBefore = [obs count];
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"k3" text:@"x"]);
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"k4" text:@"x"]);
+  spin(1.0);
+  CHECK([raw count] == rawBefore);
+  CHECK([obs count] == obsBefore);
+
+  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:obs
+                                        selector:@selector(onSync:)]);
+  CHECK(wait_oplogs(obs, 5, 10));
+  CHECK([third_ids([obs oplogs]) isEqual:strings(@"k0", @"k1", @"k2", @"k3", @"k4", nil)]);
+  [MPSyncInterface removeSyncNotificationObserver:obs];
+  [MPSyncInterface removeSyncNotificationObserver:raw];
+}
+
+/* User data reaches only its user: unbind / switch / unbind (the guide's spelling) / bind back; the
+ * device bizType is not affected; bindUserWithSessionId:nil means SESSION_DEMO. */
+static void bind_unbind_isolates_users(TestEnv *env) {
+  TestObserver *chat = [[TestObserver alloc] init], *dev = [[TestObserver alloc] init];
+  [chat setAutoRespond:YES];
+  [dev setAutoRespond:YES];
+  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:chat
+                                        selector:@selector(onSync:)]);
+  CHECK([MPSyncInterface registerSyncBizWithName:@"DEVLOCK" syncObserver:dev
+                                        selector:@selector(onSync:)]);
+  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
+  [MPSyncInterface initSync];
+  [MPSyncInterface bindUserWithSessionId:nil];
+  CHECK_EQ_STR([[MPSyncInterface getComponentEnv] objectForKey:@"sessionId"], @"SESSION_DEMO");
+  CHECK_EQ_STR([[MPSyncInterface getComponentEnv] objectForKey:@"userId"], @"u1");
+  CHECK(wait_connected(10));
+  NSString *device = [MPSyncInterface getSyncDeviceId];
+
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"a1" text:@"for u1"]);
+  CHECK(wait_oplogs(chat, 1, 10));
+  CHECK_EQ_STR(user_of([chat userInfoAt:0]), @"u1");
+
+  /* Switch to u2 (a provider set in code replaces MPaaSInterface). */
+  [MPSyncInterface unBindUser];
+  FixedUser *u2 = [[[FixedUser alloc] initWithUserId:@"u2"] autorelease];
+  [MPSyncInterface setUserIdProvider:u2];
+  [MPSyncInterface bindUserWithSessionId:@"S2"];
+  CHECK(wait_connected(10));
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"a2" text:@"for u1"]);
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u2" third:@"b1" text:@"for u2"]);
+  CHECK_PUSHED([env pushBiz:@"DEVLOCK" to:device third:@"d1" text:@"for the device"]);
+  CHECK(wait_oplogs(chat, 2, 10));
+  CHECK(wait_oplogs(dev, 1, 10));
+  spin(1.0);
+  CHECK([third_ids([chat oplogs]) isEqual:strings(@"a1", @"b1", nil)]);
+  CHECK_EQ_STR(user_of([chat userInfoAt:[chat count] - 1]), @"u2");
+  CHECK_EQ_STR(user_of([dev userInfoAt:0]), @"");
+
+  /* Logged out: nobody's user data, device data still flows. */
+  [MPSyncInterface unbindUser];
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u2" third:@"b2" text:@"for u2"]);
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"a3" text:@"for u1"]);
+  CHECK_PUSHED([env pushBiz:@"DEVLOCK" to:device third:@"d2" text:@"for the device"]);
+  CHECK(wait_oplogs(dev, 2, 10));
+  spin(1.0);
+  CHECK([[chat oplogs] count] == 2);
+
+  /* u1 again (back to MPaaSInterface): his undelivered data resumes, u2's never shows. */
+  [MPSyncInterface setUserIdProvider:nil];
+  [MPSyncInterface bindUserWithSessionId:nil];
+  CHECK(wait_oplogs(chat, 4, 10));
+  spin(1.0);
+  CHECK([third_ids([chat oplogs]) isEqual:strings(@"a1", @"b1", @"a2", @"a3", nil)]);
+  CHECK_EQ_STR(user_of([chat userInfoAt:[chat count] - 1]), @"u1");
+  [MPSyncInterface removeSyncNotificationObserver:chat];
+  [MPSyncInterface removeSyncNotificationObserver:dev];
+}
+
+/* Not responding → the same message again after the back-off (5 s) and at once at the next
+ * foreground; an observer that raises does not hurt the SDK and gets its message again. */
+static void unreported_message_is_redelivered(TestEnv *env) {
+  TestObserver *obs = [[TestObserver alloc] init];
+  RaisingObserver *bad = [[RaisingObserver alloc] init];
+  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:obs
+                                        selector:@selector(onSync:)]);
+  CHECK([MPSyncInterface registerSyncBizWithName:@"SYNC-TRADE-DATA" syncObserver:bad
+                                        selector:@selector(onSync:)]);
+  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
+  [MPSyncInterface initSync];
+  [MPSyncInterface bindUserWithSessionId:@"S1"];
+  CHECK(wait_connected(10));
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"r1" text:@"answer me"]);
+  CHECK_PUSHED([env pushBiz:@"SYNC-TRADE-DATA" to:@"u1" third:@"x1" text:@"raise on me"]);
+  CHECK(wait_count(obs, 1, 10));
+  CHECK(wait_count(bad, 1, 10));
+  NSDate *first = [NSDate date];
+  NSString *mk = [[parse_op([obs userInfoAt:0]) objectAtIndex:0] objectForKey:@"mk"];
+
+  CHECK(wait_count(obs, 2, 9));
+  double waited = -[first timeIntervalSinceNow];
+  CHECK(waited > 3.0); /* the back-off, not an immediate repeat */
+  CHECK([[[parse_op([obs userInfoAt:1]) objectAtIndex:0] objectForKey:@"mk"] isEqual:mk]);
+  CHECK([[[obs userInfoAt:1] objectForKey:@"delivery"] intValue] == 2);
+  CHECK(wait_count(bad, 2, 5)); /* the raising observer's message came back too */
+
+  post_lifecycle(FOREGROUND);
+  CHECK(wait_count(obs, 3, 1.5));
+  CHECK([[[parse_op([obs userInfoAt:2]) objectAtIndex:0] objectForKey:@"mk"] isEqual:mk]);
+
+  [MPSyncInterface responseMessageNotify:[obs userInfoAt:2]];
+  post_lifecycle(FOREGROUND);
+  spin(1.0);
+  CHECK([obs count] == 3);
+  CHECK([bad count] == 2); /* it responded on the second delivery */
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"r2" text:@"next"]);
+  CHECK(wait_count(obs, 4, 10));
+  CHECK([third_ids(parse_op([obs userInfoAt:3])) isEqual:strings(@"r2", nil)]);
+  [MPSyncInterface removeSyncNotificationObserver:obs];
+  [MPSyncInterface removeSyncNotificationObserver:bad];
+}
+
+/* responseMessageNotify: with anything but the userInfo of the message in flight reports nothing. */
+static void foreign_dictionary_is_ignored(TestEnv *env) {
+  TestObserver *obs = [[TestObserver alloc] init];
+  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:obs
+                                        selector:@selector(onSync:)]);
+  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
+  [MPSyncInterface initSync];
+  [MPSyncInterface bindUserWithSessionId:@"S1"];
+  CHECK(wait_connected(10));
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"f1" text:@"keep me"]);
+  CHECK(wait_count(obs, 1, 10));
+  NSDictionary *info = [obs userInfoAt:0];
+
+  [MPSyncInterface responseMessageNotify:nil];
+  [MPSyncInterface responseMessageNotify:[NSDictionary dictionary]];
+  [MPSyncInterface responseMessageNotify:(NSDictionary *)@"not a dictionary"];
+  [MPSyncInterface responseMessageNotify:[NSDictionary dictionaryWithObject:@"[]" forKey:@"op"]];
+  [MPSyncInterface responseMessageNotify:[NSDictionary dictionaryWithObjectsAndKeys:
+      @"[]", @"op", @"UCHAT", @"biz", @"garbage", @"id", nil]];
+  [MPSyncInterface responseMessageNotify:[NSDictionary dictionaryWithObjectsAndKeys:
+      @"[]", @"op", @"UCHAT", @"biz", @"999999,999999,1", @"id", nil]];
+  [MPSyncInterface responseMessageNotify:[NSDictionary dictionaryWithObjectsAndKeys:
+      @"[]", @"op", [NSNumber numberWithInt:1], @"biz", [info objectForKey:@"id"], @"id", nil]];
+  NSMutableDictionary *otherBiz = [NSMutableDictionary dictionaryWithDictionary:info];
+  [otherBiz setObject:@"SYNC-TRADE-DATA" forKey:@"biz"];
+  [MPSyncInterface responseMessageNotify:otherBiz];
+  NSMutableDictionary *noOp = [NSMutableDictionary dictionaryWithDictionary:info];
+  [noOp removeObjectForKey:@"op"];
+  [MPSyncInterface responseMessageNotify:noOp];
+
+  /* Still in flight: a foreground hands it out again at once. */
+  post_lifecycle(FOREGROUND);
+  CHECK(wait_count(obs, 2, 2));
+  CHECK([third_ids(parse_op([obs userInfoAt:1])) isEqual:strings(@"f1", nil)]);
+  /* Its own userInfo reports it: nothing comes back. */
+  [MPSyncInterface responseMessageNotify:[obs userInfoAt:1]];
+  post_lifecycle(FOREGROUND);
+  spin(1.0);
+  CHECK([obs count] == 2);
+  [MPSyncInterface removeSyncNotificationObserver:obs];
+}
+
+/* connectStatus follows the core's state through init, background, foreground, shutdown and a lost
+ * server; the device id is stable across a restart; getComponentEnv is the effective config. */
+static void status_device_id_and_env(TestEnv *env) {
+  CHECK([MPSyncInterface connectStatus] == MPSyncNetConnectTypeNotAvailable);
+  CHECK([MPSyncInterface getSyncDeviceId] == nil);
+  CHECK([[MPSyncInterface getComponentEnv] count] == 0);
+  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
+  [MPSyncInterface initSync];
+  [MPSyncInterface initSync]; /* once per process: the second call changes nothing */
+  CHECK(wait_connected(10));
+  NSString *device = [MPSyncInterface getSyncDeviceId];
+  CHECK([device length] >= 24);
+  CHECK_EQ_STR([MPSyncInterface getSyncDeviceId], device);
+
+  NSDictionary *e = [MPSyncInterface getComponentEnv];
+  CHECK_EQ_STR([e objectForKey:@"instanceId"], @"test_TESTAPP");
+  CHECK_EQ_STR([e objectForKey:@"appId"], @"TESTAPP");
+  CHECK_EQ_STR([e objectForKey:@"workspaceId"], @"test");
+  CHECK_EQ_STR([e objectForKey:@"syncserver"], @"127.0.0.1");
+  CHECK_EQ_STR([e objectForKey:@"host"], @"127.0.0.1");
+  CHECK([[e objectForKey:@"port"] intValue] == [env linkPort]);
+  CHECK([[e objectForKey:@"syncport"] intValue] == [env linkPort]);
+  CHECK([[e objectForKey:@"plaintext"] boolValue]);
+  CHECK_EQ_STR([e objectForKey:@"osType"], @"IOS");
+  CHECK_EQ_STR([e objectForKey:@"deviceId"], device);
+  CHECK([[e objectForKey:@"dataDir"] hasSuffix:@"client/sync"]);
+  CHECK([e objectForKey:@"userId"] == nil);
+
+  post_lifecycle(BACKGROUND);
+  CHECK(wait_status(MPSyncNetConnectTypeNotAvailable, 2));
+  spin(0.3);
+  CHECK([MPSyncInterface connectStatus] == MPSyncNetConnectTypeNotAvailable);
+  post_lifecycle(FOREGROUND);
+  CHECK(wait_connected(5));
+
+  /* A restart on the same data directory keeps the device id. */
+  [MPSyncInterface shutdownSync];
+  CHECK([MPSyncInterface connectStatus] == MPSyncNetConnectTypeNotAvailable);
+  CHECK([MPSyncInterface getSyncDeviceId] == nil);
+  [MPSyncInterface initSync];
+  CHECK(wait_connected(10));
+  CHECK_EQ_STR([MPSyncInterface getSyncDeviceId], device);
+
+  /* The server goes away: the reconnect attempts fail. */
+  [env stopServer];
+  CHECK(wait_status(MPSyncNetConnectTypeConnectFailed, 10));
+}
+
+/* ------------------------------------------------------------------------------------- runner */
+
+typedef void (*test_fn)(TestEnv *);
+static const struct {
+  const char *name;
+  test_fn fn;
+} kTests[] = {
+    {"sample_receives_and_acknowledges", sample_receives_and_acknowledges},
+    {"text_binary_chinese_on_two_biz_types", text_binary_chinese_on_two_biz_types},
+    {"register_before_init_gets_backlog", register_before_init_gets_backlog},
+    {"unregister_keeps_backlog_until_register", unregister_keeps_backlog_until_register},
+    {"bind_unbind_isolates_users", bind_unbind_isolates_users},
+    {"unreported_message_is_redelivered", unreported_message_is_redelivered},
+    {"foreign_dictionary_is_ignored", foreign_dictionary_is_ignored},
+    {"status_device_id_and_env", status_device_id_and_env},
+};
+
+int main(int argc, char **argv) {
+  NSAutoreleasePool *pool = [[NSAutoreleasePool alloc] init];
+  if (argc != 4 || strcmp(argv[1], "--server") != 0) {
+    fprintf(stderr, "usage: %s --server PATH/mpsync-mock-server CASE\n", argv[0]);
+    return 2;
+  }
+  test_fn fn = NULL;
+  for (size_t i = 0; i < sizeof kTests / sizeof kTests[0]; i++)
+    if (strcmp(argv[3], kTests[i].name) == 0) fn = kTests[i].fn;
+  if (!fn) {
+    fprintf(stderr, "unknown case %s\n", argv[3]);
+    return 2;
+  }
+  g_test_name = argv[3];
+  [MPaaSInterface sharedInstance]; /* made on the main thread, before the SDK threads exist */
+  TestEnv *env = [TestEnv startWithServer:[NSString stringWithUTF8String:argv[2]]];
+  [env configureClient];
+  fn(env);
+  /* Orderly teardown: SDK threads stopped before the server, so nothing reconnects in a loop. */
+  [MPSyncInterface shutdownSync];
+  [env stopServer];
+  printf("PASS %s\n", g_test_name);
+  [pool drain];
+  return 0;
+}
