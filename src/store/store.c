@@ -24,6 +24,7 @@ struct mps_store {
   sqlite3_stmt *mark_delivered;
   sqlite3_stmt *delete_range;
   sqlite3_stmt *delete_expired;
+  sqlite3_stmt *reset_stream;
 };
 
 /* Schema steps; step i takes the schema from version i to i+1. Never edit a shipped step: append. */
@@ -39,7 +40,30 @@ static const char *const migrations[] = {
     " valid_end INTEGER NOT NULL, deliveries INTEGER NOT NULL DEFAULT 0,"
     " UNIQUE(kind, biz, target, oplog_id));"
     "CREATE INDEX oplogs_by_biz ON oplogs(biz, row);",
+    /* v2: stream epochs. After a server-side reset ids start again at 1, so an id is only unique
+     * within its epoch. The table is rebuilt because SQLite cannot change a UNIQUE constraint;
+     * the AUTOINCREMENT high-water mark is carried over so that row numbers are never reused. */
+    "CREATE TABLE oplogs_v2(row INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL,"
+    " biz TEXT NOT NULL, target TEXT NOT NULL, epoch INTEGER NOT NULL DEFAULT 0,"
+    " oplog_id INTEGER NOT NULL, payload BLOB NOT NULL, is_binary INTEGER NOT NULL,"
+    " third_msg_id TEXT NOT NULL, create_time INTEGER NOT NULL, valid_end INTEGER NOT NULL,"
+    " deliveries INTEGER NOT NULL DEFAULT 0, UNIQUE(kind, biz, target, epoch, oplog_id));"
+    "INSERT INTO oplogs_v2(row, kind, biz, target, epoch, oplog_id, payload, is_binary,"
+    " third_msg_id, create_time, valid_end, deliveries)"
+    " SELECT o.row, o.kind, o.biz, o.target, coalesce(s.epoch, 0), o.oplog_id, o.payload,"
+    " o.is_binary, o.third_msg_id, o.create_time, o.valid_end, o.deliveries FROM oplogs o"
+    " LEFT JOIN streams s ON s.kind=o.kind AND s.biz=o.biz AND s.target=o.target;"
+    "INSERT INTO sqlite_sequence(name, seq) SELECT 'oplogs_v2', 0"
+    " WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name='oplogs_v2');"
+    "UPDATE sqlite_sequence SET seq=(SELECT max(seq) FROM sqlite_sequence"
+    " WHERE name IN ('oplogs', 'oplogs_v2')) WHERE name='oplogs_v2';"
+    "DROP TABLE oplogs;"
+    "ALTER TABLE oplogs_v2 RENAME TO oplogs;"
+    "CREATE INDEX oplogs_by_biz ON oplogs(biz, row);",
 };
+
+_Static_assert(sizeof migrations / sizeof migrations[0] == MPS_STORE_SCHEMA_VERSION,
+              "one migration step per schema version");
 
 static int exec(mps_store *st, const char *sql) {
   return sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : MPSYNC_ESTORE;
@@ -72,14 +96,19 @@ static int prepare(mps_store *st) {
   } all[] = {
       {&st->insert_oplog,
        "INSERT OR IGNORE INTO oplogs(kind, biz, target, oplog_id, payload, is_binary,"
-       " third_msg_id, create_time, valid_end) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
-      {&st->get_point, "SELECT sync_point FROM streams WHERE kind=?1 AND biz=?2 AND target=?3"},
+       " third_msg_id, create_time, valid_end, epoch)"
+       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
+      {&st->get_point,
+       "SELECT sync_point, epoch FROM streams WHERE kind=?1 AND biz=?2 AND target=?3"},
+      {&st->reset_stream,
+       "INSERT INTO streams(kind, biz, target, epoch, sync_point) VALUES(?1, ?2, ?3, ?4, 0)"
+       " ON CONFLICT(kind, biz, target) DO UPDATE SET epoch=excluded.epoch, sync_point=0"},
       {&st->set_point,
        "INSERT INTO streams(kind, biz, target, epoch, sync_point) VALUES(?1, ?2, ?3, ?4, ?5)"
        " ON CONFLICT(kind, biz, target) DO UPDATE SET sync_point=max(sync_point, excluded.sync_point)"},
       {&st->select_next,
        "SELECT row, kind, target, oplog_id, payload, is_binary, third_msg_id, create_time,"
-       " valid_end, deliveries FROM oplogs WHERE biz=?1 AND (kind<>1 OR target=?2)"
+       " valid_end, deliveries, epoch FROM oplogs WHERE biz=?1 AND (kind<>1 OR target=?2)"
        " ORDER BY row LIMIT ?3"},
       {&st->mark_delivered,
        "UPDATE oplogs SET deliveries=deliveries+1 WHERE kind=?1 AND biz=?2 AND target=?3"
@@ -137,7 +166,7 @@ void mps_store_close(mps_store *st) {
   if (!st) return;
   sqlite3_stmt *all[] = {st->insert_oplog,   st->get_point,    st->set_point,
                          st->select_next,    st->mark_delivered, st->delete_range,
-                         st->delete_expired};
+                         st->delete_expired, st->reset_stream};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sqlite3_finalize(all[i]);
   sqlite3_close(st->db);
   free(st);
@@ -188,6 +217,8 @@ int64_t mps_store_dropped_expired(mps_store *st) { return meta_counter(st, "drop
 int64_t mps_store_dropped_undelivered(mps_store *st) {
   return meta_counter(st, "dropped_undelivered");
 }
+
+int64_t mps_store_counter(mps_store *st, const char *name) { return meta_counter(st, name); }
 
 int64_t mps_store_pending(mps_store *st) {
   sqlite3_stmt *q;
@@ -281,11 +312,16 @@ static int step_done(sqlite3_stmt *q) {
   return rc == SQLITE_DONE ? 0 : MPSYNC_ESTORE;
 }
 
-static uint64_t stream_point(mps_store *st, int kind, const char *biz, const char *target) {
+/* The stream's sync point and epoch; 0 and 0 for a stream not seen yet. */
+static uint64_t stream_point(mps_store *st, int kind, const char *biz, const char *target,
+                             uint64_t *epoch) {
   bind_stream(st->get_point, kind, biz, target);
   uint64_t p = 0;
-  if (sqlite3_step(st->get_point) == SQLITE_ROW)
+  *epoch = 0;
+  if (sqlite3_step(st->get_point) == SQLITE_ROW) {
     p = (uint64_t)sqlite3_column_int64(st->get_point, 0);
+    *epoch = (uint64_t)sqlite3_column_int64(st->get_point, 1);
+  }
   sqlite3_reset(st->get_point);
   sqlite3_clear_bindings(st->get_point);
   return p;
@@ -294,8 +330,19 @@ static uint64_t stream_point(mps_store *st, int kind, const char *biz, const cha
 int mps_store_commit_batch(mps_store *st, const mps_batch *b, uint64_t *point, size_t *inserted) {
   *inserted = 0;
   if (exec(st, "BEGIN IMMEDIATE")) return MPSYNC_ESTORE;
-  uint64_t sp = stream_point(st, b->kind, b->biz_type, b->target);
+  uint64_t epoch;
+  uint64_t sp = stream_point(st, b->kind, b->biz_type, b->target, &epoch);
   int rc = 0;
+  if (b->reset || (epoch && b->epoch != epoch)) {
+    /* The server's stream started over: its ids restart at 1 in a new epoch. What is cached of
+     * the old epoch stays and is still delivered; nothing of it can collide with the new ids. */
+    bind_stream(st->reset_stream, b->kind, b->biz_type, b->target);
+    sqlite3_bind_int64(st->reset_stream, 4, (sqlite3_int64)b->epoch);
+    rc = step_done(st->reset_stream);
+    sp = 0;
+    if (!rc) rc = meta_add(st, "stream_resets", 1);
+  }
+  if (!rc && b->lost) rc = meta_add(st, "lost_oplogs", (int64_t)b->lost);
   for (size_t i = 0; !rc && i < b->n_oplogs; i++) {
     const mps_oplog_msg *op = b->oplogs[i];
     if (op->id <= sp) continue; /* already received once: never dispatch twice (C8) */
@@ -308,6 +355,7 @@ int mps_store_commit_batch(mps_store *st, const mps_batch *b, uint64_t *point, s
     sqlite3_bind_text(q, 7, op->third_msg_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 8, op->create_time_ms);
     sqlite3_bind_int64(q, 9, op->valid_time_end_ms);
+    sqlite3_bind_int64(q, 10, (sqlite3_int64)b->epoch);
     rc = step_done(q);
     if (!rc) *inserted += (size_t)sqlite3_changes(st->db);
   }
@@ -372,12 +420,15 @@ static int read_group(mps_store *st, const char *biz, const char *user, unsigned
   sqlite3_bind_int64(q, 3, (sqlite3_int64)max_oplogs + 1);
   mps_msg *m = NULL;
   int rc = SQLITE_ROW, deliveries = 0;
+  int64_t epoch = 0;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     int kind = sqlite3_column_int(q, 1);
     const char *target = (const char *)sqlite3_column_text(q, 2);
     int d = sqlite3_column_int(q, 9);
+    int64_t e = sqlite3_column_int64(q, 10);
+    /* One message never spans streams, delivery counts or epochs: its ids always rise. */
     if (m && (m->count == max_oplogs || kind != m->kind || strcmp(target, m->target) != 0 ||
-              d != deliveries)) {
+              d != deliveries || e != epoch)) {
       m->has_more = 1;
       break;
     }
@@ -391,6 +442,7 @@ static int read_group(mps_store *st, const char *biz, const char *user, unsigned
       if (!m->target || !m->user_id) goto nomem;
       m->first_row = sqlite3_column_int64(q, 0);
       deliveries = d;
+      epoch = e;
       m->delivery = (unsigned)d + 1;
     }
     mpsync_oplog *op = &m->oplogs[m->count];

@@ -9,7 +9,7 @@
 #include "mpsync/mpsync.h"
 
 #define MPS_STORE_FILE "mpsync.db"
-#define MPS_STORE_SCHEMA_VERSION 1
+#define MPS_STORE_SCHEMA_VERSION 2
 
 typedef struct mps_store mps_store;
 
@@ -43,9 +43,9 @@ int mps_store_points(mps_store *st, const char *user, int kind_filter, mps_strea
                      size_t *n);
 void mps_store_points_free(mps_stream_point **p, size_t n);
 
-/* Stores a batch in one transaction: oplogs above the stream's sync point are inserted (others are
- * duplicates and skipped, C8), then the sync point advances. *point gets the new sync point,
- * *inserted the count of new oplogs. */
+/* Stores a batch in one transaction: a reset (new epoch) first restarts the stream's sync point at
+ * 0; then oplogs above the sync point are inserted (others are duplicates and skipped, C8), and
+ * the sync point advances. *point gets the new sync point, *inserted the count of new oplogs. */
 int mps_store_commit_batch(mps_store *st, const mps_batch *b, uint64_t *point, size_t *inserted);
 
 /* Drops expired oplogs of biz (C14) and oplogs past max_deliveries (C6), then assembles the next
@@ -60,6 +60,10 @@ int mps_store_delete_message(mps_store *st, const mps_msg *m);
 /* Counters of oplogs dropped for good: expired (C14) and undeliverable (C6). */
 int64_t mps_store_dropped_expired(mps_store *st);
 int64_t mps_store_dropped_undelivered(mps_store *st);
+
+/* Other counters: "stream_resets" (epochs changed under us), "lost_oplogs" (pruned by the server's
+ * retention before this device got them). */
+int64_t mps_store_counter(mps_store *st, const char *name);
 
 /* Number of cached oplogs awaiting report. */
 int64_t mps_store_pending(mps_store *st);

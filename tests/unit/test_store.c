@@ -2,6 +2,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "check.h"
 #include "store/store.h"
 
@@ -13,6 +15,9 @@ static mps_store *open_store(void) {
   CHECK_EQ(mps_store_open(dir, &st, err, sizeof err), 0);
   return st;
 }
+
+static uint64_t batch_epoch = 7;
+static int batch_reset;
 
 static void commit(mps_store *st, int kind, const char *biz, const char *target, uint64_t first,
                    size_t n, int64_t valid_end, uint64_t *point, size_t *inserted) {
@@ -36,6 +41,8 @@ static void commit(mps_store *st, int kind, const char *biz, const char *target,
   b.target = (char *)target;
   b.oplogs = opp;
   b.n_oplogs = n;
+  b.epoch = batch_epoch;
+  b.reset = batch_reset;
   CHECK_EQ(mps_store_commit_batch(st, &b, point, inserted), 0);
 }
 
@@ -202,6 +209,118 @@ static void test_restart_keeps_everything(void) {
   mps_store_close(st);
 }
 
+/* A stream reset on the server: new epoch, ids from 1 again; old cached data stays deliverable. */
+static void test_epoch_reset(void) {
+  mps_store *st = open_store();
+  uint64_t point;
+  size_t inserted;
+  batch_epoch = 100;
+  commit(st, DEVICE, "EPO", "d", 1, 3, 0, &point, &inserted);
+  CHECK_EQ(point, 3);
+  batch_epoch = 200;
+  batch_reset = 1;
+  commit(st, DEVICE, "EPO", "d", 1, 2, 0, &point, &inserted);
+  batch_reset = 0;
+  CHECK_EQ(inserted, 2); /* ids 1 and 2 again, but of the new epoch: not duplicates */
+  CHECK_EQ(point, 2);
+  CHECK_EQ(mps_store_counter(st, "stream_resets"), 1);
+  mps_msg *m;
+  CHECK_EQ(mps_store_next_message(st, "EPO", NULL, 0, 100, 6, &m), 0);
+  CHECK_EQ(m->count, 3); /* the old epoch's three first, as one group */
+  mps_store_delete_message(st, m);
+  mps_msg_free(m);
+  CHECK_EQ(mps_store_next_message(st, "EPO", NULL, 0, 100, 6, &m), 0);
+  CHECK_EQ(m->count, 2);
+  CHECK_EQ(m->oplogs[1].id, 2);
+  mps_store_delete_message(st, m);
+  mps_msg_free(m);
+  /* Replayed ids of the current epoch are still duplicates. */
+  commit(st, DEVICE, "EPO", "d", 1, 2, 0, &point, &inserted);
+  CHECK_EQ(inserted, 0);
+  batch_epoch = 7;
+  mps_store_close(st);
+}
+
+/* A cache written by schema v1 opens, migrates, and keeps its data and row high-water mark. */
+static void test_migration_from_v1(void) {
+  char v1dir[] = "/tmp/mpsync-v1-XXXXXX";
+  CHECK(mkdtemp(v1dir) != NULL);
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", v1dir, MPS_STORE_FILE);
+  sqlite3 *db;
+  CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+  const char *v1 =
+      "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+      "CREATE TABLE streams(kind INTEGER NOT NULL, biz TEXT NOT NULL, target TEXT NOT NULL,"
+      " epoch INTEGER NOT NULL DEFAULT 0, sync_point INTEGER NOT NULL DEFAULT 0,"
+      " PRIMARY KEY(kind, biz, target));"
+      "CREATE TABLE oplogs(row INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL,"
+      " biz TEXT NOT NULL, target TEXT NOT NULL, oplog_id INTEGER NOT NULL, payload BLOB NOT NULL,"
+      " is_binary INTEGER NOT NULL, third_msg_id TEXT NOT NULL, create_time INTEGER NOT NULL,"
+      " valid_end INTEGER NOT NULL, deliveries INTEGER NOT NULL DEFAULT 0,"
+      " UNIQUE(kind, biz, target, oplog_id));"
+      "CREATE INDEX oplogs_by_biz ON oplogs(biz, row);"
+      "INSERT INTO streams VALUES(2, 'OLD', 'd', 9, 5);"
+      "INSERT INTO oplogs(row, kind, biz, target, oplog_id, payload, is_binary, third_msg_id,"
+      " create_time, valid_end) VALUES(41, 2, 'OLD', 'd', 5, 'kept', 0, 't5', 0, 0);"
+      "INSERT INTO oplogs(row, kind, biz, target, oplog_id, payload, is_binary, third_msg_id,"
+      " create_time, valid_end) VALUES(50, 2, 'OLD', 'd', 6, 'gone', 0, 't6', 0, 0);"
+      "DELETE FROM oplogs WHERE row=50;"
+      "PRAGMA user_version=1;";
+  CHECK_EQ(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  mps_store *st;
+  char err[256];
+  CHECK_EQ(mps_store_open(v1dir, &st, err, sizeof err), 0);
+  mps_msg *m;
+  CHECK_EQ(mps_store_next_message(st, "OLD", NULL, 0, 10, 6, &m), 0);
+  CHECK_EQ(m->count, 1);
+  CHECK_EQ(m->first_row, 41);
+  CHECK(memcmp(m->oplogs[0].payload, "kept", 4) == 0);
+  CHECK_EQ(mps_store_delete_message(st, m), 0);
+  mps_msg_free(m);
+  uint64_t point;
+  size_t inserted;
+  batch_epoch = 9;
+  commit(st, DEVICE, "OLD", "d", 7, 1, 0, &point, &inserted);
+  batch_epoch = 7;
+  CHECK_EQ(point, 7);
+  CHECK_EQ(mps_store_next_message(st, "OLD", NULL, 0, 10, 6, &m), 0);
+  CHECK_EQ(m->oplogs[0].id, 7);
+  /* the new row is numbered above the deleted row 50: no id is ever reused */
+  CHECK(m->last_row > 50);
+  mps_msg_free(m);
+  mps_store_close(st);
+  CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_stmt *q;
+  sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL);
+  CHECK_EQ(sqlite3_step(q), SQLITE_ROW);
+  CHECK_EQ(sqlite3_column_int(q, 0), MPS_STORE_SCHEMA_VERSION);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", v1dir);
+  CHECK_EQ(system(cmd), 0);
+}
+
+/* A cache from a newer SDK is refused rather than guessed at. */
+static void test_newer_schema_refused(void) {
+  char ndir[] = "/tmp/mpsync-new-XXXXXX";
+  CHECK(mkdtemp(ndir) != NULL);
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", ndir, MPS_STORE_FILE);
+  sqlite3 *db;
+  CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+  CHECK_EQ(sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  mps_store *st;
+  char err[256];
+  CHECK_EQ(mps_store_open(ndir, &st, err, sizeof err), MPSYNC_ESTORE);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", ndir);
+  CHECK_EQ(system(cmd), 0);
+}
+
 int main(void) {
   CHECK(mkdtemp(dir) != NULL);
   RUN(test_file_mode_and_device_id);
@@ -211,6 +330,9 @@ int main(void) {
   RUN(test_expired_dropped);
   RUN(test_user_isolation);
   RUN(test_restart_keeps_everything);
+  RUN(test_epoch_reset);
+  RUN(test_migration_from_v1);
+  RUN(test_newer_schema_refused);
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   return system(cmd) == 0 ? 0 : 1;
