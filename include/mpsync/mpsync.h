@@ -125,6 +125,10 @@ typedef struct mpsync_config {
   /** Threads that run message callbacks, 1–16. Each bizType runs on one of them at a time, in
    * order; more threads let more slow callbacks run side by side (C4). Default 4. */
   unsigned delivery_threads;
+  /** Most oplogs the cache holds awaiting report (C18). When full, the client takes no more: it
+   * acknowledges only what it stored, the server keeps the rest, and once reports make room the
+   * client reconnects and fetches them. Nothing is dropped. Default 100000. */
+  unsigned max_cached_oplogs;
 } mpsync_config;
 
 /** Fills \p cfg with the defaults. Any thread. */
@@ -163,6 +167,22 @@ MPSYNC_EXTERN int mpsync_foreground(mpsync_client *client);
 /** The app went to the background: close the link and stay silent (C1). Any thread.
  * \return 0; MPSYNC_EINVAL, MPSYNC_ESHUTDOWN, MPSYNC_ENOMEM. */
 MPSYNC_EXTERN int mpsync_background(mpsync_client *client);
+
+/** Kinds of network, for mpsync_network_changed(). */
+typedef enum mpsync_network_type {
+  MPSYNC_NETWORK_UNKNOWN = 0,  /**< not known, or none */
+  MPSYNC_NETWORK_WIFI = 1,     /**< Wi-Fi */
+  MPSYNC_NETWORK_CELLULAR = 2, /**< mobile data */
+  MPSYNC_NETWORK_ETHERNET = 3  /**< wired */
+} mpsync_network_type;
+
+/**
+ * A hint from the OS that the network changed (C11): a backgrounded client only notes it; a
+ * foreground one replaces its link at once instead of waiting for the heartbeat to notice, and
+ * uses the heartbeat interval it learned for that kind of network. Any thread.
+ * \return 0; MPSYNC_EINVAL; MPSYNC_ESHUTDOWN; MPSYNC_ENOMEM.
+ */
+MPSYNC_EXTERN int mpsync_network_changed(mpsync_client *client, mpsync_network_type type);
 
 /** Non-zero while the link is connected and the handshake done (C13). Any thread. */
 MPSYNC_EXTERN int mpsync_is_connected(mpsync_client *client);
@@ -263,20 +283,41 @@ MPSYNC_EXTERN int mpsync_register_biz(mpsync_client *client, const char *biz,
                                       mpsync_message_fn fn, void *user_data);
 
 /**
- * Stops dispatch of \p biz; its oplogs stay cached (C7). After it returns the callback is not
- * entered again (unless called from that callback, which returns first). Any thread.
+ * Stops dispatch of \p biz; its oplogs stay cached (C7). Called from outside the SDK's callbacks,
+ * it returns once no callback of \p biz is running, and none starts afterwards. Called from a
+ * callback, it does not wait (two callbacks waiting for each other would never finish); no new
+ * callback of \p biz starts after it returns. Any thread.
  * \return 0; MPSYNC_EINVAL; MPSYNC_ENOTFOUND (not registered); MPSYNC_ESHUTDOWN.
  */
 MPSYNC_EXTERN int mpsync_unregister_biz(mpsync_client *client, const char *biz);
 
 /**
  * Reports a message received (C5): its oplogs are deleted from the cache and the next message of
- * that bizType is dispatched. Only the message in flight can be reported; anything else is
- * refused and changes nothing. Any thread, including the callback. Returns before the deletion is
- * done; it happens on the network thread, in order with other calls.
- * \return 0; MPSYNC_EINVAL (malformed id); MPSYNC_ESHUTDOWN; MPSYNC_ENOMEM.
+ * that bizType is dispatched. Returns once the deletion is committed: from then on the message is
+ * never delivered again, even after a crash. Only the message in flight can be reported; anything
+ * else is refused and changes nothing. Any thread, including the callback; it waits for the
+ * network thread, typically well under a millisecond.
+ * \return 0 (deleted); MPSYNC_ESTALE (not the message in flight: already reported, given up, or
+ *         from before a user switch); MPSYNC_EINVAL (malformed id); MPSYNC_ESTORE (the deletion
+ *         failed: the message stays and will be redelivered); MPSYNC_ESHUTDOWN; MPSYNC_ENOMEM.
  */
 MPSYNC_EXTERN int mpsync_report(mpsync_client *client, const char *biz, const char *msg_id);
+
+/**
+ * Deletes everything cached for \p user_id — undelivered oplogs and sync points of his streams —
+ * for a logout with "forget me". Safe while messages arrive: it runs in order with them on the
+ * network thread, and returns once committed. The server does not send this device what it
+ * already acknowledged, so purged data does not come back. Any thread.
+ * \return 0; MPSYNC_EINVAL; MPSYNC_ESTORE; MPSYNC_ESHUTDOWN; MPSYNC_ENOMEM.
+ */
+MPSYNC_EXTERN int mpsync_purge_user(mpsync_client *client, const char *user_id);
+
+/**
+ * Deletes every cached oplog and sync point, of every user and the device; the device id stays.
+ * Returns once committed. Any thread.
+ * \return 0; MPSYNC_EINVAL; MPSYNC_ESTORE; MPSYNC_ESHUTDOWN; MPSYNC_ENOMEM.
+ */
+MPSYNC_EXTERN int mpsync_purge_all(mpsync_client *client);
 
 /**
  * Renders the vendor `msgData` JSON array of \p msg (SPEC §5): one object per oplog with

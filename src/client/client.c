@@ -200,7 +200,8 @@ static void pump(mpsync_client *c, loop_biz *lb) {
   lb->first_row = m->first_row;
   lb->last_row = m->last_row;
   uint64_t backoff = (uint64_t)c->redelivery_base_ms << (m->delivery < 16 ? m->delivery - 1 : 15);
-  lb->redeliver_at = uv_now(&c->loop) + (backoff < REDELIVER_CAP_MS ? backoff : REDELIVER_CAP_MS);
+  lb->dispatched_at = uv_now(&c->loop);
+  lb->redeliver_at = lb->dispatched_at + (backoff < REDELIVER_CAP_MS ? backoff : REDELIVER_CAP_MS);
   mps_log(&c->log, MPSYNC_LOG_DEBUG, "dispatch %s: %zu oplogs, delivery %u", lb->biz, m->count,
           m->delivery);
   it->msg = m;
@@ -213,12 +214,16 @@ static void pump_all(mpsync_client *c) {
   for (loop_biz *lb = c->bizs; lb; lb = lb->next) pump(c, lb);
 }
 
-/* Hands every unreported message out again now (C6: at each foreground / reconnect). */
-static void redeliver_all(mpsync_client *c) {
+/* Hands every message unreported since before `since` out again now (C6: at each foreground /
+ * reconnect). A message handed out at the foreground itself is not repeated at the reconnect that
+ * follows it. */
+static void redeliver_since(mpsync_client *c, uint64_t since) {
   for (loop_biz *lb = c->bizs; lb; lb = lb->next)
-    if (lb->in_flight) drop_in_flight(lb);
+    if (lb->in_flight && lb->dispatched_at < since) drop_in_flight(lb);
   pump_all(c);
 }
+
+static void redeliver_all(mpsync_client *c) { redeliver_since(c, UINT64_MAX); }
 
 static void on_redeliver_timer(uv_timer_t *t) {
   mpsync_client *c = t->data;
@@ -396,7 +401,7 @@ static int on_welcome(void *ud, const mps_welcome *w) {
     mps_session_pull_global(lk->session, pts, n);
     mps_store_points_free(pts, n);
   }
-  redeliver_all(c);
+  redeliver_since(c, lk->started_at);
   return 0;
 }
 
@@ -406,12 +411,23 @@ static int on_batch(void *ud, const mps_batch *b) {
   uint64_t point;
   size_t inserted;
   /* C3: commit the whole batch, then acknowledge; a failure closes the link unacknowledged. */
-  if (mps_store_commit_batch(c->store, b, &point, &inserted) != 0) {
+  size_t room = 0;
+  int64_t pending = mps_store_pending(c->store);
+  if (pending < c->max_cached) room = (size_t)(c->max_cached - pending);
+  int cut = 0;
+  if (mps_store_commit_batch(c->store, b, room, &point, &inserted, &cut) != 0) {
     mps_log(&c->log, MPSYNC_LOG_ERROR, "cache write failed: %s", mps_store_errmsg(c->store));
     return MPSYNC_ESTORE;
   }
   mps_log(&c->log, MPSYNC_LOG_DEBUG, "batch %s/%s: %zu oplogs, %zu new, sync point %" PRIu64,
           kind_name(b->kind), b->biz_type, b->n_oplogs, inserted, point);
+  if (cut && !c->cache_full) {
+    /* C18: full. Take no more than fits; the ack covers only what was stored, so the server
+     * keeps the rest until the app reports and we resync. */
+    c->cache_full = 1;
+    mps_log(&c->log, MPSYNC_LOG_WARN, "cache full (%" PRId64 " oplogs): holding back the rest",
+            c->max_cached);
+  }
   mps_stream_point pt = MPSYNC__WIRE__STREAM_POINT__INIT;
   pt.kind = b->kind;
   pt.biz_type = b->biz_type;
@@ -586,6 +602,7 @@ static void start_connect(mpsync_client *c) {
   link *lk = calloc(1, sizeof *lk);
   if (!lk) return;
   lk->client = c;
+  lk->started_at = uv_now(&c->loop);
   lk->resolve.data = lk;
   c->link = lk;
   deliver_state(c, MPSYNC_STATE_CONNECTING, "");
@@ -641,12 +658,24 @@ static void set_user(mpsync_client *c, char *user, char *session, unsigned gen) 
   pump_all(c);
 }
 
-static void handle_report(mpsync_client *c, const char *biz, const char *id) {
+static void resync_if_room(mpsync_client *c) {
+  if (!c->cache_full || mps_store_pending(c->store) >= c->max_cached) return;
+  /* The server kept what we could not take; a new handshake from our sync points fetches it. */
+  c->cache_full = 0;
+  mps_log(&c->log, MPSYNC_LOG_INFO, "cache has room again: resyncing");
+  if (c->link) {
+    link_drop(c, "resync after cache was full");
+    c->attempt = 0;
+    start_connect(c);
+  }
+}
+
+static int handle_report(mpsync_client *c, const char *biz, const char *id) {
   loop_biz *lb = find_biz(c, biz, 0);
   long long last_row = strtoll(id, NULL, 10);
   if (!lb || !lb->in_flight || last_row != lb->last_row) {
     mps_log(&c->log, MPSYNC_LOG_WARN, "report of %s message %s ignored: not in flight", biz, id);
-    return;
+    return MPSYNC_ESTALE;
   }
   mps_msg key;
   memset(&key, 0, sizeof key);
@@ -658,10 +687,46 @@ static void handle_report(mpsync_client *c, const char *biz, const char *id) {
   if (mps_store_delete_message(c->store, &key) != 0) {
     /* Not deleted: it stays in flight and will be redelivered; nothing is lost. */
     mps_log(&c->log, MPSYNC_LOG_ERROR, "cache delete failed: %s", mps_store_errmsg(c->store));
-    return;
+    return MPSYNC_ESTORE;
   }
   drop_in_flight(lb);
   pump(c, lb);
+  resync_if_room(c);
+  return 0;
+}
+
+/* Purges (C9 "forget me", or everything): nothing in flight may survive what it names. */
+static int handle_purge(mpsync_client *c, const char *user) {
+  int rc = user ? mps_store_purge_user(c->store, user) : mps_store_purge_all(c->store);
+  if (rc) {
+    mps_log(&c->log, MPSYNC_LOG_ERROR, "purge failed: %s", mps_store_errmsg(c->store));
+    return rc;
+  }
+  for (loop_biz *lb = c->bizs; lb; lb = lb->next)
+    if (lb->in_flight && (!user || (lb->kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER &&
+                                    strcmp(lb->target, user) == 0)))
+      drop_in_flight(lb);
+  /* Purged sync points must not linger in the server's view of this link either. */
+  if (c->link) {
+    link_drop(c, "cache purged");
+    c->attempt = 0;
+    start_connect(c);
+  }
+  c->cache_full = 0;
+  pump_all(c);
+  return 0;
+}
+
+static void handle_network_changed(mpsync_client *c, int type) {
+  mps_log(&c->log, MPSYNC_LOG_INFO, "network changed (type %d)", type);
+  if (type != c->network_type) c->hb_settled = 0;
+  c->network_type = type;
+  if (!c->foreground) return;
+  /* A link that was up on the old network is most likely dead: replace it now rather than wait
+   * for a heartbeat to find out (C11). */
+  if (c->link) link_drop(c, "network changed");
+  c->attempt = 0;
+  start_connect(c);
 }
 
 static void on_close_handle(uv_handle_t *h) { (void)h; }
@@ -680,8 +745,19 @@ static void handle_stop(mpsync_client *c) {
   uv_close((uv_handle_t *)&c->redeliver_timer, on_close_handle);
 }
 
+static void finish_cmd(cmd *k, int result) {
+  if (k->waiter) {
+    k->waiter->result = result;
+    uv_sem_post(&k->waiter->done);
+  }
+  free(k->a);
+  free(k->b);
+  free(k);
+}
+
 static void handle_cmd(mpsync_client *c, cmd *k) {
   loop_biz *lb;
+  int result = 0;
   switch (k->type) {
     case CMD_FOREGROUND:
       c->foreground = 1;
@@ -727,12 +803,22 @@ static void handle_cmd(mpsync_client *c, cmd *k) {
       }
       break;
     case CMD_REPORT:
-      handle_report(c, k->a, k->b);
+      result = handle_report(c, k->a, k->b);
+      break;
+    case CMD_PURGE_USER:
+      result = handle_purge(c, k->a);
+      break;
+    case CMD_PURGE_ALL:
+      result = handle_purge(c, NULL);
+      break;
+    case CMD_NETWORK_CHANGED:
+      handle_network_changed(c, k->arg);
       break;
     case CMD_STOP:
       handle_stop(c);
       break;
   }
+  finish_cmd(k, result);
 }
 
 static void on_wakeup(uv_async_t *a) {
@@ -745,17 +831,12 @@ static void on_wakeup(uv_async_t *a) {
     cmd *next = k->next;
     int stop = k->type == CMD_STOP;
     handle_cmd(c, k);
-    free(k->a);
-    free(k->b);
-    free(k);
     k = next;
     if (stop) {
-      /* Nothing after a stop is honoured; free the rest. */
+      /* Nothing after a stop is honoured; waiters learn so. */
       while (k) {
         next = k->next;
-        free(k->a);
-        free(k->b);
-        free(k);
+        finish_cmd(k, MPSYNC_ESHUTDOWN);
         k = next;
       }
     }
@@ -769,11 +850,14 @@ static void loop_main(void *arg) {
 
 /* ---------------------------------------------------------------- facade */
 
-static int post(mpsync_client *c, cmd_type type, const char *a, const char *b) {
+static int post_full(mpsync_client *c, cmd_type type, const char *a, const char *b, int arg,
+                     cmd_waiter *waiter) {
   if (!c) return MPSYNC_EINVAL;
   cmd *k = calloc(1, sizeof *k);
   if (!k) return MPSYNC_ENOMEM;
   k->type = type;
+  k->arg = arg;
+  k->waiter = waiter;
   if ((a && !(k->a = mps_strdup(a))) || (b && !(k->b = mps_strdup(b)))) {
     free(k->a);
     free(k);
@@ -802,6 +886,25 @@ static int post(mpsync_client *c, cmd_type type, const char *a, const char *b) {
   uv_async_send(&c->wakeup);
   uv_mutex_unlock(&c->lock);
   return 0;
+}
+
+static int post(mpsync_client *c, cmd_type type, const char *a, const char *b) {
+  return post_full(c, type, a, b, 0, NULL);
+}
+
+/* Queues a command and waits for the loop thread's answer. Never called on the loop thread: app
+ * code does not run there. */
+static int post_wait(mpsync_client *c, cmd_type type, const char *a, const char *b) {
+  cmd_waiter w;
+  if (uv_sem_init(&w.done, 0) != 0) return MPSYNC_ENOMEM;
+  w.result = 0;
+  int rc = post_full(c, type, a, b, 0, &w);
+  if (rc == 0) {
+    uv_sem_wait(&w.done);
+    rc = w.result;
+  }
+  uv_sem_destroy(&w.done);
+  return rc;
 }
 
 void mpsync_config_init(mpsync_config *cfg) {
@@ -881,6 +984,7 @@ int mpsync_client_new(const mpsync_config *cfg, mpsync_client **out) {
   c->max_oplogs = cfg->max_oplogs_per_message ? cfg->max_oplogs_per_message : 10;
   c->reconnect_max_ms = cfg->reconnect_max_ms ? cfg->reconnect_max_ms : 60000;
   c->n_workers = cfg->delivery_threads ? cfg->delivery_threads : 4;
+  c->max_cached = cfg->max_cached_oplogs ? (int64_t)cfg->max_cached_oplogs : 100000;
   c->log = (mps_logger){cfg->log_fn, cfg->user_data, cfg->log_level};
   c->state_fn = cfg->state_fn;
   c->user_data = cfg->user_data;
@@ -1032,5 +1136,17 @@ int mpsync_report(mpsync_client *c, const char *biz, const char *msg_id) {
     else if (*p) return MPSYNC_EINVAL;
   }
   if (fields < 2 || fields > 3) return MPSYNC_EINVAL;
-  return post(c, CMD_REPORT, biz, msg_id);
+  return post_wait(c, CMD_REPORT, biz, msg_id);
+}
+
+int mpsync_purge_user(mpsync_client *c, const char *user_id) {
+  if (!c || !user_id || !*user_id) return MPSYNC_EINVAL;
+  return post_wait(c, CMD_PURGE_USER, user_id, NULL);
+}
+
+int mpsync_purge_all(mpsync_client *c) { return post_wait(c, CMD_PURGE_ALL, NULL, NULL); }
+
+int mpsync_network_changed(mpsync_client *c, mpsync_network_type type) {
+  if ((int)type < MPSYNC_NETWORK_UNKNOWN || type > MPSYNC_NETWORK_ETHERNET) return MPSYNC_EINVAL;
+  return post_full(c, CMD_NETWORK_CHANGED, NULL, NULL, (int)type, NULL);
 }

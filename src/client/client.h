@@ -22,13 +22,24 @@ typedef enum cmd_type {
   CMD_REGISTER,
   CMD_UNREGISTER,
   CMD_REPORT,
+  CMD_PURGE_USER,
+  CMD_PURGE_ALL,
+  CMD_NETWORK_CHANGED,
   CMD_STOP
 } cmd_type;
+
+/* A caller waiting for its command's result (report, purge): lives on the caller's stack. */
+typedef struct cmd_waiter {
+  uv_sem_t done;
+  int result;
+} cmd_waiter;
 
 typedef struct cmd {
   cmd_type type;
   char *a, *b;
+  int arg;
   unsigned user_gen; /* CMD_BIND_USER / CMD_CLEAR_USER: the generation the call created */
+  cmd_waiter *waiter; /* NULL: fire and forget */
   struct cmd *next;
 } cmd;
 
@@ -61,7 +72,7 @@ typedef struct loop_biz {
   int kind;
   char *target;
   int64_t first_row, last_row;
-  uint64_t redeliver_at; /* monotonic ms */
+  uint64_t dispatched_at, redeliver_at; /* loop ms */
   struct loop_biz *next;
 } loop_biz;
 
@@ -79,6 +90,7 @@ typedef struct link {
   int closing;
   int welcomed;
   uint32_t retry_after_s; /* from the server's Close, 0 = own back-off */
+  uint64_t started_at;    /* loop ms when the attempt began */
 } link;
 
 struct mpsync_client {
@@ -88,6 +100,7 @@ struct mpsync_client {
   const char *os_name;
   int plaintext;
   unsigned max_deliveries, redelivery_base_ms, max_oplogs, reconnect_max_ms;
+  int64_t max_cached;
   mps_logger log;
   mpsync_state_fn state_fn;
   void *user_data;
@@ -115,6 +128,12 @@ struct mpsync_client {
   link *link;
   unsigned attempt;
   loop_biz *bizs;
+  int cache_full;      /* a batch was cut short for want of room: resync when room frees up */
+  int network_type;    /* last mpsync_network_changed() hint */
+  /* Smart heartbeat (per network type): the interval in use, what the server allows, and the
+   * pongs seen in a row at the current interval. */
+  uint32_t hb_base_s, hb_max_s, hb_cur_s, hb_streak;
+  int hb_settled;      /* a longer interval failed on this network: stop stretching */
 
   /* Delivery threads: a small pool where each bizType is a strand (one callback at a time, in
    * order), so a slow callback holds up only its own bizType (C4). */

@@ -25,6 +25,7 @@ struct mps_store {
   sqlite3_stmt *delete_range;
   sqlite3_stmt *delete_expired;
   sqlite3_stmt *reset_stream;
+  int64_t pending; /* rows in oplogs: counted once at open, then kept up to date */
 };
 
 /* Schema steps; step i takes the schema from version i to i+1. Never edit a shipped step: append. */
@@ -64,6 +65,8 @@ static const char *const migrations[] = {
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == MPS_STORE_SCHEMA_VERSION,
               "one migration step per schema version");
+
+static int count_pending(mps_store *st);
 
 static int exec(mps_store *st, const char *sql) {
   return sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : MPSYNC_ESTORE;
@@ -152,7 +155,7 @@ int mps_store_open(const char *dir, mps_store **out, char *errbuf, size_t errlen
   sqlite3_busy_timeout(st->db, 5000);
   /* FULL: a commit that was acknowledged to the server must survive power loss too (C3). */
   if (exec(st, "PRAGMA journal_mode=WAL") || exec(st, "PRAGMA synchronous=FULL") ||
-      (rc = migrate(st)) || (rc = prepare(st)))
+      (rc = migrate(st)) || (rc = prepare(st)) || (rc = count_pending(st)))
     goto fail;
   *out = st;
   return 0;
@@ -220,15 +223,46 @@ int64_t mps_store_dropped_undelivered(mps_store *st) {
 
 int64_t mps_store_counter(mps_store *st, const char *name) { return meta_counter(st, name); }
 
-int64_t mps_store_pending(mps_store *st) {
+int64_t mps_store_pending(mps_store *st) { return st->pending; }
+
+static int count_pending(mps_store *st) {
   sqlite3_stmt *q;
-  int64_t n = -1;
+  int rc = MPSYNC_ESTORE;
   if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM oplogs", -1, &q, NULL) == SQLITE_OK &&
-      sqlite3_step(q) == SQLITE_ROW)
-    n = sqlite3_column_int64(q, 0);
+      sqlite3_step(q) == SQLITE_ROW) {
+    st->pending = sqlite3_column_int64(q, 0);
+    rc = 0;
+  }
   sqlite3_finalize(q);
-  return n;
+  return rc;
 }
+
+static int purge(mps_store *st, const char *user) {
+  if (exec(st, "BEGIN IMMEDIATE")) return MPSYNC_ESTORE;
+  sqlite3_stmt *q = NULL;
+  int rc = 0;
+  const char *sql[] = {
+      user ? "DELETE FROM oplogs WHERE kind=1 AND target=?1" : "DELETE FROM oplogs",
+      user ? "DELETE FROM streams WHERE kind=1 AND target=?1" : "DELETE FROM streams"};
+  for (size_t i = 0; !rc && i < 2; i++) {
+    if (sqlite3_prepare_v2(st->db, sql[i], -1, &q, NULL) != SQLITE_OK) {
+      rc = MPSYNC_ESTORE;
+      break;
+    }
+    if (user) sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) != SQLITE_DONE) rc = MPSYNC_ESTORE;
+    sqlite3_finalize(q);
+  }
+  if (rc || exec(st, "COMMIT")) {
+    exec(st, "ROLLBACK");
+    return MPSYNC_ESTORE;
+  }
+  return count_pending(st);
+}
+
+int mps_store_purge_user(mps_store *st, const char *user) { return purge(st, user); }
+
+int mps_store_purge_all(mps_store *st) { return purge(st, NULL); }
 
 int mps_store_device_id(mps_store *st, const char *override, char *out, size_t len) {
   int rc = meta_get(st, "device_id", out, len);
@@ -327,8 +361,10 @@ static uint64_t stream_point(mps_store *st, int kind, const char *biz, const cha
   return p;
 }
 
-int mps_store_commit_batch(mps_store *st, const mps_batch *b, uint64_t *point, size_t *inserted) {
+int mps_store_commit_batch(mps_store *st, const mps_batch *b, size_t room, uint64_t *point,
+                           size_t *inserted, int *cut) {
   *inserted = 0;
+  *cut = 0;
   if (exec(st, "BEGIN IMMEDIATE")) return MPSYNC_ESTORE;
   uint64_t epoch;
   uint64_t sp = stream_point(st, b->kind, b->biz_type, b->target, &epoch);
@@ -343,9 +379,14 @@ int mps_store_commit_batch(mps_store *st, const mps_batch *b, uint64_t *point, s
     if (!rc) rc = meta_add(st, "stream_resets", 1);
   }
   if (!rc && b->lost) rc = meta_add(st, "lost_oplogs", (int64_t)b->lost);
+  uint64_t last = sp;
   for (size_t i = 0; !rc && i < b->n_oplogs; i++) {
     const mps_oplog_msg *op = b->oplogs[i];
     if (op->id <= sp) continue; /* already received once: never dispatch twice (C8) */
+    if (*inserted == room) {
+      *cut = 1;
+      break;
+    }
     sqlite3_stmt *q = st->insert_oplog;
     bind_stream(q, b->kind, b->biz_type, b->target);
     sqlite3_bind_int64(q, 4, (sqlite3_int64)op->id);
@@ -357,10 +398,11 @@ int mps_store_commit_batch(mps_store *st, const mps_batch *b, uint64_t *point, s
     sqlite3_bind_int64(q, 9, op->valid_time_end_ms);
     sqlite3_bind_int64(q, 10, (sqlite3_int64)b->epoch);
     rc = step_done(q);
-    if (!rc) *inserted += (size_t)sqlite3_changes(st->db);
+    if (!rc) {
+      *inserted += (size_t)sqlite3_changes(st->db);
+      last = op->id;
+    }
   }
-  uint64_t last = b->n_oplogs ? b->oplogs[b->n_oplogs - 1]->id : 0;
-  if (last < sp) last = sp;
   if (!rc) {
     bind_stream(st->set_point, b->kind, b->biz_type, b->target);
     sqlite3_bind_int64(st->set_point, 4, (sqlite3_int64)b->epoch);
@@ -372,6 +414,7 @@ int mps_store_commit_batch(mps_store *st, const mps_batch *b, uint64_t *point, s
     *inserted = 0;
     return MPSYNC_ESTORE;
   }
+  st->pending += (int64_t)*inserted;
   *point = last;
   return 0;
 }
@@ -394,7 +437,9 @@ static int delete_rows(mps_store *st, int kind, const char *biz, const char *tar
   bind_stream(q, kind, biz, target);
   sqlite3_bind_int64(q, 4, first);
   sqlite3_bind_int64(q, 5, last);
-  return step_done(q);
+  int rc = step_done(q);
+  if (!rc) st->pending -= sqlite3_changes(st->db);
+  return rc;
 }
 
 int mps_store_delete_message(mps_store *st, const mps_msg *m) {
@@ -407,6 +452,7 @@ static int drop_expired(mps_store *st, const char *biz, int64_t now) {
   sqlite3_bind_int64(q, 2, now);
   int rc = step_done(q);
   int n = sqlite3_changes(st->db);
+  st->pending -= rc ? 0 : n;
   return rc ? rc : n ? meta_add(st, "dropped_expired", n) : 0;
 }
 

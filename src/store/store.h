@@ -46,7 +46,10 @@ void mps_store_points_free(mps_stream_point **p, size_t n);
 /* Stores a batch in one transaction: a reset (new epoch) first restarts the stream's sync point at
  * 0; then oplogs above the sync point are inserted (others are duplicates and skipped, C8), and
  * the sync point advances. *point gets the new sync point, *inserted the count of new oplogs. */
-int mps_store_commit_batch(mps_store *st, const mps_batch *b, uint64_t *point, size_t *inserted);
+/* At most room new oplogs are taken (C18); *cut is set when some were left out, and the sync
+ * point then stops at the last one stored. */
+int mps_store_commit_batch(mps_store *st, const mps_batch *b, size_t room, uint64_t *point,
+                           size_t *inserted, int *cut);
 
 /* Drops expired oplogs of biz (C14) and oplogs past max_deliveries (C6), then assembles the next
  * message of biz visible to user (NULL = no user). *out NULL when there is nothing to deliver.
@@ -65,8 +68,12 @@ int64_t mps_store_dropped_undelivered(mps_store *st);
  * retention before this device got them). */
 int64_t mps_store_counter(mps_store *st, const char *name);
 
-/* Number of cached oplogs awaiting report. */
+/* Number of cached oplogs awaiting report (kept in memory, exact). */
 int64_t mps_store_pending(mps_store *st);
+
+/* Deletes a user's cached oplogs and sync points ("forget me"), or everything but the device id. */
+int mps_store_purge_user(mps_store *st, const char *user);
+int mps_store_purge_all(mps_store *st);
 
 const char *mps_store_errmsg(mps_store *st);
 

@@ -144,7 +144,7 @@ static void c5_report_dispatches_next_at_once(void) {
   EXPECT(strcmp(recorder_get(&f.rec, 2).third, "m2") == 0);
   /* A forged or stale id changes nothing. */
   EXPECT(mpsync_report(f.client, "UCHAT", "not-an-id") == MPSYNC_EINVAL);
-  EXPECT(mpsync_report(f.client, "UCHAT", "999999,1,1") == 0);
+  EXPECT(mpsync_report(f.client, "UCHAT", "999999,1,1") == MPSYNC_ESTALE);
   sleep_ms(300);
   EXPECT(recorder_count(&f.rec) == 3);
   teardown(&f);
@@ -386,6 +386,138 @@ static void c13_connect_failed_then_retries(void) {
   rm_rf(f.dir);
 }
 
+static long long count_rows(const char *dir) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/mpsync.db", dir);
+  sqlite3 *db;
+  long long n = -1;
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM oplogs", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+      n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+  }
+  sqlite3_close(db);
+  return n;
+}
+
+/* C18: the cache never holds more than its limit; what did not fit arrives once room frees up. */
+static void c18_cache_bounded_and_nothing_lost(void) {
+  fixture f;
+  setup(&f, 1);
+  f.cfg.max_cached_oplogs = 3;
+  f.cfg.max_oplogs_per_message = 1;
+  start(&f, "u1");
+  online(&f);
+  for (int i = 0; i < 8; i++) {
+    char third[16];
+    snprintf(third, sizeof third, "b%d", i);
+    EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", third, "x"), "SUCCESS");
+  }
+  sleep_ms(500);
+  long long rows = count_rows(f.dir);
+  if (rows != 3) FAIL("cache holds %lld oplogs, limit 3", rows);
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  if (recorder_wait(&f.rec, 8, 15000) != 0)
+    FAIL("only %zu of 8 arrived after the cache was full", recorder_count(&f.rec));
+  for (size_t i = 0; i < 8; i++) {
+    char third[16];
+    snprintf(third, sizeof third, "b%zu", i);
+    EXPECT(strcmp(recorder_get(&f.rec, i).third, third) == 0);
+  }
+  teardown(&f);
+}
+
+/* Purge ("forget me"): a user's cached data is gone for good, another user's stays. */
+static void purge_user_forgets_only_that_user(void) {
+  fixture f;
+  setup(&f, 1);
+  start(&f, "alice");
+  online(&f);
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "alice", "a1", "x"), "SUCCESS");
+  EXPECT(mpsync_bind_user(f.client, "bob", "s") == 0);
+  EXPECT(recorder_wait_state(&f.rec, MPSYNC_STATE_CONNECTED, 10000) == 0);
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "bob", "b1", "x"), "SUCCESS");
+  sleep_ms(300);
+  EXPECT(count_rows(f.dir) == 2);
+  EXPECT(mpsync_purge_user(f.client, "alice") == 0);
+  EXPECT(count_rows(f.dir) == 1);
+  EXPECT(mpsync_bind_user(f.client, "alice", "s") == 0);
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  sleep_ms(800);
+  EXPECT(recorder_count(&f.rec) == 0); /* alice's a1 is gone, bob's is not hers */
+  EXPECT(mpsync_bind_user(f.client, "bob", "s") == 0);
+  EXPECT(recorder_wait(&f.rec, 1, 5000) == 0);
+  EXPECT(strcmp(recorder_get(&f.rec, 0).third, "b1") == 0);
+  EXPECT(mpsync_purge_all(f.client) == 0);
+  EXPECT(count_rows(f.dir) == 0);
+  teardown(&f);
+}
+
+typedef struct pusher {
+  mock *server;
+  int n;
+} pusher;
+
+static void *push_many(void *arg) {
+  pusher *p = arg;
+  for (int i = 0; i < p->n; i++) {
+    char third[16];
+    snprintf(third, sizeof third, "p%03d", i);
+    push_text(p->server, "UCHAT", "u1", third, "x");
+  }
+  return NULL;
+}
+
+/* Purges while oplogs stream in: no crash, and what is delivered stays in order, once. */
+static void purge_all_safe_while_arriving(void) {
+  fixture f;
+  setup(&f, 1);
+  start(&f, "u1");
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  online(&f);
+  pusher p = {&f.server, 60};
+  pthread_t t;
+  pthread_create(&t, NULL, push_many, &p);
+  for (int i = 0; i < 10; i++) {
+    EXPECT(mpsync_purge_all(f.client) == 0);
+    sleep_ms(30);
+  }
+  pthread_join(t, NULL);
+  sleep_ms(1000);
+  size_t n = recorder_count(&f.rec);
+  for (size_t i = 1; i < n; i++)
+    if (strcmp(recorder_get(&f.rec, i - 1).third, recorder_get(&f.rec, i).third) >= 0)
+      FAIL("out of order or repeated: %s then %s", recorder_get(&f.rec, i - 1).third,
+           recorder_get(&f.rec, i).third);
+  EXPECT(mpsync_is_connected(f.client) || recorder_wait_state(&f.rec, MPSYNC_STATE_CONNECTED, 5000) == 0);
+  teardown(&f);
+}
+
+/* C11: a network-change hint replaces the link at once. */
+static void c11_network_change_reconnects_at_once(void) {
+  fixture f;
+  setup(&f, 1);
+  f.cfg.reconnect_max_ms = 60000;
+  start(&f, "u1");
+  online(&f);
+  EXPECT(mpsync_network_changed(f.client, MPSYNC_NETWORK_CELLULAR) == 0);
+  EXPECT(recorder_wait_state(&f.rec, MPSYNC_STATE_DISCONNECTED, 2000) == 0);
+  EXPECT(recorder_wait_state(&f.rec, MPSYNC_STATE_CONNECTED, 2000) == 0);
+  EXPECT(mpsync_network_changed(f.client, (mpsync_network_type)42) == MPSYNC_EINVAL);
+  /* Backgrounded, a hint changes nothing. */
+  EXPECT(mpsync_background(f.client) == 0);
+  EXPECT(recorder_wait_state(&f.rec, MPSYNC_STATE_DISCONNECTED, 2000) == 0);
+  pthread_mutex_lock(&f.rec.lock);
+  f.rec.n_states = 0;
+  pthread_mutex_unlock(&f.rec.lock);
+  EXPECT(mpsync_network_changed(f.client, MPSYNC_NETWORK_WIFI) == 0);
+  sleep_ms(500);
+  EXPECT(recorder_wait_state(&f.rec, MPSYNC_STATE_CONNECTING, 1) != 0);
+  teardown(&f);
+}
+
 typedef struct named_test {
   const char *name;
   void (*fn)(void);
@@ -406,6 +538,10 @@ static const named_test tests[] = {
     {"c17_device_id_stable", c17_device_id_stable},
     {"c13_connection_state_observable", c13_connection_state_observable},
     {"c13_connect_failed_then_retries", c13_connect_failed_then_retries},
+    {"c18_cache_bounded_and_nothing_lost", c18_cache_bounded_and_nothing_lost},
+    {"purge_user_forgets_only_that_user", purge_user_forgets_only_that_user},
+    {"purge_all_safe_while_arriving", purge_all_safe_while_arriving},
+    {"c11_network_change_reconnects_at_once", c11_network_change_reconnects_at_once},
 };
 
 int main(int argc, char **argv) {

@@ -1,4 +1,5 @@
 /* Unit tests of the client cache: file mode, batch commits, duplicates, grouping, limits, restart. */
+#include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,8 @@ static mps_store *open_store(void) {
 
 static uint64_t batch_epoch = 7;
 static int batch_reset;
+static size_t batch_room = SIZE_MAX;
+static int batch_cut;
 
 static void commit(mps_store *st, int kind, const char *biz, const char *target, uint64_t first,
                    size_t n, int64_t valid_end, uint64_t *point, size_t *inserted) {
@@ -43,7 +46,7 @@ static void commit(mps_store *st, int kind, const char *biz, const char *target,
   b.n_oplogs = n;
   b.epoch = batch_epoch;
   b.reset = batch_reset;
-  CHECK_EQ(mps_store_commit_batch(st, &b, point, inserted), 0);
+  CHECK_EQ(mps_store_commit_batch(st, &b, batch_room, point, inserted, &batch_cut), 0);
 }
 
 #define USER MPSYNC__WIRE__STREAM_KIND__STREAM_USER
@@ -321,6 +324,64 @@ static void test_newer_schema_refused(void) {
   CHECK_EQ(system(cmd), 0);
 }
 
+/* C18: a full cache takes a prefix of the batch and acknowledges only that. */
+static void test_room_limits_a_batch(void) {
+  mps_store *st = open_store();
+  int64_t before = mps_store_pending(st);
+  uint64_t point;
+  size_t inserted;
+  batch_room = 3;
+  commit(st, DEVICE, "ROOM", "d", 1, 5, 0, &point, &inserted);
+  batch_room = SIZE_MAX;
+  CHECK_EQ(inserted, 3);
+  CHECK(batch_cut);
+  CHECK_EQ(point, 3); /* 4 and 5 stay with the server */
+  CHECK_EQ(mps_store_pending(st), before + 3);
+  commit(st, DEVICE, "ROOM", "d", 1, 5, 0, &point, &inserted);
+  CHECK_EQ(inserted, 2);
+  CHECK(!batch_cut);
+  CHECK_EQ(point, 5);
+  mps_msg *m;
+  CHECK_EQ(mps_store_next_message(st, "ROOM", NULL, 0, 10, 6, &m), 0);
+  CHECK_EQ(m->count, 5);
+  CHECK_EQ(mps_store_delete_message(st, m), 0);
+  mps_msg_free(m);
+  CHECK_EQ(mps_store_pending(st), before);
+  mps_store_close(st);
+}
+
+/* Purges: a user's data and points go, other users' and device data stay. */
+static void test_purge(void) {
+  mps_store *st = open_store();
+  uint64_t point;
+  size_t inserted;
+  commit(st, USER, "PRG", "dave", 1, 2, 0, &point, &inserted);
+  commit(st, USER, "PRG", "erin", 1, 1, 0, &point, &inserted);
+  commit(st, DEVICE, "PRG", "d", 1, 1, 0, &point, &inserted);
+  int64_t before = mps_store_pending(st);
+  CHECK_EQ(mps_store_purge_user(st, "dave"), 0);
+  CHECK_EQ(mps_store_pending(st), before - 2);
+  mps_msg *m;
+  CHECK_EQ(mps_store_next_message(st, "PRG", "dave", 0, 10, 6, &m), 0);
+  CHECK(m != NULL && m->kind == DEVICE); /* only the device's oplog is left for dave */
+  mps_msg_free(m);
+  mps_stream_point **pts;
+  size_t n;
+  CHECK_EQ(mps_store_points(st, "dave", MPSYNC__WIRE__STREAM_KIND__STREAM_USER, &pts, &n), 0);
+  CHECK_EQ(n, 0);
+  mps_store_points_free(pts, n);
+  CHECK_EQ(mps_store_purge_all(st), 0);
+  CHECK_EQ(mps_store_pending(st), 0);
+  char id1[64], id2[64];
+  CHECK_EQ(mps_store_device_id(st, NULL, id1, sizeof id1), 0);
+  mps_store_close(st);
+  st = open_store();
+  CHECK_EQ(mps_store_device_id(st, NULL, id2, sizeof id2), 0);
+  CHECK_STR(id1, id2); /* the device id survives a purge */
+  CHECK_EQ(mps_store_pending(st), 0);
+  mps_store_close(st);
+}
+
 int main(void) {
   CHECK(mkdtemp(dir) != NULL);
   RUN(test_file_mode_and_device_id);
@@ -333,6 +394,8 @@ int main(void) {
   RUN(test_epoch_reset);
   RUN(test_migration_from_v1);
   RUN(test_newer_schema_refused);
+  RUN(test_room_limits_a_batch);
+  RUN(test_purge);
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   return system(cmd) == 0 ? 0 : 1;
