@@ -1,0 +1,13 @@
+// Compile-only stub of android.app.Application (test source set; never shipped).
+package android.app;
+
+import android.content.ContextWrapper;
+
+public class Application extends ContextWrapper {
+    public Application() {
+        super(null);
+    }
+
+    public void onCreate() {
+    }
+}
