@@ -18,6 +18,7 @@ static void pump_all(mpsync_client *c);
 static void on_redeliver_timer(uv_timer_t *t);
 static void on_reconnect_timer(uv_timer_t *t);
 static void on_heartbeat_timer(uv_timer_t *t);
+static void hb_failed(mpsync_client *c);
 
 /* ---------------------------------------------------------------- delivery thread */
 
@@ -369,9 +370,11 @@ static void on_heartbeat_timer(uv_timer_t *t) {
   mpsync_client *c = t->data;
   link *lk = c->link;
   if (!lk || !lk->session) return;
+  int was_ready = mps_session_ready(lk->session);
   int rc = mps_session_tick(lk->session, uv_now(&c->loop));
   flush(lk);
   if (rc < 0) {
+    if (rc == MPSYNC_ETIMEDOUT && was_ready) hb_failed(c);
     link_failed(c, lk, mps_session_reason(lk->session), 0);
     return;
   }
@@ -384,6 +387,68 @@ static const char *kind_name(int kind) {
                                                            : "global";
 }
 
+/* ---------------------------------------------------------------- smart heartbeat
+ * Start at what was learned for this kind of network (or the server's interval), stretch by one
+ * base interval after HB_STREAK pongs in a row, up to the server's maximum; after a dead link at a
+ * stretched interval, fall back one step and stay there on that network (pattern: Mars). */
+
+#define HB_STREAK 3
+
+static void hb_key(const mpsync_client *c, char *key, size_t len) {
+  snprintf(key, len, "heartbeat_s.%d", c->network_type);
+}
+
+static void hb_use(mpsync_client *c, uint32_t interval, const char *why) {
+  if (interval == c->hb_cur_s) return;
+  c->hb_cur_s = interval;
+  c->hb_streak = 0;
+  if (c->link && c->link->session) mps_session_set_heartbeat(c->link->session, interval);
+  mps_log(&c->log, MPSYNC_LOG_INFO, "heartbeat interval %us (%s)", interval, why);
+}
+
+static void hb_start(mpsync_client *c, const mps_welcome *w) {
+  c->hb_base_s = w->heartbeat_interval_s ? w->heartbeat_interval_s : MPS_DEFAULT_HEARTBEAT_S;
+  c->hb_max_s = w->heartbeat_max_s > c->hb_base_s ? w->heartbeat_max_s : c->hb_base_s;
+  char key[32];
+  hb_key(c, key, sizeof key);
+  int64_t learned = mps_store_setting(c->store, key, 0);
+  uint32_t start = c->hb_base_s;
+  if (learned > start) start = learned > c->hb_max_s ? c->hb_max_s : (uint32_t)learned;
+  c->hb_cur_s = 0;
+  hb_use(c, start, learned ? "learned" : "server");
+}
+
+static void on_pong(void *ud) {
+  link *lk = ud;
+  mpsync_client *c = lk->client;
+  if (++c->hb_streak < HB_STREAK) return;
+  char key[32];
+  hb_key(c, key, sizeof key);
+  /* Proven on this network: remember it. */
+  if (mps_store_setting(c->store, key, 0) != c->hb_cur_s)
+    mps_store_set_setting(c->store, key, c->hb_cur_s);
+  if (c->hb_settled || c->hb_cur_s >= c->hb_max_s) {
+    c->hb_streak = 0;
+    return;
+  }
+  uint32_t next = c->hb_cur_s + c->hb_base_s;
+  hb_use(c, next > c->hb_max_s ? c->hb_max_s : next, "stretched");
+}
+
+/* The link died of silence at the current interval: step back and stop stretching here. */
+static void hb_failed(mpsync_client *c) {
+  if (!c->hb_cur_s || c->hb_cur_s <= c->hb_base_s) return;
+  uint32_t back = c->hb_cur_s - c->hb_base_s;
+  if (back < c->hb_base_s) back = c->hb_base_s;
+  char key[32];
+  hb_key(c, key, sizeof key);
+  mps_store_set_setting(c->store, key, back);
+  c->hb_settled = 1;
+  mps_log(&c->log, MPSYNC_LOG_INFO, "heartbeat interval %us failed; back to %us", c->hb_cur_s,
+          back);
+  c->hb_cur_s = back;
+}
+
 /* Session events (loop thread, inside mps_session_recv). */
 
 static int on_welcome(void *ud, const mps_welcome *w) {
@@ -394,6 +459,7 @@ static int on_welcome(void *ud, const mps_welcome *w) {
   mps_log(&c->log, MPSYNC_LOG_INFO, "connected to %s:%u (heartbeat %us, timeout %us)", c->host,
           (unsigned)c->port, w->heartbeat_interval_s, w->heartbeat_timeout_s);
   deliver_state(c, MPSYNC_STATE_CONNECTED, "");
+  hb_start(c, w);
   /* C10: global data is never pushed live; ask for it now. */
   mps_stream_point **pts;
   size_t n;
@@ -451,7 +517,7 @@ static void on_peer_close(void *ud, int code, const char *reason, uint32_t retry
 }
 
 static const mps_session_callbacks client_callbacks = {
-    .on_welcome = on_welcome, .on_batch = on_batch, .on_close = on_peer_close};
+    .on_welcome = on_welcome, .on_batch = on_batch, .on_close = on_peer_close, .on_pong = on_pong};
 
 static void alloc_read(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)h;

@@ -126,7 +126,10 @@ static int handle_client(mps_session *s, const mps_envelope *env) {
                     "malformed oplog batch");
       return s->cb.on_batch ? s->cb.on_batch(s->ud, env->batch) : 0;
     case MPSYNC__WIRE__ENVELOPE__BODY_PONG:
-      if (s->ping_outstanding && env->pong->nonce == s->ping_nonce) s->ping_outstanding = 0;
+      if (s->ping_outstanding && env->pong->nonce == s->ping_nonce) {
+        s->ping_outstanding = 0;
+        if (s->cb.on_pong) s->cb.on_pong(s->ud);
+      }
       return 0;
     default:
       return fail(s, MPSYNC_EPROTO, MPSYNC__WIRE__CLOSE_CODE__CLOSE_PROTOCOL_ERROR,
@@ -276,6 +279,8 @@ int mps_session_welcome(mps_session *s, const mps_welcome *w, uint64_t now_ms) {
   int rc = send_env(s, &env);
   if (rc) return rc;
   if (w->heartbeat_interval_s) s->hb_s = w->heartbeat_interval_s;
+  /* A client may stretch its interval up to the maximum: judge silence by that. */
+  if (w->heartbeat_max_s > s->hb_s) s->hb_s = w->heartbeat_max_s;
   if (w->heartbeat_timeout_s) s->hb_timeout_s = w->heartbeat_timeout_s;
   s->state = ST_READY;
   s->last_recv_ms = now_ms;
@@ -328,6 +333,10 @@ int mps_session_tick(mps_session *s, uint64_t now_ms) {
   s->ping_outstanding = 1;
   s->last_ping_ms = now_ms;
   return 0;
+}
+
+void mps_session_set_heartbeat(mps_session *s, uint32_t interval_s) {
+  if (interval_s) s->hb_s = interval_s;
 }
 
 uint32_t mps_session_heartbeat_s(const mps_session *s) { return s->hb_s; }

@@ -32,6 +32,8 @@ typedef struct mps_session_callbacks {
   int (*on_pull_global)(void *ud, const mps_pull_global *p);  /* server */
   /* The peer sent Close. */
   void (*on_close)(void *ud, int code, const char *reason, uint32_t retry_after_s);
+  /* client: the outstanding ping was answered. */
+  void (*on_pong)(void *ud);
 } mps_session_callbacks;
 
 typedef struct mps_session mps_session;
@@ -70,6 +72,10 @@ int mps_session_close(mps_session *s, int code, const char *reason, uint32_t ret
  * tick queues pings (client) and returns MPSYNC_ETIMEDOUT when the peer is silent too long. */
 uint64_t mps_session_deadline(const mps_session *s);
 int mps_session_tick(mps_session *s, uint64_t now_ms);
+
+/* Client: ping every interval_s from now on (smart heartbeat); the next ping is due interval_s
+ * after the last one. */
+void mps_session_set_heartbeat(mps_session *s, uint32_t interval_s);
 
 /* Heartbeat parameters in force (from the Welcome, or the defaults). */
 uint32_t mps_session_heartbeat_s(const mps_session *s);

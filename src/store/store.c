@@ -223,6 +223,17 @@ int64_t mps_store_dropped_undelivered(mps_store *st) {
 
 int64_t mps_store_counter(mps_store *st, const char *name) { return meta_counter(st, name); }
 
+int64_t mps_store_setting(mps_store *st, const char *key, int64_t def) {
+  char buf[32];
+  return meta_get(st, key, buf, sizeof buf) == 1 ? strtoll(buf, NULL, 10) : def;
+}
+
+int mps_store_set_setting(mps_store *st, const char *key, int64_t value) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%" PRId64, value);
+  return meta_set(st, key, buf);
+}
+
 int64_t mps_store_pending(mps_store *st) { return st->pending; }
 
 static int count_pending(mps_store *st) {

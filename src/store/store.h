@@ -68,6 +68,10 @@ int64_t mps_store_dropped_undelivered(mps_store *st);
  * retention before this device got them). */
 int64_t mps_store_counter(mps_store *st, const char *name);
 
+/* Small persistent settings (learned heartbeat intervals, ...): def when absent. */
+int64_t mps_store_setting(mps_store *st, const char *key, int64_t def);
+int mps_store_set_setting(mps_store *st, const char *key, int64_t value);
+
 /* Number of cached oplogs awaiting report (kept in memory, exact). */
 int64_t mps_store_pending(mps_store *st);
 

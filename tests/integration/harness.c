@@ -31,6 +31,10 @@ void rm_rf(const char *dir) {
 }
 
 void mock_start(mock *m, const char *bin_dir, const char *biz_json) {
+  mock_start_with(m, bin_dir, biz_json, NULL);
+}
+
+void mock_start_with(mock *m, const char *bin_dir, const char *biz_json, const char *const *extra) {
   memset(m, 0, sizeof *m);
   make_temp_dir(m->dir, sizeof m->dir);
   char biz_path[128], data[128], exe[512];
@@ -47,8 +51,11 @@ void mock_start(mock *m, const char *bin_dir, const char *biz_json) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   posix_spawn_file_actions_addclose(&fa, out[0]);
-  char *argv[] = {exe, "--http", "127.0.0.1:0", "--link", "127.0.0.1:0", "--data", data,
-                  "--biz-file", biz_path, NULL};
+  char *argv[32] = {exe, "--http", "127.0.0.1:0", "--link", "127.0.0.1:0", "--data", data,
+                    "--biz-file", biz_path};
+  size_t argc = 9;
+  for (size_t i = 0; extra && extra[i] && argc < 31; i++) argv[argc++] = (char *)extra[i];
+  argv[argc] = NULL;
   if (posix_spawn(&m->pid, exe, &fa, NULL, argv, environ) != 0) FAIL("cannot start %s", exe);
   posix_spawn_file_actions_destroy(&fa);
   close(out[1]);
@@ -172,6 +179,26 @@ static int wait_until(recorder *r, int (*done)(recorder *, const void *), const 
 }
 
 static int have_n(recorder *r, const void *arg) { return r->n >= *(const size_t *)arg; }
+
+static int have_log(recorder *r, const void *arg) {
+  size_t n = r->n_log < 64 ? r->n_log : 64;
+  for (size_t i = 0; i < n; i++)
+    if (strstr(r->log[i], (const char *)arg)) return 1;
+  return 0;
+}
+
+void recorder_log(void *ud, mpsync_log_level level, const char *msg) {
+  recorder *r = ud;
+  if (getenv("MPSYNC_TEST_LOG")) fprintf(stderr, "  [sdk %d] %s\n", (int)level, msg);
+  pthread_mutex_lock(&r->lock);
+  snprintf(r->log[r->n_log++ % 64], sizeof r->log[0], "%s", msg);
+  pthread_cond_broadcast(&r->cond);
+  pthread_mutex_unlock(&r->lock);
+}
+
+int recorder_wait_log(recorder *r, const char *text, int timeout_ms) {
+  return wait_until(r, have_log, text, timeout_ms);
+}
 
 static int have_state(recorder *r, const void *arg) {
   for (size_t i = 0; i < r->n_states; i++)

@@ -17,6 +17,8 @@ typedef struct mock {
 
 /* Starts bin/mpsync-mock-server with the biz configs (JSON array text); exits the test on failure. */
 void mock_start(mock *m, const char *bin_dir, const char *biz_json);
+/* The same with extra server options, a NULL-terminated list. */
+void mock_start_with(mock *m, const char *bin_dir, const char *biz_json, const char *const *extra);
 /* SIGTERM, wait, check a clean exit, remove the data dir. */
 void mock_stop(mock *m);
 /* POSTs body to /webapi/sync/single (global = 0) or /global; returns the result code ("SUCCESS"). */
@@ -45,6 +47,8 @@ typedef struct recorder {
   char block_biz[32];
   int states[16];
   size_t n_states;
+  char log[64][160]; /* the last log lines, for tests that read the SDK's account of itself */
+  size_t n_log;
 } recorder;
 
 void recorder_init(recorder *r, int report);
@@ -52,6 +56,10 @@ void recorder_init(recorder *r, int report);
 void recorder_cb(mpsync_client *c, const mpsync_message *m, void *ud);
 /* The state listener (cfg.state_fn with cfg.user_data = recorder). */
 void recorder_state(void *ud, mpsync_state st, const char *reason);
+/* A log hook (cfg.log_fn with cfg.user_data = recorder) keeping the last lines. */
+void recorder_log(void *ud, mpsync_log_level level, const char *msg);
+/* Waits until a log line contains text; 0 or -1. */
+int recorder_wait_log(recorder *r, const char *text, int timeout_ms);
 /* Waits until n oplogs are recorded; 0 on success, -1 after timeout_ms. */
 int recorder_wait(recorder *r, size_t n, int timeout_ms);
 /* Waits until the state listener saw st; 0 or -1. */

@@ -518,6 +518,36 @@ static void c11_network_change_reconnects_at_once(void) {
   teardown(&f);
 }
 
+/* C12 + smart heartbeat: the interval stretches while pongs come, up to the server's maximum,
+ * and what a network proved is where the next connection starts. */
+static void c12_heartbeat_stretches_and_is_remembered(void) {
+  fixture f;
+  const char *const extra[] = {"--heartbeat", "1", "--heartbeat-timeout", "2",
+                               "--heartbeat-max", "3", NULL};
+  mock_start_with(&f.server, bin_dir, BIZ, extra);
+  make_temp_dir(f.dir, sizeof f.dir);
+  recorder_init(&f.rec, 1);
+  client_config(&f.cfg, &f.server, f.dir, &f.rec);
+  f.cfg.log_fn = recorder_log;
+  f.cfg.log_level = MPSYNC_LOG_INFO;
+  start(&f, "u1");
+  EXPECT(mpsync_network_changed(f.client, MPSYNC_NETWORK_WIFI) == 0);
+  online(&f);
+  EXPECT(recorder_wait_log(&f.rec, "heartbeat interval 1s (server)", 3000) == 0);
+  if (recorder_wait_log(&f.rec, "heartbeat interval 2s (stretched)", 6000) != 0)
+    FAIL("interval did not stretch after 3 pongs");
+  if (recorder_wait_log(&f.rec, "heartbeat interval 3s (stretched)", 9000) != 0)
+    FAIL("interval did not stretch to the maximum");
+  EXPECT(mpsync_is_connected(f.client));
+  /* 2 s was proven on Wi-Fi (3 pongs); the next connection on Wi-Fi starts there. */
+  restart_client(&f, "u1");
+  EXPECT(mpsync_network_changed(f.client, MPSYNC_NETWORK_WIFI) == 0);
+  online(&f);
+  if (recorder_wait_log(&f.rec, "heartbeat interval 2s (learned)", 3000) != 0)
+    FAIL("learned interval not used");
+  teardown(&f);
+}
+
 typedef struct named_test {
   const char *name;
   void (*fn)(void);
@@ -542,6 +572,7 @@ static const named_test tests[] = {
     {"purge_user_forgets_only_that_user", purge_user_forgets_only_that_user},
     {"purge_all_safe_while_arriving", purge_all_safe_while_arriving},
     {"c11_network_change_reconnects_at_once", c11_network_change_reconnects_at_once},
+    {"c12_heartbeat_stretches_and_is_remembered", c12_heartbeat_stretches_and_is_remembered},
 };
 
 int main(int argc, char **argv) {

@@ -57,7 +57,14 @@ static void on_close(void *ud, int code, const char *reason, uint32_t retry) {
   p->retry_after = retry;
 }
 
-static const mps_session_callbacks cbs = {on_welcome, on_batch, on_hello, on_ack, on_pull, on_close};
+static int pongs;
+static void on_pong(void *ud) {
+  (void)ud;
+  pongs++;
+}
+
+static const mps_session_callbacks cbs = {on_welcome, on_batch, on_hello, on_ack,
+                                          on_pull,    on_close, on_pong};
 
 /* Moves everything from one session to the other, chunk bytes at a time. */
 static long pump(peer *from, peer *to, size_t chunk, uint64_t now) {
@@ -242,6 +249,45 @@ static void test_heartbeat(void) {
   done(&cl, &sv);
 }
 
+static void test_heartbeat_can_stretch(void) {
+  peer cl = {0}, sv = {0};
+  handshake(&cl, &sv, 4096);
+  pongs = 0;
+  CHECK_EQ(mps_session_tick(cl.s, 30000), 0);
+  CHECK(pump(&cl, &sv, 4096, 30000) >= 0);
+  CHECK(pump(&sv, &cl, 4096, 30001) >= 0);
+  CHECK_EQ(pongs, 1);
+  mps_session_set_heartbeat(cl.s, 90);
+  CHECK_EQ(mps_session_heartbeat_s(cl.s), 90);
+  CHECK_EQ(mps_session_deadline(cl.s), 30000 + 90000);
+  done(&cl, &sv);
+}
+
+static void test_server_allows_the_maximum(void) {
+  peer sv = {0};
+  sv.s = mps_session_new(MPS_ROLE_SERVER, &cbs, &sv);
+  mps_hello h = MPSYNC__WIRE__HELLO__INIT;
+  h.protocol_version = 1;
+  h.instance_id = "i";
+  h.device_id = "d";
+  mps_envelope env = MPSYNC__WIRE__ENVELOPE__INIT;
+  env.body_case = MPSYNC__WIRE__ENVELOPE__BODY_HELLO;
+  env.hello = &h;
+  mps_buf raw = {0};
+  mps_frame_append(&raw, &env);
+  CHECK(mps_session_recv(sv.s, raw.data, raw.len, 0) >= 0);
+  mps_welcome w = MPSYNC__WIRE__WELCOME__INIT;
+  w.protocol_version = 1;
+  w.heartbeat_interval_s = 30;
+  w.heartbeat_timeout_s = 15;
+  w.heartbeat_max_s = 300;
+  CHECK_EQ(mps_session_welcome(sv.s, &w, 0), 0);
+  /* Two of the longest intervals plus the timeout before a silent client is dropped. */
+  CHECK_EQ(mps_session_deadline(sv.s), 2 * 300000 + 15000);
+  mps_buf_free(&raw);
+  mps_session_free(sv.s);
+}
+
 static void test_close_carries_retry_after(void) {
   peer cl = {0}, sv = {0};
   handshake(&cl, &sv, 4096);
@@ -262,5 +308,7 @@ int main(void) {
   RUN(test_wrong_version);
   RUN(test_heartbeat);
   RUN(test_close_carries_retry_after);
+  RUN(test_heartbeat_can_stretch);
+  RUN(test_server_allows_the_maximum);
   return 0;
 }
