@@ -71,8 +71,9 @@ static void deliver_message(mpsync_client *c, delivery_item *it) {
   uv_mutex_lock(&c->dlock);
   biz_callback *cb = c->callbacks;
   while (cb && strcmp(cb->biz, m->biz) != 0) cb = cb->next;
-  mpsync_message_fn fn = cb ? cb->fn : NULL;
-  void *ud = cb ? cb->user_data : NULL;
+  int live = cb && cb->live_seq == it->seq;
+  mpsync_message_fn fn = live ? cb->fn : NULL;
+  void *ud = live ? cb->user_data : NULL;
   uv_mutex_unlock(&c->dlock);
   if (!fn) return;
   mpsync_message pub = {m->biz, m->user_id, m->id, m->has_more, m->delivery, m->count, m->oplogs};
@@ -161,7 +162,17 @@ static loop_biz *find_biz(mpsync_client *c, const char *biz, int create) {
   return lb;
 }
 
-static void drop_in_flight(loop_biz *lb) {
+/* Tells the delivery side which dispatch of biz is the live one (0: none). A queued item that is
+ * not live any more — reported meanwhile, superseded by a redelivery — is never handed out. */
+static void set_live(mpsync_client *c, const char *biz, uint64_t seq) {
+  uv_mutex_lock(&c->dlock);
+  for (biz_callback *cb = c->callbacks; cb; cb = cb->next)
+    if (strcmp(cb->biz, biz) == 0) cb->live_seq = seq;
+  uv_mutex_unlock(&c->dlock);
+}
+
+static void drop_in_flight(mpsync_client *c, loop_biz *lb) {
+  if (lb->in_flight) set_live(c, lb->biz, 0);
   lb->in_flight = 0;
   free(lb->target);
   lb->target = NULL;
@@ -207,6 +218,8 @@ static void pump(mpsync_client *c, loop_biz *lb) {
           m->delivery);
   it->msg = m;
   it->user_gen = c->loop_user_gen;
+  it->seq = ++c->dispatch_seq;
+  set_live(c, lb->biz, it->seq);
   delivery_push(c, it);
   arm_redeliver(c);
 }
@@ -220,7 +233,7 @@ static void pump_all(mpsync_client *c) {
  * follows it. */
 static void redeliver_since(mpsync_client *c, uint64_t since) {
   for (loop_biz *lb = c->bizs; lb; lb = lb->next)
-    if (lb->in_flight && lb->dispatched_at < since) drop_in_flight(lb);
+    if (lb->in_flight && lb->dispatched_at < since) drop_in_flight(c, lb);
   pump_all(c);
 }
 
@@ -231,7 +244,7 @@ static void on_redeliver_timer(uv_timer_t *t) {
   uint64_t now = uv_now(&c->loop);
   for (loop_biz *lb = c->bizs; lb; lb = lb->next)
     if (lb->in_flight && lb->redeliver_at <= now) {
-      drop_in_flight(lb);
+      drop_in_flight(c, lb);
       pump(c, lb);
     }
   arm_redeliver(c);
@@ -714,7 +727,7 @@ static void set_user(mpsync_client *c, char *user, char *session, unsigned gen) 
   if (user_changed)
     /* C9: whatever of the old user is in flight is not his to finish here. */
     for (loop_biz *lb = c->bizs; lb; lb = lb->next)
-      if (lb->in_flight && lb->kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER) drop_in_flight(lb);
+      if (lb->in_flight && lb->kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER) drop_in_flight(c, lb);
   if (changed && c->link) {
     /* The Hello carries the user: a new one needs a new handshake. */
     link_drop(c, "user changed");
@@ -755,7 +768,7 @@ static int handle_report(mpsync_client *c, const char *biz, const char *id) {
     mps_log(&c->log, MPSYNC_LOG_ERROR, "cache delete failed: %s", mps_store_errmsg(c->store));
     return MPSYNC_ESTORE;
   }
-  drop_in_flight(lb);
+  drop_in_flight(c, lb);
   pump(c, lb);
   resync_if_room(c);
   return 0;
@@ -771,7 +784,7 @@ static int handle_purge(mpsync_client *c, const char *user) {
   for (loop_biz *lb = c->bizs; lb; lb = lb->next)
     if (lb->in_flight && (!user || (lb->kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER &&
                                     strcmp(lb->target, user) == 0)))
-      drop_in_flight(lb);
+      drop_in_flight(c, lb);
   /* Purged sync points must not linger in the server's view of this link either. */
   if (c->link) {
     link_drop(c, "cache purged");
@@ -865,7 +878,7 @@ static void handle_cmd(mpsync_client *c, cmd *k) {
     case CMD_UNREGISTER:
       if ((lb = find_biz(c, k->a, 0))) {
         lb->registered = 0;
-        drop_in_flight(lb);
+        drop_in_flight(c, lb);
       }
       break;
     case CMD_REPORT:

@@ -51,6 +51,7 @@ typedef struct cmd {
 typedef struct delivery_item {
   mps_msg *msg;      /* NULL for a state change */
   unsigned user_gen; /* the user generation the loop assembled msg under */
+  uint64_t seq;      /* which dispatch this is; only the live one of its biz is handed out */
   mpsync_state state;
   char reason[128];
   struct delivery_item *next;
@@ -61,6 +62,7 @@ typedef struct biz_callback {
   char biz[32];
   mpsync_message_fn fn;
   void *user_data;
+  uint64_t live_seq; /* set by the loop thread under dlock */
   struct biz_callback *next;
 } biz_callback;
 
@@ -128,6 +130,7 @@ struct mpsync_client {
   link *link;
   unsigned attempt;
   loop_biz *bizs;
+  uint64_t dispatch_seq;
   int cache_full;      /* a batch was cut short for want of room: resync when room frees up */
   int network_type;    /* last mpsync_network_changed() hint */
   /* Smart heartbeat (per network type): the interval in use, what the server allows, and the

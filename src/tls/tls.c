@@ -125,6 +125,11 @@ int mps_tls_server_config(const char *cert_file, const char *key_file, mps_tls_c
     describe(r, key_file, err, errlen);
     rc = MPSYNC_ECONFIG;
   }
+  /* mbedTLS would take a key that is not the certificate's and fail every handshake later. */
+  if (!rc && mbedtls_pk_check_pair(&c->chain.pk, &c->key) != 0) {
+    snprintf(err, errlen, "%s is not the private key of %s", key_file, cert_file);
+    rc = MPSYNC_ECONFIG;
+  }
   if (!rc && (r = mbedtls_ssl_conf_own_cert(&c->ssl, &c->chain, &c->key)) != 0) {
     describe(r, "certificate and key", err, errlen);
     rc = MPSYNC_ECONFIG;

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -33,8 +34,14 @@ def build_dir_from_env_or_argv():
 class MockServer:
     """Runs bin/mpsync-mock-server on loopback with a temporary data directory."""
 
-    def __init__(self, build_dir, biz=None, extra_args=None, data_dir=None):
+    def __init__(self, build_dir, biz=None, extra_args=None, data_dir=None, tls=None,
+                 plain=True):
+        """tls: a PKI directory from tests/tls/make_certs.sh; the server then also listens for
+        TLS with server.pem/server.key. plain=False drops the plain --link listener."""
         self.binary = os.path.join(build_dir, "bin", "mpsync-mock-server")
+        self.tls = tls
+        self.plain = plain
+        self.link_tls_port = None
         self._own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="mpsync-mock-")
         self.biz_file = None
@@ -66,8 +73,12 @@ class MockServer:
         return False
 
     def command(self):
-        cmd = [self.binary, "--http", "127.0.0.1:0", "--link", "127.0.0.1:0",
-               "--data", os.path.join(self.data_dir, "state")]
+        cmd = [self.binary, "--http", "127.0.0.1:0", "--data", os.path.join(self.data_dir, "state")]
+        if self.plain:
+            cmd += ["--link", "127.0.0.1:0"]
+        if self.tls:
+            cmd += ["--link-tls", "127.0.0.1:0", "--cert", os.path.join(self.tls, "server.pem"),
+                    "--key", os.path.join(self.tls, "server.key")]
         if self.biz_file:
             cmd += ["--biz-file", self.biz_file]
         return cmd + self.extra_args
@@ -79,9 +90,12 @@ class MockServer:
                                          daemon=True)
         self._drainer.start()
         line = self._read_ready(timeout)
-        fields = dict(part.split("=", 1) for part in line[len(READY_PREFIX):].split())
-        self.http_port = int(fields["http"].rsplit(":", 1)[1])
-        self.link_port = int(fields["link"].rsplit(":", 1)[1])
+        self.ready_fields = dict(part.split("=", 1) for part in line[len(READY_PREFIX):].split())
+        port = lambda key: (int(self.ready_fields[key].rsplit(":", 1)[1])
+                            if key in self.ready_fields else None)
+        self.http_port = port("http")
+        self.link_port = port("link")
+        self.link_tls_port = port("link_tls")
 
     def _drain_stderr(self, proc):
         for line in proc.stderr:
@@ -127,6 +141,13 @@ class MockServer:
     def restart(self):
         self.stop()
         self.start()
+
+    def kill(self):
+        """SIGKILL, as a crash: nothing is flushed or closed in order."""
+        proc, self.proc = self.proc, None
+        proc.kill()
+        proc.wait()
+        self._close_pipes(proc)
 
     def cleanup(self):
         if self.proc is not None:
@@ -174,8 +195,25 @@ class MockServer:
             path += "?instanceId=" + instance
         return self.request("POST", path, body)
 
+    def admin(self, path, **query):
+        """POST /admin/<path>?<query>; returns the parsed JSON answer (asserting HTTP 200)."""
+        from urllib.parse import urlencode
+        status, body = self.request("POST", "/admin/" + path + ("?" + urlencode(query)
+                                                              if query else ""))
+        assert status == 200, (status, body)
+        return body
+
     def link_client(self, **hello):
         client = LinkClient("127.0.0.1", self.link_port)
+        if hello:
+            client.hello(**hello)
+        return client
+
+    def tls_link_client(self, ca_file, server_name="localhost", **hello):
+        """A LinkClient over TLS, verifying the server against ca_file and server_name."""
+        ctx = ssl.create_default_context(cafile=ca_file)
+        client = LinkClient("127.0.0.1", self.link_tls_port, ssl_context=ctx,
+                            server_name=server_name)
         if hello:
             client.hello(**hello)
         return client
@@ -243,11 +281,13 @@ def _read_varint(data, i):
 
 STREAM_USER, STREAM_DEVICE, STREAM_GLOBAL = 1, 2, 3
 ENV_HELLO, ENV_WELCOME, ENV_BATCH, ENV_ACK, ENV_PULL, ENV_PING, ENV_PONG, ENV_CLOSE = range(1, 9)
-CLOSE_REPLACED = 7
+CLOSE_NORMAL, CLOSE_SERVER_SHUTDOWN, CLOSE_RETRY_LATER, CLOSE_REPLACED = 0, 5, 6, 7
+CLOSE_HEARTBEAT_TIMEOUT = 8
 
 
-def stream_point(kind, biz, target, point):
-    return pb_int(1, kind) + pb_bytes(2, biz) + pb_bytes(3, target) + pb_int(4, point)
+def stream_point(kind, biz, target, point, epoch=0):
+    return (pb_int(1, kind) + pb_bytes(2, biz) + pb_bytes(3, target) + pb_int(4, point) +
+            pb_int(5, epoch))
 
 
 def _first(fields, n, default=None):
@@ -264,14 +304,27 @@ def decode_batch(data):
                        "thirdMsgId": _first(o, 4, b"").decode("utf-8"),
                        "createTime": _first(o, 5, 0), "validTimeEnd": _first(o, 6, 0)})
     return {"kind": _first(f, 1, 0), "bizType": _first(f, 2, b"").decode("utf-8"),
-            "target": _first(f, 3, b"").decode("utf-8"), "oplogs": oplogs}
+            "target": _first(f, 3, b"").decode("utf-8"), "epoch": _first(f, 4, 0),
+            "oplogs": oplogs, "reset": bool(_first(f, 6, 0)), "lost": _first(f, 7, 0)}
+
+
+def decode_close(data):
+    f = pb_decode(data)
+    return {"code": _first(f, 1, 0), "reason": _first(f, 2, b"").decode("utf-8"),
+            "retryAfter": _first(f, 3, 0)}
 
 
 class LinkClient:
     """Speaks the long-link protocol: 4-byte big-endian length + one protobuf Envelope."""
 
-    def __init__(self, host, port, timeout=5.0):
+    def __init__(self, host, port, timeout=5.0, ssl_context=None, server_name=None):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if ssl_context is not None:
+            try:
+                self.sock = ssl_context.wrap_socket(self.sock, server_hostname=server_name)
+            except BaseException:
+                self.sock.close()
+                raise
         self.buf = b""
 
     def close(self):
@@ -327,6 +380,19 @@ class LinkClient:
         if kind != ENV_BATCH:
             raise AssertionError("expected OplogBatch, got envelope %r" % kind)
         return decode_batch(body)
+
+    def recv_close(self, timeout=5.0):
+        kind, body = self.recv(timeout)
+        if kind != ENV_CLOSE:
+            raise AssertionError("expected Close, got envelope %r" % kind)
+        return decode_close(body)
+
+    def recv_oplogs(self, count, timeout=5.0):
+        """Collects batches until count oplogs arrived; returns them in arrival order."""
+        got = []
+        while len(got) < count:
+            got += self.recv_batch(timeout)["oplogs"]
+        return got
 
     def expect_silence(self, seconds=0.3):
         """True when nothing arrives within seconds."""

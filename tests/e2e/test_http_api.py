@@ -1,9 +1,13 @@
-# End-to-end tests of the mock server HTTP push API (result codes, limits, restart, delivery).
-"""End-to-end tests of the mock server's HTTP push API (§5.2/§5.3): one test per result code,
-limits, persistence across restart, and the long-link delivery the codes promise."""
+# End-to-end tests of the mock server: HTTP push API codes, admin API, TLS listener, link control.
+"""End-to-end tests of the mock server's HTTP push API (§5.2/§5.3): one test per result code and
+limit, the admin API, the TLS listener, and the link-control hooks client tests use. The delivery
+rules (S3-S6, S10, retention, epochs) are in test_server_rules.py."""
 
 import base64
 import os
+import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -12,7 +16,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mpsync_harness import (STREAM_DEVICE, STREAM_GLOBAL, STREAM_USER, ENV_CLOSE,  # noqa: E402
-                            CLOSE_REPLACED, MockServer, build_dir_from_env_or_argv, pb_decode)
+                            CLOSE_REPLACED, CLOSE_RETRY_LATER, CLOSE_SERVER_SHUTDOWN,
+                            CLOSE_HEARTBEAT_TIMEOUT, MockServer, build_dir_from_env_or_argv,
+                            pb_decode)
 
 BUILD_DIR = None
 INSTANCE = "ws_APP1"
@@ -185,53 +191,6 @@ class HttpApiTest(unittest.TestCase):
                                      streams=[(STREAM_DEVICE, "DEVCFG", "dev-b", 3)]) as c:
             self.assertTrue(c.expect_silence(0.3))
 
-    def test_non_persistent_dropped_when_offline(self):
-        self.assertCode(self.push(single("v1", bizType="VOLATILE", linkToken="user-v")),
-                        "NOT_ONLINE", True)
-        with self.server.link_client(instance=INSTANCE, device="dev-v", user="user-v") as c:
-            self.assertTrue(c.expect_silence(0.3))
-            self.assertCode(self.push(single("v2", bizType="VOLATILE", linkToken="user-v")),
-                            "SUCCESS", True)
-            self.assertEqual([o["thirdMsgId"] for o in c.recv_batch()["oplogs"]], ["v2"])
-
-    def test_os_filter_applies_per_connection(self):
-        with self.server.link_client(instance=INSTANCE, device="dev-os", user="user-os",
-                                     os_type="ios") as c:
-            self.assertCode(self.push(single("os1", linkToken="user-os", osType="ANDROID")),
-                            "SUCCESS", True)
-            self.assertCode(self.push(single("os2", linkToken="user-os", osType="IOS")),
-                            "SUCCESS", True)
-            self.assertEqual([o["thirdMsgId"] for o in c.recv_batch()["oplogs"]], ["os2"])
-
-    def test_single_device_biz_goes_to_one_device_only(self):
-        self.assertCode(self.push(single("one1", bizType="ONE-DEVICE", linkToken="user-1d")),
-                        "NOT_ONLINE", True)
-        with self.server.link_client(instance=INSTANCE, device="dev-1a", user="user-1d") as a:
-            self.assertEqual([o["thirdMsgId"] for o in a.recv_batch()["oplogs"]], ["one1"])
-        with self.server.link_client(instance=INSTANCE, device="dev-1b", user="user-1d") as b:
-            self.assertTrue(b.expect_silence(0.3), "another device must never get it")
-            with self.server.link_client(instance=INSTANCE, device="dev-1c",
-                                         user="user-1d") as c:
-                self.assertCode(self.push(single("one2", bizType="ONE-DEVICE",
-                                                 linkToken="user-1d")), "SUCCESS", True)
-                self.assertEqual([o["thirdMsgId"] for o in c.recv_batch()["oplogs"]], ["one2"])
-                self.assertTrue(b.expect_silence(0.3), "only the latest device gets it")
-
-    def test_threshold_mode_sends_newest_backlog(self):
-        for i in range(5):
-            self.assertCode(self.push(single("th%d" % i, bizType="LATEST2", linkToken="dev-th")),
-                            "NOT_ONLINE", True)
-        with self.server.link_client(instance=INSTANCE, device="dev-th") as c:
-            self.assertEqual([o["id"] for o in c.recv_batch()["oplogs"]], [4, 5])
-
-    def test_expired_oplog_not_delivered(self):
-        past = int(time.time() * 1000) - 1000
-        self.assertCode(self.push(single("ex1", linkToken="user-ex", validTimeEnd=past)),
-                        "NOT_ONLINE", True)
-        self.assertCode(self.push(single("ex2", linkToken="user-ex")), "NOT_ONLINE", True)
-        with self.server.link_client(instance=INSTANCE, device="dev-ex", user="user-ex") as c:
-            self.assertEqual([o["thirdMsgId"] for o in c.recv_batch()["oplogs"]], ["ex2"])
-
     def test_long_instance_id_refused(self):
         self.assertCode(self.push(single(), instance="i" * 129), "ARGS_IS_NULL", False)
 
@@ -289,21 +248,6 @@ class HttpApiTest(unittest.TestCase):
 
 
 class LifecycleTest(unittest.TestCase):
-    def test_persistence_across_restart(self):
-        with MockServer(BUILD_DIR, biz=BIZ) as server:
-            for third in ("p1", "p2"):
-                self.assertEqual(server.push_single(INSTANCE, single(third, linkToken="user-p"))[1],
-                                 {"success": True, "msg": "NOT_ONLINE"})
-            server.restart()
-            self.assertEqual(server.push_single(INSTANCE, single("p1", linkToken="user-p"))[1],
-                             {"success": True, "msg": "DUPLICATED_BIZ_ID"})
-            self.assertEqual(server.push_single(INSTANCE, single("p3", linkToken="user-p"))[1],
-                             {"success": True, "msg": "NOT_ONLINE"})
-            with server.link_client(instance=INSTANCE, device="dev-p", user="user-p") as c:
-                batch = c.recv_batch()
-                self.assertEqual([(o["id"], o["thirdMsgId"]) for o in batch["oplogs"]],
-                                 [(1, "p1"), (2, "p2"), (3, "p3")])
-
     def test_idle_link_closed_after_heartbeat(self):
         with MockServer(BUILD_DIR, biz=BIZ,
                         extra_args=["--heartbeat", "1", "--heartbeat-timeout", "1"]) as server:
@@ -335,6 +279,153 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(self.run_server("--http", "nonsense", "--link", "127.0.0.1:0",
                                          "--data", "$DIR").returncode, 2)
         self.assertEqual(self.run_server("--link", "127.0.0.1:0").returncode, 2)
+
+
+def make_pki():
+    """A fresh test PKI (tests/tls/make_certs.sh) in a temporary directory."""
+    pki = tempfile.mkdtemp(prefix="mpsync-pki-")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tls", "make_certs.sh")
+    subprocess.run(["bash", script, pki], check=True, timeout=60)
+    return pki
+
+
+class TlsListenerTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = make_pki()
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.pki, ignore_errors=True)
+
+    def server(self, **kw):
+        server = MockServer(BUILD_DIR, biz=BIZ, tls=self.pki, **kw)
+        server.__enter__()
+        self.addCleanup(server.__exit__, None, None, None)
+        return server
+
+    def test_tls_link_verified_and_speaks_protocol(self):
+        server = self.server(plain=False)
+        self.assertEqual(list(server.ready_fields), ["http", "link_tls"])
+        ca = os.path.join(self.pki, "ca.pem")
+        with server.tls_link_client(ca, instance=INSTANCE, device="dev-tls", user="user-tls") as c:
+            self.assertEqual(c.sock.version() in ("TLSv1.2", "TLSv1.3"), True)
+            self.assertEqual(server.push_single(INSTANCE, single("tls1", linkToken="user-tls"))[1],
+                             {"success": True, "msg": "SUCCESS"})
+            batch = c.recv_batch()
+            self.assertEqual([o["thirdMsgId"] for o in batch["oplogs"]], ["tls1"])
+            c.ack((STREAM_USER, "UCHAT", "user-tls", 1, batch["epoch"]))
+            time.sleep(0.2)
+        with server.tls_link_client(ca, instance=INSTANCE, device="dev-tls", user="user-tls") as c:
+            self.assertTrue(c.expect_silence(0.3), "the ack over TLS was recorded")
+
+    def test_tls_and_plain_side_by_side(self):
+        server = self.server()
+        self.assertEqual(list(server.ready_fields), ["http", "link", "link_tls"])
+        self.assertNotEqual(server.link_port, server.link_tls_port)
+        with server.link_client(instance=INSTANCE, device="dev-plain"):
+            pass
+        with server.tls_link_client(os.path.join(self.pki, "ca.pem"), instance=INSTANCE,
+                                    device="dev-tls2"):
+            pass
+
+    def test_tls_wrong_ca_refused_by_client(self):
+        server = self.server(plain=False)
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            server.tls_link_client(os.path.join(self.pki, "other_ca.pem"))
+
+    def test_tls_handshake_failure_logged_and_closed(self):
+        server = self.server(plain=False)
+        with socket.create_connection(("127.0.0.1", server.link_tls_port), timeout=5) as s:
+            s.sendall(b"\x00\x00\x00\x05hello, this is not TLS at all" * 4)
+            s.settimeout(5)
+            try:
+                while s.recv(4096):
+                    pass  # an alert, then EOF
+            except ConnectionResetError:
+                pass
+        time.sleep(0.2)
+        self.assertIn("TLS handshake failed", server.stderr_text)
+        # The listener keeps serving.
+        with server.tls_link_client(os.path.join(self.pki, "ca.pem"), instance=INSTANCE,
+                                    device="dev-after"):
+            pass
+
+    def test_tls_silent_peer_closed_after_timeout(self):
+        server = self.server(plain=False, extra_args=["--heartbeat-timeout", "1"])
+        with socket.create_connection(("127.0.0.1", server.link_tls_port), timeout=5) as s:
+            started = time.monotonic()
+            self.assertEqual(s.recv(4096), b"")
+            self.assertGreaterEqual(time.monotonic() - started, 0.8)
+
+    def run_server(self, *args):
+        binary = os.path.join(BUILD_DIR, "bin", "mpsync-mock-server")
+        with tempfile.TemporaryDirectory() as d:
+            return subprocess.run([binary, "--http", "127.0.0.1:0", "--data", d] + list(args),
+                                  capture_output=True, text=True, timeout=10)
+
+    def test_tls_bad_cert_or_key_exits_2(self):
+        pem = lambda name: os.path.join(self.pki, name)
+        for cert, key in ((pem("missing.pem"), pem("server.key")),
+                          (pem("server.pem"), pem("missing.key")),
+                          (pem("server.pem"), pem("ca.key"))):  # a key that is not the cert's
+            with self.subTest(cert=cert, key=key):
+                r = self.run_server("--link-tls", "127.0.0.1:0", "--cert", cert, "--key", key)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("TLS", r.stderr)
+                self.assertEqual(r.stdout, "")
+        r = self.run_server("--link-tls", "127.0.0.1:0")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--cert", r.stderr)
+
+
+class LinkControlTest(unittest.TestCase):
+    def test_admin_links_close_with_code_and_retry(self):
+        with MockServer(BUILD_DIR, biz=BIZ) as server:
+            a1 = server.link_client(instance=INSTANCE, device="dev-c1")
+            a2 = server.link_client(instance=INSTANCE, device="dev-c2")
+            b = server.link_client(instance="ws_APP2", device="dev-c3")
+            with a1, a2, b:
+                self.assertEqual(server.admin("links/close", instanceId=INSTANCE,
+                                              code="RETRY_LATER", retryAfter=30), {"closed": 2})
+                for c in (a1, a2):
+                    close = c.recv_close()
+                    self.assertEqual((close["code"], close["retryAfter"]),
+                                     (CLOSE_RETRY_LATER, 30))
+                    self.assertEqual(c.recv(), (None, None))
+                self.assertTrue(b.expect_silence(0.3))
+                self.assertEqual(server.admin("links/close", code="SERVER_SHUTDOWN"),
+                                 {"closed": 1})
+                self.assertEqual(b.recv_close()["code"], CLOSE_SERVER_SHUTDOWN)
+            status, _ = server.request("POST", "/admin/links/close?code=BOGUS")
+            self.assertEqual(status, 400)
+            self.assertEqual(server.request("GET", "/admin/links/close")[0], 405)
+
+    def test_welcome_heartbeat_max(self):
+        with MockServer(BUILD_DIR, biz=BIZ, extra_args=["--heartbeat-max", "120"]) as server:
+            with server.link_client() as c:
+                welcome = c.hello(instance=INSTANCE, device="dev-hb")
+                self.assertEqual((welcome[2][0], welcome[6][0]), (30, 120))
+        with MockServer(BUILD_DIR, biz=BIZ) as server:
+            with server.link_client() as c:
+                self.assertNotIn(6, c.hello(instance=INSTANCE, device="dev-hb"))  # 0 = fixed
+        binary = os.path.join(BUILD_DIR, "bin", "mpsync-mock-server")
+        with tempfile.TemporaryDirectory() as d:
+            r = subprocess.run([binary, "--http", "127.0.0.1:0", "--link", "127.0.0.1:0",
+                                "--data", d, "--heartbeat", "30", "--heartbeat-max", "10"],
+                               capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2)
+
+    def test_stretched_heartbeat_tolerated_up_to_max(self):
+        # Interval 1 s, max 2 s: silence of 3 s would end a fixed-interval link (2 x 1 + 1), but
+        # a client may stretch to 2 s, so it is closed only after 2 x 2 + 1 = 5 s.
+        with MockServer(BUILD_DIR, biz=BIZ, extra_args=[
+                "--heartbeat", "1", "--heartbeat-timeout", "1", "--heartbeat-max", "2"]) as server:
+            with server.link_client(instance=INSTANCE, device="dev-stretch") as c:
+                started = time.monotonic()
+                close = c.recv_close(timeout=8)
+                self.assertEqual(close["code"], CLOSE_HEARTBEAT_TIMEOUT)
+                self.assertGreaterEqual(time.monotonic() - started, 4.5)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-/* Admin JSON API (§6): biz configs CRUD, online/offline, user/device status, operation records. */
+/* Admin JSON API (§6): biz configs CRUD, online/offline, status, records, and test hooks (links,
+ * stream resets, retention). */
 #include "admin.h"
 
 #include <cjson/cJSON.h>
@@ -292,6 +293,93 @@ static void records(mock_server *srv, const char *query, http_response *resp) {
   respond_data(resp, "data", arr);
 }
 
+/* ---- test hooks: what a real deployment does to clients, on demand ---- */
+
+static int close_code(const char *name) {
+  if (!strcmp(name, "NORMAL")) return MPSYNC__WIRE__CLOSE_CODE__CLOSE_NORMAL;
+  if (!strcmp(name, "SERVER_SHUTDOWN")) return MPSYNC__WIRE__CLOSE_CODE__CLOSE_SERVER_SHUTDOWN;
+  if (!strcmp(name, "RETRY_LATER")) return MPSYNC__WIRE__CLOSE_CODE__CLOSE_RETRY_LATER;
+  return -1;
+}
+
+/* POST /admin/links/close?instanceId=&code=&retryAfter= */
+static void links_close(mock_server *srv, const char *query, http_response *resp) {
+  char inst[INSTANCE_MAX + 1] = "", name[32] = "NORMAL", retry[16] = "0";
+  query_get(query, "instanceId", inst, sizeof inst);
+  query_get(query, "code", name, sizeof name);
+  query_get(query, "retryAfter", retry, sizeof retry);
+  char *end;
+  unsigned long after = strtoul(retry, &end, 10);
+  int code = close_code(name);
+  if (code < 0 || *end || after > UINT32_MAX || retry[0] == '-') {
+    respond_error(resp, 400, "ARGS_IS_NULL");
+    return;
+  }
+  int n = link_close_instance(srv, inst[0] ? inst : NULL, code, (uint32_t)after,
+                              "closed by the admin API");
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "closed", n);
+  free(resp->body);
+  resp->body = cJSON_PrintUnformatted(o);
+  resp->status = 200;
+  cJSON_Delete(o);
+}
+
+/* POST /admin/stream/reset?instanceId=&bizType=&target=: the stream starts a new epoch. */
+static void stream_reset(mock_server *srv, const char *query, http_response *resp) {
+  char inst[INSTANCE_MAX + 1] = "", biz[BIZ_TYPE_MAX + 1] = "", target[256] = "";
+  query_get(query, "instanceId", inst, sizeof inst);
+  query_get(query, "bizType", biz, sizeof biz);
+  query_get(query, "target", target, sizeof target);
+  biz_config cfg;
+  int found = inst[0] && biz[0] ? store_biz_find(srv->st, inst, biz, &cfg) : 0;
+  if (found <= 0) {
+    respond_error(resp, found < 0 ? 500 : 404, found < 0 ? "SYSTEM_ERROR" : "BIZ_NOT_FOUND");
+    return;
+  }
+  /* The biz config says which kind of stream the target names; global streams have none. */
+  int kind = cfg.global       ? MPSYNC__WIRE__STREAM_KIND__STREAM_GLOBAL
+             : cfg.device_dim ? MPSYNC__WIRE__STREAM_KIND__STREAM_DEVICE
+                              : MPSYNC__WIRE__STREAM_KIND__STREAM_USER;
+  if (cfg.global != !target[0]) {
+    respond_error(resp, 400, "ARGS_IS_NULL");
+    return;
+  }
+  uint64_t epoch;
+  char detail[400];
+  snprintf(detail, sizeof detail, "bizType=%s target=%s", biz, target);
+  if (store_begin(srv->st) || store_stream_reset(srv->st, inst, kind, biz, target, &epoch) ||
+      store_record_add(srv->st, inst, "admin", "stream reset", detail, wall_ms()) ||
+      store_commit(srv->st)) {
+    store_rollback(srv->st);
+    respond_error(resp, 500, "SYSTEM_ERROR");
+    return;
+  }
+  /* Clients online now learn it at once; the rest (and global streams, which are only pulled)
+   * when they next name the old epoch. */
+  if (!cfg.global) link_notify_reset(srv, inst, kind, biz, target, epoch);
+  char text[24];
+  snprintf(text, sizeof text, "%llu", (unsigned long long)epoch);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "epoch", text); /* a string: JSON numbers lose 63-bit precision */
+  respond_data(resp, "data", o);
+}
+
+/* POST /admin/retention/run[?olderThanMs=N][&atMs=T]: the retention job, now. */
+static void retention_run(mock_server *srv, const char *query, http_response *resp) {
+  int64_t older = query_int(query, "olderThanMs", server_retention_ms(srv));
+  int64_t at = query_int(query, "atMs", wall_ms());
+  int64_t pruned = 0;
+  if (older < 0 || store_prune(srv->st, at - older, &pruned)) {
+    respond_error(resp, older < 0 ? 400 : 500, older < 0 ? "ARGS_IS_NULL" : "SYSTEM_ERROR");
+    return;
+  }
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "olderThanMs", (double)older);
+  cJSON_AddNumberToObject(o, "pruned", (double)pruned);
+  respond_data(resp, "data", o);
+}
+
 int admin_handle(mock_server *srv, const http_request *req, http_response *resp) {
   const char *p = req->path;
   if (strncmp(p, "/admin/", 7) != 0) return 0;
@@ -303,6 +391,12 @@ int admin_handle(mock_server *srv, const http_request *req, http_response *resp)
     else { respond_error(resp, 405, "METHOD_NOT_ALLOWED"); resp->allow = "GET, POST"; }
   } else if (strncmp(p, "biz/", 4) == 0) {
     route_biz_item(srv, req, p + 4, resp);
+  } else if (!strcmp(p, "links/close") || !strcmp(p, "stream/reset") ||
+             !strcmp(p, "retention/run")) {
+    if (req->method != HTTP_POST) { respond_error(resp, 405, "METHOD_NOT_ALLOWED"); resp->allow = "POST"; }
+    else if (p[0] == 'l') links_close(srv, req->query, resp);
+    else if (p[0] == 's') stream_reset(srv, req->query, resp);
+    else retention_run(srv, req->query, resp);
   } else if (strcmp(p, "status") == 0 || strcmp(p, "records") == 0) {
     if (!get) { respond_error(resp, 405, "METHOD_NOT_ALLOWED"); resp->allow = "GET"; }
     else if (p[0] == 's') status(srv, req->query, resp);

@@ -1,4 +1,4 @@
-/* Long-link side of the mock server: one sans-I/O server session per TCP connection. */
+/* Long-link side of the mock server: one sans-I/O server session per TCP (or TLS) connection. */
 #include "link.h"
 
 #include <stdio.h>
@@ -8,11 +8,13 @@
 #include "filter.h"
 #include "mpsync/mpsync_errors.h"
 #include "session.h"
+#include "tls/tls.h"
 #include "util.h"
 
 #define BATCH_MAX_OPLOGS 64
 #define BATCH_MAX_BYTES (512u * 1024u)
 #define ID_MAX 128 /* instance, device and user ids longer than this are refused */
+#define TLS_READ_CHUNK 16384
 
 typedef struct link_conn {
   uv_tcp_t tcp;
@@ -20,6 +22,7 @@ typedef struct link_conn {
   uv_shutdown_t shutdown_req;
   mock_server *srv;
   mps_session *sess;
+  mps_tls *tls; /* NULL on the plain listener */
   struct link_conn *next;
   struct link_conn **pprev;
   int open_handles;     /* the conn is freed when the last close callback ran */
@@ -44,6 +47,7 @@ static void on_handle_closed(uv_handle_t *h) {
   if (c->next) c->next->pprev = c->pprev;
   *c->pprev = c->next;
   mps_session_free(c->sess);
+  mps_tls_free(c->tls);
   free(c);
 }
 
@@ -53,6 +57,33 @@ static void close_handles(link_conn *c) {
   c->closing = 1;
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+/* Moves what the session queued onto the socket, through TLS on a TLS link. 0, or -1 when the
+ * socket cannot take it. */
+static int conn_write_out(link_conn *c) {
+  const uint8_t *data;
+  size_t n = mps_session_pending(c->sess, &data);
+  if (c->tls) {
+    /* Before the handshake there is no channel for frames: a Close then just drops the socket. */
+    int bad = n && mps_tls_handshake_done(c->tls) && mps_tls_write(c->tls, data, n) != 0;
+    mps_session_consume(c->sess, n);
+    if (bad) return -1;
+    n = mps_tls_pending(c->tls, &data);
+    bad = n && stream_write_copy((uv_stream_t *)&c->tcp, data, n) != 0;
+    mps_tls_consume(c->tls, n);
+    return bad ? -1 : 0;
+  }
+  int bad = n && stream_write_copy((uv_stream_t *)&c->tcp, data, n) != 0;
+  mps_session_consume(c->sess, n);
+  return bad ? -1 : 0;
+}
+
+/* A TLS peer is told the stream ends on purpose (close_notify), so it can tell it from a cut. */
+static void tls_goodbye(link_conn *c) {
+  if (!c->tls || !mps_tls_handshake_done(c->tls)) return;
+  mps_tls_close(c->tls);
+  conn_write_out(c);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
@@ -66,6 +97,7 @@ static void begin_close(link_conn *c) {
   c->closing = 1;
   uv_read_stop((uv_stream_t *)&c->tcp);
   uv_timer_stop(&c->timer);
+  tls_goodbye(c);
   c->shutdown_req.data = c;
   if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) close_handles(c);
 }
@@ -75,24 +107,40 @@ void link_close_all(mock_server *srv) {
     if (!mps_session_closed(c->sess))
       mps_session_close(c->sess, MPSYNC__WIRE__CLOSE_CODE__CLOSE_SERVER_SHUTDOWN,
                         "server shutting down", 0);
-    const uint8_t *data;
-    size_t n = mps_session_pending(c->sess, &data);
-    if (!c->closing && n && stream_write_copy((uv_stream_t *)&c->tcp, data, n) == 0)
-      mps_session_consume(c->sess, n);
+    if (!c->closing && conn_write_out(c) == 0) tls_goodbye(c);
     close_handles(c);
   }
+}
+
+int link_close_instance(mock_server *srv, const char *instance, int code, uint32_t retry_after_s,
+                        const char *reason) {
+  int n = 0;
+  for (link_conn *c = srv->link_conns; c; c = c->next) {
+    if (c->closing || mps_session_closed(c->sess)) continue;
+    if (instance && strcmp(c->instance_id, instance) != 0) continue;
+    mps_session_close(c->sess, code, reason, retry_after_s);
+    conn_flush(c);
+    n++;
+  }
+  return n;
 }
 
 /* ---- timers ---- */
 
 static void on_timer(uv_timer_t *t);
 
+static uint64_t conn_deadline(const link_conn *c) {
+  uint64_t timeout_ms = (uint64_t)c->srv->opts.heartbeat_timeout_s * 1000;
+  if (mps_session_closed(c->sess)) return MPS_NO_DEADLINE;
+  if (!mps_session_ready(c->sess)) return c->accepted_ms + timeout_ms;
+  /* The session judges silence by Welcome.heartbeat_max_s when clients may stretch. */
+  return mps_session_deadline(c->sess);
+}
+
 static void arm_timer(link_conn *c) {
   if (c->closing) return;
   uint64_t now = uv_now(c->srv->loop);
-  uint64_t deadline = mps_session_deadline(c->sess);
-  if (!mps_session_ready(c->sess))
-    deadline = c->accepted_ms + (uint64_t)c->srv->opts.heartbeat_timeout_s * 1000;
+  uint64_t deadline = conn_deadline(c);
   if (deadline == MPS_NO_DEADLINE) return;
   uv_timer_start(&c->timer, on_timer, deadline > now ? deadline - now : 0, 0);
 }
@@ -100,10 +148,15 @@ static void arm_timer(link_conn *c) {
 static void on_timer(uv_timer_t *t) {
   link_conn *c = t->data;
   uint64_t now = uv_now(c->srv->loop);
-  if (!mps_session_ready(c->sess) && !mps_session_closed(c->sess)) {
-    if (now >= c->accepted_ms + (uint64_t)c->srv->opts.heartbeat_timeout_s * 1000)
+  if (mps_session_closed(c->sess)) {
+    /* nothing left to time */
+  } else if (!mps_session_ready(c->sess)) {
+    if (now >= conn_deadline(c)) {
+      if (c->tls && !mps_tls_handshake_done(c->tls))
+        fprintf(stderr, "mpsync-mock-server: TLS handshake not finished within the timeout\n");
       mps_session_close(c->sess, MPSYNC__WIRE__CLOSE_CODE__CLOSE_HEARTBEAT_TIMEOUT,
                         "no hello within the timeout", 0);
+    }
   } else {
     mps_session_tick(c->sess, now);
   }
@@ -113,16 +166,15 @@ static void on_timer(uv_timer_t *t) {
 
 /* Writes what the session queued; a closed session then closes the socket. */
 static void conn_flush(link_conn *c) {
-  const uint8_t *data;
-  size_t n = mps_session_pending(c->sess, &data);
-  if (n && !c->handles_closing) {
-    if (stream_write_copy((uv_stream_t *)&c->tcp, data, n) != 0) {
-      mps_session_consume(c->sess, n);
-      close_handles(c);
-      return;
-    }
+  if (c->handles_closing) {
+    const uint8_t *data;
+    mps_session_consume(c->sess, mps_session_pending(c->sess, &data));
+    return;
   }
-  mps_session_consume(c->sess, n);
+  if (conn_write_out(c) != 0) {
+    close_handles(c);
+    return;
+  }
   if (mps_session_closed(c->sess)) begin_close(c);
 }
 
@@ -133,6 +185,9 @@ typedef struct batch_builder {
   int kind;
   const char *biz_type;
   const char *target;
+  uint64_t epoch;
+  int reset;     /* the next batch tells the client its epoch is stale */
+  uint64_t lost; /* the next batch tells the client how many oplogs retention took */
   size_t count;
   size_t bytes;
   mps_oplog_msg msgs[BATCH_MAX_OPLOGS];
@@ -149,16 +204,21 @@ static void builder_reset(batch_builder *b) {
   b->bytes = 0;
 }
 
+/* Sends what was added; an empty batch only when it carries a reset or a gap. */
 static void builder_flush(batch_builder *b) {
-  if (b->count == 0) return;
+  if (b->count == 0 && !b->reset && !b->lost) return;
   mps_batch batch = MPSYNC__WIRE__OPLOG_BATCH__INIT;
   batch.kind = (Mpsync__Wire__StreamKind)b->kind;
   batch.biz_type = (char *)b->biz_type;
   batch.target = (char *)b->target;
-  batch.epoch = 0;
+  batch.epoch = b->epoch;
+  batch.reset = b->reset;
+  batch.lost = b->lost;
   batch.n_oplogs = b->count;
   batch.oplogs = b->ptrs;
   if (mps_session_batch(b->c->sess, &batch) != 0) b->failed = 1;
+  b->reset = 0;
+  b->lost = 0;
   builder_reset(b);
 }
 
@@ -218,8 +278,23 @@ int link_push_live(mock_server *srv, const oplog_rec *r, const char *only_device
     if (!conn_matches(c, r->instance_id, r->kind, r->target)) continue;
     if (only_device && strcmp(c->device_id, only_device) != 0) continue;
     if (!oplog_admits(r, c->os_type, c->app_version, now)) continue;
-    batch_builder b = {.c = c, .kind = r->kind, .biz_type = r->biz_type, .target = r->target};
+    batch_builder b = {.c = c, .kind = r->kind, .biz_type = r->biz_type, .target = r->target,
+                       .epoch = r->epoch};
     builder_add(&b, r);
+    builder_flush(&b);
+    conn_flush(c);
+    sent++;
+  }
+  return sent;
+}
+
+int link_notify_reset(mock_server *srv, const char *instance, int kind, const char *biz,
+                      const char *target, uint64_t epoch) {
+  int sent = 0;
+  for (link_conn *c = srv->link_conns; c; c = c->next) {
+    if (!conn_matches(c, instance, kind, target)) continue;
+    batch_builder b = {.c = c, .kind = kind, .biz_type = biz, .target = target, .epoch = epoch,
+                       .reset = 1};
     builder_flush(&b);
     conn_flush(c);
     sent++;
@@ -314,17 +389,30 @@ static int send_threshold(link_conn *c, backlog_walk *w, int kind, const char *t
   return rc;
 }
 
-/* Sends the stream's oplogs after max(client point, recorded ack) to c. */
+/* Sends the stream's oplogs after max(client point, recorded ack) to c; from id 1 with reset when
+ * the client names another epoch; with lost when retention took oplogs the client never got. */
 static int send_stream(link_conn *c, const biz_config *cfg, int kind, const char *target,
-                       uint64_t client_point) {
+                       const mps_stream_point *pt) {
+  uint64_t client_epoch = pt ? pt->epoch : 0;
+  stream_info info;
+  /* A client that names an epoch of a stream the server no longer has (data wiped) must hear
+   * that its point is void: the stream is created so that it has an epoch to announce. */
+  int found = store_stream_get(c->srv->st, c->instance_id, kind, cfg->biz_type, target,
+                               client_epoch != 0, &info);
+  if (found <= 0) return found; /* never pushed to and the client knows no epoch: nothing to say */
+  /* Epoch 0 = the client was never told one (older client): its point is taken as it is. */
+  int reset = client_epoch != 0 && client_epoch != info.epoch;
   uint64_t acked = 0;
   if (store_acked_get(c->srv->st, c->instance_id, c->device_id, kind, cfg->biz_type, target,
                       &acked))
     return -1;
-  uint64_t after = client_point > acked ? client_point : acked;
+  uint64_t client_point = pt && !reset ? pt->sync_point : 0;
+  uint64_t after = reset ? 0 : client_point > acked ? client_point : acked;
   batch_builder *b = calloc(1, sizeof *b);
   if (!b) return -1;
-  *b = (batch_builder){.c = c, .kind = kind, .biz_type = cfg->biz_type, .target = target};
+  *b = (batch_builder){.c = c, .kind = kind, .biz_type = cfg->biz_type, .target = target,
+                       .epoch = info.epoch, .reset = reset,
+                       .lost = info.pruned_through > after ? info.pruned_through - after : 0};
   backlog_walk w = {.b = b, .cfg = cfg, .now = wall_ms()};
   int rc = cfg->threshold_mode && cfg->threshold > 0
                ? send_threshold(c, &w, kind, target, after)
@@ -337,13 +425,13 @@ static int send_stream(link_conn *c, const biz_config *cfg, int kind, const char
   return rc;
 }
 
-static uint64_t point_of(mps_stream_point **pts, size_t n, int kind, const char *biz,
-                         const char *target) {
+static const mps_stream_point *point_of(mps_stream_point **pts, size_t n, int kind,
+                                        const char *biz, const char *target) {
   for (size_t i = 0; i < n; i++)
     if ((int)pts[i]->kind == kind && !strcmp(pts[i]->biz_type, biz) &&
         !strcmp(pts[i]->target, target))
-      return pts[i]->sync_point;
-  return 0;
+      return pts[i];
+  return NULL;
 }
 
 typedef struct stream_walk {
@@ -363,9 +451,8 @@ static int visit_biz(void *ud, const biz_config *cfg) {
   if (cfg->global) {
     kind = MPSYNC__WIRE__STREAM_KIND__STREAM_GLOBAL;
     target = "";
-  } else if (!cfg->persistent) {
-    return 0; /* nothing of a non-persistent biz is ever stored */
   } else if (cfg->device_dim) {
+    /* (a non-persistent biz stores nothing, but its stream may still owe a client a reset) */
     kind = MPSYNC__WIRE__STREAM_KIND__STREAM_DEVICE;
     target = c->device_id;
   } else {
@@ -373,7 +460,7 @@ static int visit_biz(void *ud, const biz_config *cfg) {
     kind = MPSYNC__WIRE__STREAM_KIND__STREAM_USER;
     target = c->user_id;
   }
-  uint64_t pt = point_of(sw->points, sw->npoints, kind, cfg->biz_type, target);
+  const mps_stream_point *pt = point_of(sw->points, sw->npoints, kind, cfg->biz_type, target);
   if (send_stream(c, cfg, kind, target, pt)) sw->rc = -1;
   return 0;
 }
@@ -426,6 +513,7 @@ static int on_hello(void *ud, const mps_hello *h) {
   w.protocol_version = MPS_PROTOCOL_VERSION;
   w.heartbeat_interval_s = c->srv->opts.heartbeat_s;
   w.heartbeat_timeout_s = c->srv->opts.heartbeat_timeout_s;
+  w.heartbeat_max_s = c->srv->opts.heartbeat_max_s;
   w.max_frame_size = MPS_MAX_FRAME;
   w.server_id = c->srv->server_id;
   int rc = mps_session_welcome(c->sess, &w, uv_now(c->srv->loop));
@@ -449,6 +537,17 @@ static int on_ack(void *ud, const mps_ack *a) {
   for (size_t i = 0; i < a->n_streams; i++) {
     const mps_stream_point *p = a->streams[i];
     uint64_t old = 0;
+    if (p->epoch) {
+      /* An ack counted in another epoch says nothing about this one's ids. */
+      stream_info info;
+      int found = store_stream_get(st, c->instance_id, (int)p->kind, p->biz_type, p->target, 0,
+                                   &info);
+      if (found < 0) {
+        store_rollback(st);
+        return MPSYNC_ESTORE;
+      }
+      if (found == 0 || info.epoch != p->epoch) continue;
+    }
     if (store_acked_raise(st, c->instance_id, c->device_id, (int)p->kind, p->biz_type, p->target,
                           p->sync_point, &old) ||
         (p->sync_point > old &&
@@ -488,6 +587,50 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = buf->base ? suggested : 0;
 }
 
+/* Frame bytes (plaintext) from the peer into the session. */
+static void session_feed(link_conn *c, const uint8_t *p, size_t n) {
+  long rc = mps_session_recv(c->sess, p, n, uv_now(c->srv->loop));
+  if (rc < 0 && rc != MPSYNC_ECLOSED)
+    fprintf(stderr, "mpsync-mock-server: link %s/%s closed: %s\n", c->instance_id, c->device_id,
+            mps_session_reason(c->sess));
+}
+
+/* Ciphertext from the peer: drives the handshake, then decrypts into the session. A TLS failure
+ * is logged and the socket closed (after any alert mbedTLS queued). */
+static void tls_feed(link_conn *c, const uint8_t *p, size_t n) {
+  if (mps_tls_feed(c->tls, p, n) != 0) {
+    begin_close(c);
+    return;
+  }
+  if (!mps_tls_handshake_done(c->tls)) {
+    int rc = mps_tls_handshake(c->tls);
+    if (rc < 0) {
+      fprintf(stderr, "mpsync-mock-server: TLS handshake failed: %s\n", mps_tls_reason(c->tls));
+      conn_write_out(c);
+      begin_close(c);
+      return;
+    }
+    if (rc > 0) return;
+  }
+  uint8_t *plain = malloc(TLS_READ_CHUNK);
+  if (!plain) {
+    begin_close(c);
+    return;
+  }
+  long got;
+  while (!mps_session_closed(c->sess) && (got = mps_tls_read(c->tls, plain, TLS_READ_CHUNK)) != 0) {
+    if (got < 0) {
+      if (got != MPSYNC_ECLOSED)
+        fprintf(stderr, "mpsync-mock-server: link %s/%s TLS failed: %s\n", c->instance_id,
+                c->device_id, mps_tls_reason(c->tls));
+      begin_close(c);
+      break;
+    }
+    session_feed(c, plain, (size_t)got);
+  }
+  free(plain);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   link_conn *c = s->data;
   if (nread < 0) {
@@ -497,24 +640,24 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread > 0 && !c->closing) {
-    long rc = mps_session_recv(c->sess, (const uint8_t *)buf->base, (size_t)nread,
-                               uv_now(c->srv->loop));
-    if (rc < 0 && rc != MPSYNC_ECLOSED)
-      fprintf(stderr, "mpsync-mock-server: link %s/%s closed: %s\n", c->instance_id,
-              c->device_id, mps_session_reason(c->sess));
+    if (c->tls)
+      tls_feed(c, (const uint8_t *)buf->base, (size_t)nread);
+    else
+      session_feed(c, (const uint8_t *)buf->base, (size_t)nread);
     conn_flush(c);
     arm_timer(c);
   }
   free(buf->base);
 }
 
-void link_on_connection(uv_stream_t *listener, int status) {
+static void accept_link(uv_stream_t *listener, int status, int tls) {
   mock_server *srv = listener->data;
   if (status < 0 || srv->stopping) return;
   link_conn *c = calloc(1, sizeof *c);
   if (!c) return;
   c->srv = srv;
   c->sess = mps_session_new(MPS_ROLE_SERVER, &callbacks, c);
+  int tls_failed = tls && mps_tls_new(srv->tls_cfg, NULL, &c->tls) != 0;
   uv_tcp_init(srv->loop, &c->tcp);
   uv_timer_init(srv->loop, &c->timer);
   c->tcp.data = c->timer.data = c;
@@ -524,11 +667,17 @@ void link_on_connection(uv_stream_t *listener, int status) {
   if (c->next) c->next->pprev = &c->next;
   c->pprev = &srv->link_conns;
   srv->link_conns = c;
-  if (!c->sess || uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 ||
+  if (!c->sess || tls_failed || uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 ||
       uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
     close_handles(c);
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
   arm_timer(c);
+}
+
+void link_on_connection(uv_stream_t *listener, int status) { accept_link(listener, status, 0); }
+
+void link_on_tls_connection(uv_stream_t *listener, int status) {
+  accept_link(listener, status, 1);
 }

@@ -1,4 +1,4 @@
-/* Long-link side of the mock server: one sans-I/O server session per TCP connection. */
+/* Long-link side of the mock server: one sans-I/O server session per TCP (or TLS) connection. */
 #ifndef MOCK_LINK_H
 #define MOCK_LINK_H
 
@@ -8,11 +8,22 @@
 #include "server.h"
 #include "store.h"
 
-/* Connection callback of the link listener. */
+/* Connection callbacks of the plain and the TLS link listeners. */
 void link_on_connection(uv_stream_t *listener, int status);
+void link_on_tls_connection(uv_stream_t *listener, int status);
 
 /* Closes every link connection at once (server shutdown). */
 void link_close_all(mock_server *srv);
+
+/* Sends Close(code, retry_after_s) to every open link of instance (every link when instance is
+ * NULL) and closes them. Returns how many. */
+int link_close_instance(mock_server *srv, const char *instance, int code, uint32_t retry_after_s,
+                        const char *reason);
+
+/* Tells the ready connections of a user or device stream that it was reset (an empty batch with
+ * reset and the new epoch). Returns how many. */
+int link_notify_reset(mock_server *srv, const char *instance, int kind, const char *biz,
+                      const char *target, uint64_t epoch);
 
 /* Number of ready connections of the instance whose user (kind USER) or device (kind DEVICE) is
  * target. */

@@ -12,6 +12,7 @@
 #include "link.h"
 #include "server.h"
 #include "store.h"
+#include "tls/tls.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -20,9 +21,11 @@
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: mpsync-mock-server --http HOST:PORT --link HOST:PORT --data DIR\n"
+          "usage: mpsync-mock-server --http HOST:PORT --data DIR\n"
+          "         [--link HOST:PORT] [--link-tls HOST:PORT --cert FILE --key FILE]\n"
           "         [--biz-file FILE] [--heartbeat SECONDS] [--heartbeat-timeout SECONDS]\n"
-          "         [--retention-days N]\n");
+          "         [--heartbeat-max SECONDS] [--retention-days N]\n"
+          "       at least one of --link and --link-tls\n");
 }
 
 static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out) {
@@ -48,10 +51,14 @@ static int parse_args(int argc, char **argv, server_options *o) {
     }
     if (!strcmp(a, "--http")) o->http_addr = v;
     else if (!strcmp(a, "--link")) o->link_addr = v;
+    else if (!strcmp(a, "--link-tls")) o->link_tls_addr = v;
+    else if (!strcmp(a, "--cert")) o->cert_file = v;
+    else if (!strcmp(a, "--key")) o->key_file = v;
     else if (!strcmp(a, "--data")) o->data_dir = v;
     else if (!strcmp(a, "--biz-file")) o->biz_file = v;
     else if (!strcmp(a, "--heartbeat")) bad = parse_uint(v, 1, 3600, &o->heartbeat_s);
     else if (!strcmp(a, "--heartbeat-timeout")) bad = parse_uint(v, 1, 3600, &o->heartbeat_timeout_s);
+    else if (!strcmp(a, "--heartbeat-max")) bad = parse_uint(v, 0, 3600, &o->heartbeat_max_s);
     else if (!strcmp(a, "--retention-days")) bad = parse_uint(v, 1, 36500, &o->retention_days);
     else {
       fprintf(stderr, "mpsync-mock-server: unknown option %s\n", a);
@@ -63,8 +70,17 @@ static int parse_args(int argc, char **argv, server_options *o) {
     }
     i++;
   }
-  if (!o->http_addr || !o->link_addr || !o->data_dir) {
-    fprintf(stderr, "mpsync-mock-server: --http, --link and --data are required\n");
+  if (!o->http_addr || !o->data_dir || (!o->link_addr && !o->link_tls_addr)) {
+    fprintf(stderr, "mpsync-mock-server: --http, --data and --link or --link-tls are required\n");
+    return -1;
+  }
+  if (o->link_tls_addr ? !o->cert_file || !o->key_file : o->cert_file || o->key_file) {
+    fprintf(stderr, "mpsync-mock-server: --link-tls goes with --cert and --key\n");
+    return -1;
+  }
+  /* A maximum below the interval would tell clients to ping more often than asked. */
+  if (o->heartbeat_max_s && o->heartbeat_max_s < o->heartbeat_s) {
+    fprintf(stderr, "mpsync-mock-server: --heartbeat-max must be 0 or at least --heartbeat\n");
     return -1;
   }
   return 0;
@@ -121,6 +137,7 @@ void server_stop(mock_server *srv) {
   srv->stopping = 1;
   close_if_open((uv_handle_t *)&srv->http_listener);
   close_if_open((uv_handle_t *)&srv->link_listener);
+  close_if_open((uv_handle_t *)&srv->link_tls_listener);
   close_if_open((uv_handle_t *)&srv->sigint);
   close_if_open((uv_handle_t *)&srv->sigterm);
   close_if_open((uv_handle_t *)&srv->prune_timer);
@@ -133,14 +150,18 @@ static void on_signal(uv_signal_t *s, int signum) {
   server_stop(s->data);
 }
 
+int64_t server_retention_ms(const mock_server *srv) {
+  return (int64_t)srv->opts.retention_days * DAY_MS;
+}
+
 static void prune(mock_server *srv) {
-  store_prune(srv->st, wall_ms() - (int64_t)srv->opts.retention_days * DAY_MS);
+  store_prune(srv->st, wall_ms() - server_retention_ms(srv), NULL);
 }
 
 static void on_prune_timer(uv_timer_t *t) { prune(t->data); }
 
 static int start(mock_server *srv) {
-  char err[512], http_bound[160], link_bound[160];
+  char err[512], http_bound[160], link_bound[160] = "", tls_bound[160] = "";
   if (mkdir(srv->opts.data_dir, 0700) != 0 && errno != EEXIST) {
     fprintf(stderr, "mpsync-mock-server: cannot create %s: %s\n", srv->opts.data_dir,
             strerror(errno));
@@ -151,11 +172,21 @@ static int start(mock_server *srv) {
     return -1;
   }
   if (load_biz_file(srv)) return -1;
+  /* A bad certificate or key is a start-up error, not a failure of every later handshake. */
+  if (srv->opts.link_tls_addr &&
+      mps_tls_server_config(srv->opts.cert_file, srv->opts.key_file, &srv->tls_cfg, err,
+                            sizeof err) != 0) {
+    fprintf(stderr, "mpsync-mock-server: TLS: %s\n", err);
+    return -1;
+  }
   prune(srv);
   if (listen_on(srv, &srv->http_listener, srv->opts.http_addr, http_on_connection, http_bound,
                 sizeof http_bound) ||
-      listen_on(srv, &srv->link_listener, srv->opts.link_addr, link_on_connection, link_bound,
-                sizeof link_bound))
+      (srv->opts.link_addr && listen_on(srv, &srv->link_listener, srv->opts.link_addr,
+                                         link_on_connection, link_bound, sizeof link_bound)) ||
+      (srv->opts.link_tls_addr &&
+       listen_on(srv, &srv->link_tls_listener, srv->opts.link_tls_addr, link_on_tls_connection,
+                 tls_bound, sizeof tls_bound)))
     return -1;
   uv_signal_init(srv->loop, &srv->sigint);
   uv_signal_init(srv->loop, &srv->sigterm);
@@ -166,7 +197,9 @@ static int start(mock_server *srv) {
   srv->prune_timer.data = srv;
   uv_timer_start(&srv->prune_timer, on_prune_timer, PRUNE_INTERVAL_MS, PRUNE_INTERVAL_MS);
   uv_unref((uv_handle_t *)&srv->prune_timer);
-  printf("mpsync-mock-server ready http=%s link=%s\n", http_bound, link_bound);
+  /* Fields are space-separated key=value; http= and link= keep their place for older parsers. */
+  printf("mpsync-mock-server ready http=%s%s%s%s%s\n", http_bound, link_bound[0] ? " link=" : "",
+         link_bound, tls_bound[0] ? " link_tls=" : "", tls_bound);
   fflush(stdout);
   return 0;
 }
@@ -190,5 +223,6 @@ int main(int argc, char **argv) {
   int rc = uv_loop_close(&loop);
   if (rc) fprintf(stderr, "mpsync-mock-server: loop not empty at exit: %s\n", uv_strerror(rc));
   store_close(srv.st);
+  mps_tls_config_free(srv.tls_cfg);
   return failed ? EXIT_USAGE : 0;
 }

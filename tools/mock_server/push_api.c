@@ -202,7 +202,8 @@ static int commit_oplog(mock_server *srv, const push_req *r, oplog_rec *o, int64
   snprintf(detail, sizeof detail, "bizType=%s linkToken=%.100s thirdMsgId=%.100s",
            r->cfg.biz_type, r->link_token, r->third_msg_id);
   int stored = r->cfg.persistent || r->cfg.global;
-  if (store_next_id(st, r->instance, o->kind, o->biz_type, o->target, &o->id) ||
+  if (store_next_id(st, r->instance, o->kind, o->biz_type, o->target, &o->id,
+                    &o->epoch) ||
       (stored && store_oplog_insert(st, o)) ||
       store_stats_add(st, r->instance, o->kind, o->target, 1, 0, now) ||
       store_record_add(st, r->instance, "api", "new sync", detail, now) || store_commit(st)) {

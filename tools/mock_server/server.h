@@ -9,11 +9,15 @@
 
 typedef struct server_options {
   const char *http_addr;
-  const char *link_addr;
+  const char *link_addr;     /* plain TCP long-link, or NULL */
+  const char *link_tls_addr; /* TLS long-link, or NULL; needs cert_file and key_file */
+  const char *cert_file;
+  const char *key_file;
   const char *data_dir;
   const char *biz_file;
   unsigned heartbeat_s;
   unsigned heartbeat_timeout_s;
+  unsigned heartbeat_max_s; /* Welcome.heartbeat_max_s: 0 = the interval is fixed */
   unsigned retention_days;
 } server_options;
 
@@ -26,6 +30,8 @@ typedef struct mock_server {
   store *st;
   uv_tcp_t http_listener;
   uv_tcp_t link_listener;
+  uv_tcp_t link_tls_listener;
+  struct mps_tls_config *tls_cfg; /* made once at start, shared by every TLS connection */
   uv_signal_t sigint;
   uv_signal_t sigterm;
   uv_timer_t prune_timer;
@@ -35,6 +41,9 @@ typedef struct mock_server {
   char server_id[64];
   int stopping;
 } mock_server;
+
+/* Milliseconds of the retention period (--retention-days). */
+int64_t server_retention_ms(const mock_server *srv);
 
 /* Closes every handle; the loop then ends once all close callbacks ran. */
 void server_stop(mock_server *srv);

@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include <sqlite3.h>
+#include "util.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,8 @@ static const char *const schema =
     " user_consistency INT NOT NULL, online INT NOT NULL, PRIMARY KEY(instance_id, biz_type));"
     "CREATE TABLE IF NOT EXISTS streams("
     " instance_id TEXT NOT NULL, kind INT NOT NULL, biz_type TEXT NOT NULL, target TEXT NOT NULL,"
-    " last_id INT NOT NULL, PRIMARY KEY(instance_id, kind, biz_type, target));"
+    " last_id INT NOT NULL, epoch INT NOT NULL DEFAULT 0, pruned_through INT NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(instance_id, kind, biz_type, target));"
     "CREATE TABLE IF NOT EXISTS oplogs("
     " instance_id TEXT NOT NULL, kind INT NOT NULL, biz_type TEXT NOT NULL, target TEXT NOT NULL,"
     " id INT NOT NULL, payload BLOB NOT NULL, binary INT NOT NULL, third_msg_id TEXT NOT NULL,"
@@ -49,7 +51,13 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS records("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT, time_ms INT NOT NULL, instance_id TEXT NOT NULL,"
     " operator TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL);"
-    "PRAGMA user_version=1;";
+    "PRAGMA user_version=2;";
+
+/* Version 1 files lack the stream epoch and the retention mark; existing streams get an epoch so
+ * that a client which synced against version 1 keeps its sync point (epoch 0 = "not told yet"). */
+static const char *const migrate_1_to_2 =
+    "ALTER TABLE streams ADD COLUMN epoch INT NOT NULL DEFAULT 0;"
+    "ALTER TABLE streams ADD COLUMN pruned_through INT NOT NULL DEFAULT 0;";
 
 static void log_db(store *st, const char *what) {
   fprintf(stderr, "mpsync-mock-server: sqlite %s: %s\n", what, sqlite3_errmsg(st->db));
@@ -133,6 +141,54 @@ static int query_bound(store *st, sqlite3_stmt **row, const char *sql, const cha
   return rc;
 }
 
+static int user_version(sqlite3 *db) {
+  sqlite3_stmt *q;
+  int v = -1;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
+      sqlite3_step(q) == SQLITE_ROW)
+    v = sqlite3_column_int(q, 0);
+  sqlite3_finalize(q);
+  return v;
+}
+
+/* Gives every stream without an epoch a random one (streams of a version 1 file). */
+static int assign_missing_epochs(store *st) {
+  sqlite3_stmt *q, *u;
+  if (sqlite3_prepare_v2(st->db, "SELECT rowid FROM streams WHERE epoch=0", -1, &q, NULL) !=
+      SQLITE_OK)
+    return -1;
+  if (sqlite3_prepare_v2(st->db, "UPDATE streams SET epoch=? WHERE rowid=?", -1, &u, NULL) !=
+      SQLITE_OK) {
+    sqlite3_finalize(q);
+    return -1;
+  }
+  int rc = 0;
+  while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+    sqlite3_reset(u);
+    sqlite3_bind_int64(u, 1, (sqlite3_int64)random_epoch());
+    sqlite3_bind_int64(u, 2, sqlite3_column_int64(q, 0));
+    if (sqlite3_step(u) != SQLITE_DONE) rc = -1;
+  }
+  sqlite3_finalize(q);
+  sqlite3_finalize(u);
+  return rc;
+}
+
+/* Creates or upgrades the schema in one transaction. */
+static int migrate(store *st) {
+  int v = user_version(st->db);
+  if (v < 0 || sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) return -1;
+  int rc = (v == 1 ? sqlite3_exec(st->db, migrate_1_to_2, NULL, NULL, NULL) : SQLITE_OK) ==
+                   SQLITE_OK &&
+                   sqlite3_exec(st->db, schema, NULL, NULL, NULL) == SQLITE_OK &&
+                   assign_missing_epochs(st) == 0 &&
+                   sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : -1;
+  if (rc) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
 int store_open(store **out, const char *dir, char *err, size_t n) {
   char path[4096];
   snprintf(path, sizeof path, "%s/mock-server.db", dir);
@@ -143,7 +199,7 @@ int store_open(store **out, const char *dir, char *err, size_t n) {
       sqlite3_exec(st->db,
                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
                    NULL, NULL, NULL) != SQLITE_OK ||
-      sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+      migrate(st) != 0) {
     snprintf(err, n, "cannot open %s: %s", path, st->db ? sqlite3_errmsg(st->db) : "no memory");
     sqlite3_close(st->db);
     free(st);
@@ -256,20 +312,67 @@ int store_idem_claim(store *st, const char *instance, const char *biz, const cha
 }
 
 int store_next_id(store *st, const char *instance, int kind, const char *biz, const char *target,
-                  uint64_t *id) {
+                  uint64_t *id, uint64_t *epoch) {
+  /* A new stream starts a new epoch: a client holding points of an older life of it resyncs. */
   if (exec_bound(st,
-                 "INSERT INTO streams(instance_id, kind, biz_type, target, last_id)"
-                 " VALUES(?,?,?,?,1) ON CONFLICT DO UPDATE SET last_id = last_id + 1",
-                 "titt", instance, (int64_t)kind, biz, target))
+                 "INSERT INTO streams(instance_id, kind, biz_type, target, last_id, epoch)"
+                 " VALUES(?,?,?,?,1,?) ON CONFLICT DO UPDATE SET last_id = last_id + 1",
+                 "tittu", instance, (int64_t)kind, biz, target, random_epoch()))
+    return -1;
+  stream_info info;
+  int rc = store_stream_get(st, instance, kind, biz, target, 0, &info);
+  if (rc != 1) return -1;
+  *id = info.last_id;
+  *epoch = info.epoch;
+  return 0;
+}
+
+int store_stream_get(store *st, const char *instance, int kind, const char *biz,
+                     const char *target, int create, stream_info *out) {
+  if (create &&
+      exec_bound(st,
+                 "INSERT OR IGNORE INTO streams(instance_id, kind, biz_type, target, last_id,"
+                 " epoch) VALUES(?,?,?,?,0,?)",
+                 "tittu", instance, (int64_t)kind, biz, target, random_epoch()))
     return -1;
   sqlite3_stmt *r;
   int rc = query_bound(st, &r,
-                       "SELECT last_id FROM streams WHERE instance_id=? AND kind=? AND biz_type=?"
-                       " AND target=?",
+                       "SELECT last_id, epoch, pruned_through FROM streams WHERE instance_id=?"
+                       " AND kind=? AND biz_type=? AND target=?",
                        "titt", instance, (int64_t)kind, biz, target);
-  if (rc == 1) *id = (uint64_t)sqlite3_column_int64(r, 0);
+  memset(out, 0, sizeof *out);
+  if (rc == 1) {
+    out->last_id = (uint64_t)sqlite3_column_int64(r, 0);
+    out->epoch = (uint64_t)sqlite3_column_int64(r, 1);
+    out->pruned_through = (uint64_t)sqlite3_column_int64(r, 2);
+  }
   done(st, r);
-  return rc == 1 ? 0 : -1;
+  return rc;
+}
+
+int store_stream_reset(store *st, const char *instance, int kind, const char *biz,
+                       const char *target, uint64_t *epoch) {
+  *epoch = random_epoch();
+  const char *k = "titt";
+  int64_t ik = kind;
+  return exec_bound(st,
+                    "INSERT INTO streams(instance_id, kind, biz_type, target, last_id, epoch)"
+                    " VALUES(?,?,?,?,0,?) ON CONFLICT DO UPDATE SET last_id=0,"
+                    " epoch=excluded.epoch, pruned_through=0",
+                    "tittu", instance, ik, biz, target, *epoch) ||
+         exec_bound(st,
+                    "DELETE FROM oplogs WHERE instance_id=? AND kind=? AND biz_type=?"
+                    " AND target=?",
+                    k, instance, ik, biz, target) ||
+         exec_bound(st,
+                    "DELETE FROM acked WHERE instance_id=? AND kind=? AND biz_type=?"
+                    " AND target=?",
+                    k, instance, ik, biz, target) ||
+         /* The stream's history is gone, so a re-sent thirdMsgId is new data again. */
+         exec_bound(st, "DELETE FROM idem WHERE instance_id=? AND biz_type=? AND link_token=?",
+                    "ttt", instance, biz, target)
+             ? -1
+             : 0;
 }
 
 int store_oplog_insert(store *st, const oplog_rec *o) {
@@ -402,9 +505,23 @@ int store_record_add(store *st, const char *instance, const char *operator_, con
                     "itttt", now_ms, instance, operator_, action, detail);
 }
 
-int store_prune(store *st, int64_t before_ms) {
+int store_prune(store *st, int64_t before_ms, int64_t *pruned) {
   if (store_begin(st)) return -1;
-  int rc = exec_bound(st, "DELETE FROM oplogs WHERE create_ms < ?", "i", before_ms) ||
+  /* Remember per stream the last id retention took, so a client coming back from before it is
+   * told how many oplogs it will never get (OplogBatch.lost). */
+  int rc = exec_bound(st,
+                      "UPDATE streams SET pruned_through = (SELECT MAX(o.id) FROM oplogs o"
+                      " WHERE o.instance_id=streams.instance_id AND o.kind=streams.kind"
+                      " AND o.biz_type=streams.biz_type AND o.target=streams.target"
+                      " AND o.create_ms < ?1)"
+                      " WHERE pruned_through < COALESCE((SELECT MAX(o.id) FROM oplogs o"
+                      " WHERE o.instance_id=streams.instance_id AND o.kind=streams.kind"
+                      " AND o.biz_type=streams.biz_type AND o.target=streams.target"
+                      " AND o.create_ms < ?1), 0)",
+                      "i", before_ms) ||
+           exec_bound(st, "DELETE FROM oplogs WHERE create_ms < ?", "i", before_ms);
+  if (!rc && pruned) *pruned = sqlite3_changes(st->db);
+  rc = rc ||
            exec_bound(st, "DELETE FROM idem WHERE create_ms < ?", "i", before_ms) ||
            exec_bound(st, "DELETE FROM stats WHERE day < ?", "i", before_ms / DAY_MS) ||
            exec_bound(st, "DELETE FROM records WHERE time_ms < ?", "i", before_ms);

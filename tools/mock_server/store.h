@@ -26,7 +26,15 @@ typedef struct oplog_rec {
   const char *app_min;  /* "" = no bound */
   const char *app_max;
   const char *assigned_device; /* single-device user biz: the device it went to, "" = none yet */
+  uint64_t epoch;              /* the stream's epoch when the oplog was stored (live pushes) */
 } oplog_rec;
+
+/* A stream's counters: the epoch changes when the stream is reset and its ids restart at 1. */
+typedef struct stream_info {
+  uint64_t last_id;        /* largest id assigned in this epoch, 0 = none */
+  uint64_t epoch;          /* random, non-zero, 63 bits */
+  uint64_t pruned_through; /* largest id retention removed, 0 = none */
+} stream_info;
 
 /* Every function returns 0 on success and -1 on an SQLite failure (logged) unless noted. */
 int store_open(store **out, const char *dir, char *err, size_t n);
@@ -51,9 +59,18 @@ int store_biz_foreach(store *st, const char *instance, biz_visit fn, void *ud);
 /* 1 when the idempotency key exists, 0 when it was added now. */
 int store_idem_claim(store *st, const char *instance, const char *biz, const char *token,
                      const char *third_msg_id, int64_t now_ms);
-/* Takes the next oplog id of the stream (ids start at 1 and only ever increase). */
+/* Takes the next oplog id of the stream (ids start at 1 and only ever increase within an epoch);
+ * a stream seen for the first time gets a random epoch. */
 int store_next_id(store *st, const char *instance, int kind, const char *biz, const char *target,
-                  uint64_t *id);
+                  uint64_t *id, uint64_t *epoch);
+/* The stream's counters: 1 found, 0 no such stream, -1 error. With create, a missing stream is
+ * created empty with a fresh epoch (and 1 is returned). */
+int store_stream_get(store *st, const char *instance, int kind, const char *biz,
+                     const char *target, int create, stream_info *out);
+/* Starts a new epoch of the stream: ids restart at 1; its oplogs, acked points and idempotency keys
+ * are deleted. Call inside a transaction. */
+int store_stream_reset(store *st, const char *instance, int kind, const char *biz,
+                       const char *target, uint64_t *epoch);
 int store_oplog_insert(store *st, const oplog_rec *r);
 typedef int (*oplog_visit)(void *ud, const oplog_rec *r);
 /* Visits the stream's stored oplogs with id > after, ascending (or descending when desc). */
@@ -76,8 +93,9 @@ int store_stats_get(store *st, const char *instance, int kind, const char *targe
 int store_record_add(store *st, const char *instance, const char *operator_, const char *action,
                      const char *detail, int64_t now_ms);
 
-/* Deletes oplogs, idempotency keys, stats and records older than before_ms. */
-int store_prune(store *st, int64_t before_ms);
+/* Deletes oplogs, idempotency keys, stats and records older than before_ms; *pruned (may be NULL)
+ * gets the number of oplogs deleted. Each stream remembers the last id it lost this way. */
+int store_prune(store *st, int64_t before_ms, int64_t *pruned);
 
 /* Raw handle for read-only queries of the admin API. */
 struct sqlite3 *store_db(store *st);

@@ -7,12 +7,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <time.h>
 
 int64_t wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t random_epoch(void) {
+  uint64_t v = 0;
+  /* Unpredictable across restarts and data dirs, so a reset stream never reuses an old epoch;
+   * the clock is only a fallback if the kernel cannot give random bytes. */
+  while (v == 0) {
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v) v = (uint64_t)wall_ms() * 2654435761u;
+    v &= INT64_MAX;
+  }
+  return v;
 }
 
 size_t utf8_count(const char *s) {

@@ -9,6 +9,9 @@
 /* Wall-clock time in ms since the epoch: oplog create times and validTimeEnd use it. */
 int64_t wall_ms(void);
 
+/* A random non-zero 63-bit stream epoch (fits SQLite's signed 64-bit integers). */
+uint64_t random_epoch(void);
+
 /* Number of Unicode code points in UTF-8 text (the API limits count characters, not bytes). */
 size_t utf8_count(const char *s);
 
