@@ -22,18 +22,23 @@ cat >"$work/biz.json" <<'JSON'
   "dimension": "user", "multiDevice": true, "persistent": true, "repushMode": "queue"}]
 JSON
 
-echo "== starting the mock server"
+echo "== making a throwaway CA and a certificate for localhost"
+bash tests/tls/make_certs.sh "$work/pki"
+
+echo "== starting the mock server (long-link over TLS)"
 mkfifo "$work/ready"
-build/bin/mpsync-mock-server --http 127.0.0.1:0 --link 127.0.0.1:0 --data "$work/server" \
+build/bin/mpsync-mock-server --http 127.0.0.1:0 --link-tls 127.0.0.1:0 \
+  --cert "$work/pki/server.pem" --key "$work/pki/server.key" --data "$work/server" \
   --biz-file "$work/biz.json" >"$work/ready" &
 server_pid=$!
 read -r ready <"$work/ready"
 echo "$ready"
 http=$(sed -n 's/.* http=\([^ ]*\).*/\1/p' <<<"$ready")
-link=$(sed -n 's/.* link=\([^ ]*\).*/\1/p' <<<"$ready")
+link=$(sed -n 's/.* link_tls=\([^ ]*\).*/\1/p' <<<"$ready")
 
-echo "== mpsync-cli listens as user 2088102147396225 (plain TCP to the local mock server)"
-build/bin/mpsync-cli listen --server "$link" --plaintext --instance demo_app --data "$work/client" \
+echo "== mpsync-cli listens as user 2088102147396225 (TLS, server verified against the demo CA)"
+build/bin/mpsync-cli listen --server "$link" --ca "$work/pki/ca.pem" --server-name localhost \
+  --instance demo_app --data "$work/client" \
   --biz UCHAT --user 2088102147396225 --session SESSION_DEMO --count 2 --verbose \
   >"$work/out.jsonl" 2>"$work/cli.log" &
 cli_pid=$!
