@@ -500,6 +500,13 @@ static int on_batch(void *ud, const mps_batch *b) {
   }
   mps_log(&c->log, MPSYNC_LOG_DEBUG, "batch %s/%s: %zu oplogs, %zu new, sync point %" PRIu64,
           kind_name(b->kind), b->biz_type, b->n_oplogs, inserted, point);
+  if (b->reset)
+    mps_log(&c->log, MPSYNC_LOG_WARN, "stream %s/%s was reset by the server: resynced from 1",
+            kind_name(b->kind), b->biz_type);
+  if (b->lost)
+    mps_log(&c->log, MPSYNC_LOG_WARN,
+            "stream %s/%s: %" PRIu64 " oplogs expired on the server before this device got them",
+            kind_name(b->kind), b->biz_type, b->lost);
   if (cut && !c->cache_full) {
     /* C18: full. Take no more than fits; the ack covers only what was stored, so the server
      * keeps the rest until the app reports and we resync. */

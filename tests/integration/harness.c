@@ -109,6 +109,13 @@ const char *mock_push(mock *m, int global, const char *body) {
   return code;
 }
 
+int mock_admin(mock *m, const char *path_and_query) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "curl -s -f -m 10 -X POST 'http://127.0.0.1:%d/admin/%s' >/dev/null",
+           m->http_port, path_and_query);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
 const char *push_text(mock *m, const char *biz, const char *token, const char *third,
                       const char *payload) {
   char body[2048];

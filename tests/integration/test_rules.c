@@ -1,9 +1,13 @@
 /* Client rules of SPEC §3, one test each, against the mock server through the public C API. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/session.h"
 #include "harness.h"
 
 static const char *bin_dir;
@@ -548,6 +552,151 @@ static void c12_heartbeat_stretches_and_is_remembered(void) {
   teardown(&f);
 }
 
+/* Stream epochs: a reset of one stream on the server resyncs that stream alone, from 1. */
+static void epoch_reset_resyncs_only_that_stream(void) {
+  fixture f;
+  setup(&f, 1);
+  f.cfg.log_fn = recorder_log;
+  start(&f, "u1");
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  EXPECT(mpsync_register_biz(f.client, "TRADE", recorder_cb, &f.rec) == 0);
+  online(&f);
+  for (int i = 0; i < 3; i++) {
+    char third[16];
+    snprintf(third, sizeof third, "old%d", i);
+    EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", third, "x"), "SUCCESS");
+  }
+  EXPECT_CODE(push_text(&f.server, "TRADE", "u1", "t-old", "x"), "SUCCESS");
+  EXPECT(recorder_wait(&f.rec, 4, 10000) == 0);
+  EXPECT(mock_admin(&f.server, "stream/reset?instanceId=test_app&bizType=UCHAT&target=u1") == 0);
+  if (recorder_wait_log(&f.rec, "stream user/UCHAT was reset", 5000) != 0)
+    FAIL("the client did not learn of the reset");
+  /* Ids start again at 1: a client still counting from 3 would drop these as duplicates. */
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "new0", "x"), "SUCCESS");
+  EXPECT_CODE(push_text(&f.server, "TRADE", "u1", "t-new", "x"), "SUCCESS");
+  if (recorder_wait(&f.rec, 6, 10000) != 0) FAIL("oplogs of the new epoch were not delivered");
+  int new0 = 0, tnew = 0;
+  for (size_t i = 4; i < 6; i++) {
+    seen s = recorder_get(&f.rec, i);
+    if (strcmp(s.third, "new0") == 0 && s.mk == 1) new0 = 1;
+    if (strcmp(s.third, "t-new") == 0 && s.mk == 2) tnew = 1; /* TRADE kept counting */
+  }
+  EXPECT(new0 && tnew);
+  /* Nothing already reported came back. */
+  sleep_ms(300);
+  EXPECT(recorder_count(&f.rec) == 6);
+  teardown(&f);
+}
+
+/* A fake server on the session core that replays what it already sent. */
+typedef struct replay_server {
+  int listen_fd, port;
+  pthread_t thread;
+  int rounds;
+} replay_server;
+
+static void send_all(int fd, mps_session *s) {
+  const uint8_t *p;
+  size_t n = mps_session_pending(s, &p);
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w <= 0) return;
+    mps_session_consume(s, (size_t)w);
+    n = mps_session_pending(s, &p);
+  }
+}
+
+static void replay_batch(mps_session *s, uint64_t first, uint64_t last) {
+  mps_oplog_msg ops[8], *opp[8];
+  char third[8][16];
+  size_t n = 0;
+  for (uint64_t id = first; id <= last; id++, n++) {
+    mps_oplog_msg o = MPSYNC__WIRE__OPLOG__INIT;
+    ops[n] = o;
+    ops[n].id = id;
+    ops[n].payload.data = (uint8_t *)"x";
+    ops[n].payload.len = 1;
+    snprintf(third[n], sizeof third[n], "r%llu", (unsigned long long)id);
+    ops[n].third_msg_id = third[n];
+    opp[n] = &ops[n];
+  }
+  mps_batch b = MPSYNC__WIRE__OPLOG_BATCH__INIT;
+  b.kind = MPSYNC__WIRE__STREAM_KIND__STREAM_DEVICE;
+  b.biz_type = "DEVCFG";
+  b.target = "replay-device-000000000001";
+  b.epoch = 77;
+  b.oplogs = opp;
+  b.n_oplogs = n;
+  mps_session_batch(s, &b);
+}
+
+static void *replay_main(void *arg) {
+  replay_server *rs = arg;
+  for (int round = 0; round < rs->rounds; round++) {
+    int fd = accept(rs->listen_fd, NULL, NULL);
+    if (fd < 0) return NULL;
+    mps_session *s = mps_session_new(MPS_ROLE_SERVER, NULL, NULL);
+    uint8_t buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf); /* the Hello */
+    if (n > 0 && mps_session_recv(s, buf, (size_t)n, 0) >= 0) {
+      mps_welcome w = MPSYNC__WIRE__WELCOME__INIT;
+      w.protocol_version = MPS_PROTOCOL_VERSION;
+      mps_session_welcome(s, &w, 0);
+      /* Ignores sync points on purpose: 1..3, then 2..4, every time. */
+      replay_batch(s, 1, 3);
+      replay_batch(s, 2, 4);
+      send_all(fd, s);
+      while (read(fd, buf, sizeof buf) > 0) {
+      }
+    }
+    mps_session_free(s);
+    close(fd);
+  }
+  return NULL;
+}
+
+/* C8: what is at or below the sync point, or already cached, is never dispatched twice. */
+static void c8_no_double_dispatch_even_if_the_server_replays(void) {
+  replay_server rs = {.rounds = 2};
+  rs.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  EXPECT(bind(rs.listen_fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+  socklen_t len = sizeof sa;
+  getsockname(rs.listen_fd, (struct sockaddr *)&sa, &len);
+  rs.port = ntohs(sa.sin_port);
+  EXPECT(listen(rs.listen_fd, 4) == 0);
+  pthread_create(&rs.thread, NULL, replay_main, &rs);
+
+  char dir[64];
+  make_temp_dir(dir, sizeof dir);
+  recorder rec;
+  recorder_init(&rec, 1);
+  mock fake = {.link_port = rs.port};
+  mpsync_config cfg;
+  client_config(&cfg, &fake, dir, &rec);
+  cfg.device_id = "replay-device-000000000001";
+  mpsync_client *c;
+  EXPECT(mpsync_client_new(&cfg, &c) == 0);
+  EXPECT(mpsync_register_biz(c, "DEVCFG", recorder_cb, &rec) == 0);
+  EXPECT(mpsync_foreground(c) == 0);
+  EXPECT(recorder_wait(&rec, 4, 5000) == 0);
+  sleep_ms(300);
+  EXPECT(recorder_count(&rec) == 4);
+  for (size_t i = 0; i < 4; i++) EXPECT(recorder_get(&rec, i).mk == i + 1);
+  /* Across a restart too: the server replays 1..4 again, nothing is dispatched. */
+  mpsync_client_free(c);
+  EXPECT(mpsync_client_new(&cfg, &c) == 0);
+  EXPECT(mpsync_register_biz(c, "DEVCFG", recorder_cb, &rec) == 0);
+  EXPECT(mpsync_foreground(c) == 0);
+  EXPECT(recorder_wait_state(&rec, MPSYNC_STATE_CONNECTED, 5000) == 0);
+  sleep_ms(500);
+  EXPECT(recorder_count(&rec) == 4);
+  mpsync_client_free(c);
+  pthread_join(rs.thread, NULL);
+  close(rs.listen_fd);
+  rm_rf(dir);
+}
+
 typedef struct named_test {
   const char *name;
   void (*fn)(void);
@@ -573,6 +722,9 @@ static const named_test tests[] = {
     {"purge_all_safe_while_arriving", purge_all_safe_while_arriving},
     {"c11_network_change_reconnects_at_once", c11_network_change_reconnects_at_once},
     {"c12_heartbeat_stretches_and_is_remembered", c12_heartbeat_stretches_and_is_remembered},
+    {"epoch_reset_resyncs_only_that_stream", epoch_reset_resyncs_only_that_stream},
+    {"c8_no_double_dispatch_even_if_the_server_replays",
+     c8_no_double_dispatch_even_if_the_server_replays},
 };
 
 int main(int argc, char **argv) {
