@@ -1090,6 +1090,7 @@ int mpsync_client_new(const mpsync_config *cfg, mpsync_client **out) {
     free_client(c);
     return rc;
   }
+  if (mps_store_recovered(c->store)) mps_log(&c->log, MPSYNC_LOG_ERROR, "%s", err);
   if ((rc = mps_store_device_id(c->store, cfg->device_id, c->device_id, sizeof c->device_id))) {
     free_client(c);
     return rc;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@ struct mps_store {
   sqlite3_stmt *delete_expired;
   sqlite3_stmt *reset_stream;
   int64_t pending; /* rows in oplogs: counted once at open, then kept up to date */
+  int recovered;   /* the cache was corrupt and started afresh */
+  char dir[4096];  /* kept last: close_db() clears everything before it */
 };
 
 /* Schema steps; step i takes the schema from version i to i+1. Never edit a shipped step: append. */
@@ -127,51 +130,89 @@ static int prepare(mps_store *st) {
   return 0;
 }
 
+static int open_file(mps_store *st, const char *path) {
+  /* Create the file ourselves so that it is 0600 whatever the umask; SQLite gives its -wal and
+   * -shm files the same mode as the database. */
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return MPSYNC_ESTORE;
+  close(fd);
+  if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+      SQLITE_OK)
+    return MPSYNC_ESTORE;
+  sqlite3_busy_timeout(st->db, 5000);
+  int rc;
+  /* FULL: a commit that was acknowledged to the server must survive power loss too (C3). */
+  if (exec(st, "PRAGMA journal_mode=WAL") || exec(st, "PRAGMA synchronous=FULL") ||
+      (rc = migrate(st)) || (rc = prepare(st)) || (rc = count_pending(st)))
+    return MPSYNC_ESTORE;
+  return 0;
+}
+
+static void close_db(mps_store *st) {
+  sqlite3_stmt *all[] = {st->insert_oplog,   st->get_point,      st->set_point,
+                         st->select_next,    st->mark_delivered, st->delete_range,
+                         st->delete_expired, st->reset_stream};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sqlite3_finalize(all[i]);
+  sqlite3_close(st->db);
+  memset(st, 0, offsetof(mps_store, dir));
+}
+
+static int is_corrupt(sqlite3 *db) {
+  int e = db ? sqlite3_errcode(db) : SQLITE_OK;
+  return e == SQLITE_CORRUPT || e == SQLITE_NOTADB;
+}
+
+/* A damaged cache is moved aside, not deleted (someone may want to look at it), and a fresh one
+ * starts: the server resends everything this device has not acknowledged. */
+static void quarantine(const char *path) {
+  char aside[4200];
+  static const char *const suffix[] = {"", "-wal", "-shm"};
+  for (size_t i = 0; i < 3; i++) {
+    char from[4200];
+    snprintf(from, sizeof from, "%s%s", path, suffix[i]);
+    snprintf(aside, sizeof aside, "%s.corrupt%s", path, suffix[i]);
+    rename(from, aside);
+  }
+}
+
 int mps_store_open(const char *dir, mps_store **out, char *errbuf, size_t errlen) {
   *out = NULL;
   if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
     snprintf(errbuf, errlen, "cannot create %s: %s", dir, strerror(errno));
     return MPSYNC_ESTORE;
   }
-  char path[4096];
-  if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, MPS_STORE_FILE) >= sizeof path) {
-    snprintf(errbuf, errlen, "data dir path too long");
-    return MPSYNC_ETOOLONG;
-  }
-  /* Create the file ourselves so that it is 0600 whatever the umask; SQLite gives its -wal and
-   * -shm files the same mode as the database. */
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    snprintf(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
-    return MPSYNC_ESTORE;
-  }
-  close(fd);
   mps_store *st = calloc(1, sizeof *st);
   if (!st) return MPSYNC_ENOMEM;
-  int rc = MPSYNC_ESTORE;
-  if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-      SQLITE_OK)
-    goto fail;
-  sqlite3_busy_timeout(st->db, 5000);
-  /* FULL: a commit that was acknowledged to the server must survive power loss too (C3). */
-  if (exec(st, "PRAGMA journal_mode=WAL") || exec(st, "PRAGMA synchronous=FULL") ||
-      (rc = migrate(st)) || (rc = prepare(st)) || (rc = count_pending(st)))
-    goto fail;
+  char path[4096];
+  if ((size_t)snprintf(st->dir, sizeof st->dir, "%s", dir) >= sizeof st->dir ||
+      (size_t)snprintf(path, sizeof path, "%s/%s", dir, MPS_STORE_FILE) >= sizeof path) {
+    snprintf(errbuf, errlen, "data dir path too long");
+    free(st);
+    return MPSYNC_ETOOLONG;
+  }
+  int rc = open_file(st, path);
+  if (rc && is_corrupt(st->db)) {
+    snprintf(errbuf, errlen, "cache %s is corrupt (%s): moved aside to %s.corrupt, starting afresh",
+             path, sqlite3_errmsg(st->db), path);
+    close_db(st);
+    quarantine(path);
+    rc = open_file(st, path);
+    if (!rc) st->recovered = 1;
+  }
+  if (rc) {
+    snprintf(errbuf, errlen, "cache %s: %s", path, st->db ? sqlite3_errmsg(st->db) : strerror(errno));
+    mps_store_close(st);
+    return rc;
+  }
   *out = st;
   return 0;
-fail:
-  snprintf(errbuf, errlen, "cache %s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
-  mps_store_close(st);
-  return rc ? rc : MPSYNC_ESTORE;
 }
+
+int mps_store_recovered(const mps_store *st) { return st->recovered; }
 
 void mps_store_close(mps_store *st) {
   if (!st) return;
-  sqlite3_stmt *all[] = {st->insert_oplog,   st->get_point,    st->set_point,
-                         st->select_next,    st->mark_delivered, st->delete_range,
-                         st->delete_expired, st->reset_stream};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sqlite3_finalize(all[i]);
-  sqlite3_close(st->db);
+  close_db(st);
   free(st);
 }
 
@@ -275,10 +316,46 @@ int mps_store_purge_user(mps_store *st, const char *user) { return purge(st, use
 
 int mps_store_purge_all(mps_store *st) { return purge(st, NULL); }
 
+/* The device id also lives in a small file beside the cache, so that an install keeps its
+ * identity (C17) even when a corrupt cache has to start afresh. */
+static void sidecar_path(const mps_store *st, char *out, size_t len) {
+  snprintf(out, len, "%s/device_id", st->dir);
+}
+
+static int sidecar_read(const mps_store *st, char *out, size_t len) {
+  char path[4200];
+  sidecar_path(st, path, sizeof path);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  int ok = fgets(out, (int)len, f) != NULL;
+  fclose(f);
+  if (!ok) return 0;
+  out[strcspn(out, "\r\n")] = '\0';
+  return out[0] != '\0';
+}
+
+static void sidecar_write(const mps_store *st, const char *id) {
+  char path[4200];
+  sidecar_path(st, path, sizeof path);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  ssize_t n = write(fd, id, strlen(id));
+  (void)n; /* best effort: the cache holds the id too */
+  fsync(fd);
+  close(fd);
+}
+
 int mps_store_device_id(mps_store *st, const char *override, char *out, size_t len) {
   int rc = meta_get(st, "device_id", out, len);
-  if (rc != 0) return rc < 0 ? rc : 0;
-  if (override && *override) {
+  if (rc < 0) return rc;
+  if (rc == 1) {
+    char side[128];
+    if (!sidecar_read(st, side, sizeof side) || strcmp(side, out) != 0) sidecar_write(st, out);
+    return 0;
+  }
+  if (sidecar_read(st, out, len)) {
+    /* keep the install's id */
+  } else if (override && *override) {
     snprintf(out, len, "%s", override);
   } else {
     static const char alphabet[] =
@@ -290,6 +367,7 @@ int mps_store_device_id(mps_store *st, const char *override, char *out, size_t l
     for (size_t i = 0; i < sizeof rnd; i++) out[i] = alphabet[rnd[i] % 62];
     out[sizeof rnd] = '\0';
   }
+  sidecar_write(st, out);
   return meta_set(st, "device_id", out);
 }
 

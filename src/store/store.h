@@ -29,10 +29,14 @@ typedef struct mps_msg {
 
 void mps_msg_free(mps_msg *m);
 
-/* Opens or creates DIR/mpsync.db (0600, directory 0700), migrating old schemas. errbuf gets the
- * reason on failure. Returns 0 or MPSYNC_ESTORE / MPSYNC_ENOMEM. */
+/* Opens or creates DIR/mpsync.db (0600, directory 0700), migrating old schemas. A corrupt cache
+ * is moved aside and replaced by an empty one (errbuf then explains, and the call succeeds).
+ * errbuf gets the reason on failure. Returns 0 or MPSYNC_ESTORE / MPSYNC_ENOMEM. */
 int mps_store_open(const char *dir, mps_store **out, char *errbuf, size_t errlen);
 void mps_store_close(mps_store *st);
+/* Non-zero when open found the cache corrupt, moved it aside (mpsync.db.corrupt) and started a
+ * fresh one; errbuf of the open call said so. */
+int mps_store_recovered(const mps_store *st);
 
 /* The install's device id: the persisted one, else override, else a new random one (C17). */
 int mps_store_device_id(mps_store *st, const char *override, char *out, size_t len);

@@ -382,6 +382,35 @@ static void test_purge(void) {
   mps_store_close(st);
 }
 
+/* A corrupt cache is detected at open, moved aside, and replaced; the device id survives. */
+static void test_corrupt_cache_recovered(void) {
+  char cdir[] = "/tmp/mpsync-corrupt-XXXXXX";
+  CHECK(mkdtemp(cdir) != NULL);
+  mps_store *st;
+  char err[512], id1[64], id2[64];
+  CHECK_EQ(mps_store_open(cdir, &st, err, sizeof err), 0);
+  CHECK_EQ(mps_store_device_id(st, NULL, id1, sizeof id1), 0);
+  mps_store_close(st);
+  char path[256], cmd[600];
+  snprintf(path, sizeof path, "%s/%s", cdir, MPS_STORE_FILE);
+  /* Scribble over the header and the first pages. */
+  FILE *f = fopen(path, "r+b");
+  CHECK(f != NULL);
+  for (int i = 0; i < 8192; i++) fputc(0x5a, f);
+  fclose(f);
+  CHECK_EQ(mps_store_open(cdir, &st, err, sizeof err), 0);
+  CHECK(mps_store_recovered(st));
+  CHECK(strstr(err, "corrupt") != NULL);
+  CHECK_EQ(mps_store_pending(st), 0);
+  CHECK_EQ(mps_store_device_id(st, NULL, id2, sizeof id2), 0);
+  CHECK_STR(id1, id2);
+  mps_store_close(st);
+  snprintf(cmd, sizeof cmd, "test -f %s.corrupt", path);
+  CHECK_EQ(system(cmd), 0);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", cdir);
+  CHECK_EQ(system(cmd), 0);
+}
+
 int main(void) {
   CHECK(mkdtemp(dir) != NULL);
   RUN(test_file_mode_and_device_id);
@@ -396,6 +425,7 @@ int main(void) {
   RUN(test_newer_schema_refused);
   RUN(test_room_limits_a_batch);
   RUN(test_purge);
+  RUN(test_corrupt_cache_recovered);
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   return system(cmd) == 0 ? 0 : 1;
