@@ -129,6 +129,14 @@ typedef struct mpsync_config {
    * acknowledges only what it stored, the server keeps the rest, and once reports make room the
    * client reconnects and fetches them. Nothing is dropped. Default 100000. */
   unsigned max_cached_oplogs;
+  /** Encryption at rest, opt-in: a 32-byte key (kept by the app in the Android Keystore or the iOS
+   * Keychain) under which cached payloads are sealed with AES-256-GCM, bound to their stream and
+   * id. A cache written with a key refuses to open without it or with another (MPSYNC_ECONFIG);
+   * a payload that fails authentication is dropped, never dispatched. Copied at creation.
+   * NULL = payloads stored in the clear (the file is 0600 either way). */
+  const uint8_t *cache_key;
+  /** Length of cache_key: 32. */
+  size_t cache_key_len;
 } mpsync_config;
 
 /** Fills \p cfg with the defaults. Any thread. */
@@ -138,7 +146,9 @@ MPSYNC_EXTERN void mpsync_config_init(mpsync_config *cfg);
  * Creates a client: opens (or creates, mode 0600) the cache in cfg->data_dir and starts the SDK
  * threads. The client stays offline until mpsync_foreground(). Any thread.
  * \return 0 and *out set; MPSYNC_EINVAL (missing or bad field), MPSYNC_ETOOLONG, MPSYNC_ESTORE
- *         (cache cannot be opened), MPSYNC_ENOMEM, MPSYNC_EIO (threads or loop cannot start).
+ *         (cache cannot be opened), MPSYNC_ECONFIG (TLS settings unusable; cache encrypted and
+ *         the key missing or wrong), MPSYNC_ENOMEM, MPSYNC_EIO (threads or loop cannot start).
+ *         The reason is also passed to the log hook.
  */
 MPSYNC_EXTERN int mpsync_client_new(const mpsync_config *cfg, mpsync_client **out);
 

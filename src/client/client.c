@@ -1091,6 +1091,11 @@ int mpsync_client_new(const mpsync_config *cfg, mpsync_client **out) {
     return rc;
   }
   if (mps_store_recovered(c->store)) mps_log(&c->log, MPSYNC_LOG_ERROR, "%s", err);
+  if ((rc = mps_store_use_key(c->store, cfg->cache_key, cfg->cache_key_len, err, sizeof err))) {
+    mps_log(&c->log, MPSYNC_LOG_ERROR, "%s", err);
+    free_client(c);
+    return rc;
+  }
   if ((rc = mps_store_device_id(c->store, cfg->device_id, c->device_id, sizeof c->device_id))) {
     free_client(c);
     return rc;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/gcm.h>
 #include <sqlite3.h>
 
 #include "util/util.h"
@@ -28,6 +29,9 @@ struct mps_store {
   sqlite3_stmt *reset_stream;
   int64_t pending; /* rows in oplogs: counted once at open, then kept up to date */
   int recovered;   /* the cache was corrupt and started afresh */
+  int sealed;      /* payloads are AES-256-GCM sealed under the app's key */
+  mbedtls_gcm_context gcm;
+  mps_buf scratch; /* sealed payload being written: reused, no allocation per oplog */
   char dir[4096];  /* kept last: close_db() clears everything before it */
 };
 
@@ -212,8 +216,105 @@ int mps_store_recovered(const mps_store *st) { return st->recovered; }
 
 void mps_store_close(mps_store *st) {
   if (!st) return;
+  if (st->sealed) mbedtls_gcm_free(&st->gcm);
+  mps_buf_free(&st->scratch);
   close_db(st);
   free(st);
+}
+
+/* ---- encryption at rest (opt-in): payload = nonce(12) || ciphertext || tag(16) ----
+ * The additional data binds a payload to its place (stream, epoch, id): a payload copied onto
+ * another row fails to open just like a flipped bit. */
+
+#define SEAL_NONCE 12
+#define SEAL_TAG 16
+static const char key_check_plain[] = "mpsync cache key check";
+
+static size_t seal_aad(uint8_t *aad, size_t cap, int kind, const char *biz, const char *target,
+                       uint64_t epoch, uint64_t id) {
+  int n = snprintf((char *)aad, cap, "%d|%s|%s|%llu|%llu", kind, biz, target,
+                   (unsigned long long)epoch, (unsigned long long)id);
+  return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+static int seal(mps_store *st, const uint8_t *aad, size_t aad_len, const uint8_t *p, size_t n) {
+  st->scratch.len = 0;
+  int rc = mps_buf_reserve(&st->scratch, SEAL_NONCE + n + SEAL_TAG);
+  if (rc) return rc;
+  uint8_t *out = st->scratch.data;
+  if (getrandom(out, SEAL_NONCE, 0) != SEAL_NONCE) return MPSYNC_EIO;
+  if (mbedtls_gcm_crypt_and_tag(&st->gcm, MBEDTLS_GCM_ENCRYPT, n, out, SEAL_NONCE, aad, aad_len,
+                                p, out + SEAL_NONCE, SEAL_TAG, out + SEAL_NONCE + n) != 0)
+    return MPSYNC_EIO;
+  st->scratch.len = SEAL_NONCE + n + SEAL_TAG;
+  return 0;
+}
+
+/* Opens a sealed payload into out (room for len - 28 bytes). */
+static int unseal(mps_store *st, const uint8_t *aad, size_t aad_len, const uint8_t *p, size_t len,
+                  uint8_t *out) {
+  if (len < SEAL_NONCE + SEAL_TAG) return MPSYNC_ESTORE;
+  size_t n = len - SEAL_NONCE - SEAL_TAG;
+  return mbedtls_gcm_auth_decrypt(&st->gcm, n, p, SEAL_NONCE, aad, aad_len, p + SEAL_NONCE + n,
+                                  SEAL_TAG, p + SEAL_NONCE, out) == 0
+             ? 0
+             : MPSYNC_ESTORE;
+}
+
+static int meta_get(mps_store *st, const char *key, char *out, size_t len);
+static int meta_set(mps_store *st, const char *key, const char *value);
+
+static void hex(const uint8_t *p, size_t n, char *out) {
+  for (size_t i = 0; i < n; i++) snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+int mps_store_use_key(mps_store *st, const uint8_t *key, size_t key_len, char *err, size_t errlen) {
+  char mode[32] = "", check[256] = "";
+  int has_mode = meta_get(st, "cipher", mode, sizeof mode) == 1;
+  if (!key) {
+    if (has_mode) {
+      snprintf(err, errlen, "the cache is encrypted: the app must supply its key");
+      return MPSYNC_ECONFIG;
+    }
+    return 0;
+  }
+  if (key_len != 32) {
+    snprintf(err, errlen, "cache key must be 32 bytes (AES-256)");
+    return MPSYNC_EINVAL;
+  }
+  if (!has_mode && st->pending > 0) {
+    snprintf(err, errlen, "the cache holds unencrypted data: purge it before turning encryption on");
+    return MPSYNC_ECONFIG;
+  }
+  mbedtls_gcm_init(&st->gcm);
+  if (mbedtls_gcm_setkey(&st->gcm, MBEDTLS_CIPHER_ID_AES, key, 256) != 0) {
+    mbedtls_gcm_free(&st->gcm);
+    snprintf(err, errlen, "cannot set the cache key");
+    return MPSYNC_EIO;
+  }
+  st->sealed = 1;
+  static const uint8_t aad[] = "key-check";
+  if (has_mode) {
+    uint8_t raw[128], plain[128];
+    size_t n = strlen(meta_get(st, "key_check", check, sizeof check) == 1 ? check : "") / 2;
+    for (size_t i = 0; i < n && i < sizeof raw; i++) sscanf(check + 2 * i, "%2hhx", &raw[i]);
+    if (n > sizeof raw || unseal(st, aad, sizeof aad - 1, raw, n, plain) != 0) {
+      snprintf(err, errlen, "wrong cache key");
+      mbedtls_gcm_free(&st->gcm);
+      st->sealed = 0;
+      return MPSYNC_ECONFIG;
+    }
+    return 0;
+  }
+  int rc = seal(st, aad, sizeof aad - 1, (const uint8_t *)key_check_plain,
+                sizeof key_check_plain - 1);
+  if (!rc) {
+    hex(st->scratch.data, st->scratch.len, check);
+    rc = meta_set(st, "key_check", check);
+  }
+  if (!rc) rc = meta_set(st, "cipher", "aes-256-gcm");
+  if (rc) snprintf(err, errlen, "cannot record the cache key check");
+  return rc;
 }
 
 const char *mps_store_errmsg(mps_store *st) { return sqlite3_errmsg(st->db); }
@@ -479,8 +580,15 @@ int mps_store_commit_batch(mps_store *st, const mps_batch *b, size_t room, uint6
     sqlite3_stmt *q = st->insert_oplog;
     bind_stream(q, b->kind, b->biz_type, b->target);
     sqlite3_bind_int64(q, 4, (sqlite3_int64)op->id);
-    sqlite3_bind_blob(q, 5, op->payload.data ? (const void *)op->payload.data : "",
-                      (int)op->payload.len, SQLITE_STATIC);
+    if (st->sealed) {
+      uint8_t aad[256];
+      size_t aad_len = seal_aad(aad, sizeof aad, b->kind, b->biz_type, b->target, b->epoch, op->id);
+      if ((rc = seal(st, aad, aad_len, op->payload.data, op->payload.len))) break;
+      sqlite3_bind_blob(q, 5, st->scratch.data, (int)st->scratch.len, SQLITE_STATIC);
+    } else {
+      sqlite3_bind_blob(q, 5, op->payload.data ? (const void *)op->payload.data : "",
+                        (int)op->payload.len, SQLITE_STATIC);
+    }
     sqlite3_bind_int(q, 6, op->binary ? 1 : 0);
     sqlite3_bind_text(q, 7, op->third_msg_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 8, op->create_time_ms);
@@ -547,8 +655,9 @@ static int drop_expired(mps_store *st, const char *biz, int64_t now) {
 
 /* Reads the head group: consecutive visible rows of one stream with one delivery count. */
 static int read_group(mps_store *st, const char *biz, const char *user, unsigned max_oplogs,
-                      mps_msg **out) {
+                      mps_msg **out, int64_t *bad_row) {
   *out = NULL;
+  *bad_row = 0;
   sqlite3_stmt *q = st->select_next;
   sqlite3_bind_text(q, 1, biz, -1, SQLITE_STATIC);
   if (user) sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
@@ -584,7 +693,20 @@ static int read_group(mps_store *st, const char *biz, const char *user, unsigned
     size_t len = (size_t)sqlite3_column_bytes(q, 4);
     uint8_t *payload = malloc(len + 1);
     if (!payload) goto nomem;
-    if (len) memcpy(payload, sqlite3_column_blob(q, 4), len);
+    if (st->sealed) {
+      uint8_t aad[256];
+      size_t aad_len = seal_aad(aad, sizeof aad, kind, biz, target, (uint64_t)e,
+                                (uint64_t)sqlite3_column_int64(q, 3));
+      if (unseal(st, aad, aad_len, sqlite3_column_blob(q, 4), len, payload) != 0) {
+        /* Tampered or damaged: never hand it to the app. The caller drops the row. */
+        free(payload);
+        *bad_row = sqlite3_column_int64(q, 0);
+        break;
+      }
+      len -= SEAL_NONCE + SEAL_TAG;
+    } else if (len) {
+      memcpy(payload, sqlite3_column_blob(q, 4), len);
+    }
     payload[len] = '\0';
     op->payload = payload;
     op->payload_len = len;
@@ -619,7 +741,23 @@ int mps_store_next_message(mps_store *st, const char *biz, const char *user, int
   if (rc) return rc;
   for (;;) {
     mps_msg *m;
-    if ((rc = read_group(st, biz, user, max_oplogs, &m)) || !m) return rc;
+    int64_t bad_row;
+    if ((rc = read_group(st, biz, user, max_oplogs, &m, &bad_row))) return rc;
+    if (bad_row && (!m || m->count == 0)) {
+      /* The head row failed its authentication: drop it for good, count it, go on. */
+      mps_msg_free(m);
+      sqlite3_stmt *d;
+      if (sqlite3_prepare_v2(st->db, "DELETE FROM oplogs WHERE row=?1", -1, &d, NULL) != SQLITE_OK)
+        return MPSYNC_ESTORE;
+      sqlite3_bind_int64(d, 1, bad_row);
+      rc = sqlite3_step(d) == SQLITE_DONE ? 0 : MPSYNC_ESTORE;
+      sqlite3_finalize(d);
+      if (rc) return rc;
+      st->pending -= 1;
+      if ((rc = meta_add(st, "dropped_tampered", 1))) return rc;
+      continue;
+    }
+    if (!m) return 0;
     if (m->delivery <= max_deliveries) {
       sqlite3_stmt *q = st->mark_delivered;
       bind_stream(q, m->kind, m->biz, m->target);

@@ -38,6 +38,11 @@ void mps_store_close(mps_store *st);
  * fresh one; errbuf of the open call said so. */
 int mps_store_recovered(const mps_store *st);
 
+/* Encryption at rest (opt-in): call once after open, with the app's 32-byte key or NULL. A cache
+ * written with a key refuses to open without it or with another (MPSYNC_ECONFIG); payloads that
+ * fail authentication are dropped, counted as "dropped_tampered", never dispatched. */
+int mps_store_use_key(mps_store *st, const uint8_t *key, size_t key_len, char *err, size_t errlen);
+
 /* The install's device id: the persisted one, else override, else a new random one (C17). */
 int mps_store_device_id(mps_store *st, const char *override, char *out, size_t len);
 

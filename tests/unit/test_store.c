@@ -20,6 +20,7 @@ static mps_store *open_store(void) {
 static uint64_t batch_epoch = 7;
 static int batch_reset;
 static size_t batch_room = SIZE_MAX;
+static const char *batch_payload = "payload";
 static int batch_cut;
 
 static void commit(mps_store *st, int kind, const char *biz, const char *target, uint64_t first,
@@ -31,8 +32,8 @@ static void commit(mps_store *st, int kind, const char *biz, const char *target,
     mps_oplog_msg o = MPSYNC__WIRE__OPLOG__INIT;
     ops[i] = o;
     ops[i].id = first + i;
-    ops[i].payload.data = (uint8_t *)"payload";
-    ops[i].payload.len = 7;
+    ops[i].payload.data = (uint8_t *)batch_payload;
+    ops[i].payload.len = strlen(batch_payload);
     snprintf(third[i], sizeof third[i], "t%llu", (unsigned long long)(first + i));
     ops[i].third_msg_id = third[i];
     ops[i].valid_time_end_ms = valid_end;
@@ -411,6 +412,73 @@ static void test_corrupt_cache_recovered(void) {
   CHECK_EQ(system(cmd), 0);
 }
 
+/* Encryption at rest: sealed payloads, key checks, tampering detected. */
+static void test_encrypted_cache(void) {
+  char edir[] = "/tmp/mpsync-sealed-XXXXXX";
+  CHECK(mkdtemp(edir) != NULL);
+  uint8_t key[32], other[32];
+  for (int i = 0; i < 32; i++) {
+    key[i] = (uint8_t)i;
+    other[i] = (uint8_t)(i + 1);
+  }
+  mps_store *st;
+  char err[256];
+  CHECK_EQ(mps_store_open(edir, &st, err, sizeof err), 0);
+  CHECK_EQ(mps_store_use_key(st, key, 16, err, sizeof err), MPSYNC_EINVAL);
+  CHECK_EQ(mps_store_use_key(st, key, 32, err, sizeof err), 0);
+  uint64_t point;
+  size_t inserted;
+  batch_payload = "SECRET-PAYLOAD-0042";
+  commit(st, DEVICE, "SEAL", "d", 1, 3, 0, &point, &inserted);
+  batch_payload = "payload";
+  mps_store_close(st);
+  /* The payload text is nowhere in the file. */
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "cat %s/%s* | grep -q SECRET-PAYLOAD", edir, MPS_STORE_FILE);
+  CHECK(system(cmd) != 0);
+  /* Without the key, or with another, the cache does not open. */
+  CHECK_EQ(mps_store_open(edir, &st, err, sizeof err), 0);
+  CHECK_EQ(mps_store_use_key(st, NULL, 0, err, sizeof err), MPSYNC_ECONFIG);
+  CHECK_EQ(mps_store_use_key(st, other, 32, err, sizeof err), MPSYNC_ECONFIG);
+  CHECK(strstr(err, "wrong") != NULL);
+  CHECK_EQ(mps_store_use_key(st, key, 32, err, sizeof err), 0);
+  mps_msg *m;
+  CHECK_EQ(mps_store_next_message(st, "SEAL", NULL, 0, 10, 6, &m), 0);
+  CHECK_EQ(m->count, 3);
+  CHECK_EQ(m->oplogs[2].payload_len, 19);
+  CHECK(memcmp(m->oplogs[2].payload, "SECRET-PAYLOAD-0042", 19) == 0);
+  mps_msg_free(m);
+  mps_store_close(st);
+  /* Flip one byte of the second payload, and move the third onto the first row. */
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", edir, MPS_STORE_FILE);
+  sqlite3 *db;
+  CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+  CHECK_EQ(sqlite3_exec(db,
+                        "UPDATE oplogs SET payload = CAST(substr(payload, 1, 20) || 'X' ||"
+                        " substr(payload, 22) AS BLOB) WHERE oplog_id = 2;"
+                        "UPDATE oplogs SET payload = (SELECT payload FROM oplogs WHERE oplog_id=3)"
+                        " WHERE oplog_id = 1;",
+                        NULL, NULL, NULL),
+           SQLITE_OK);
+  sqlite3_close(db);
+  CHECK_EQ(mps_store_open(edir, &st, err, sizeof err), 0);
+  CHECK_EQ(mps_store_use_key(st, key, 32, err, sizeof err), 0);
+  CHECK_EQ(mps_store_next_message(st, "SEAL", NULL, 0, 10, 6, &m), 0);
+  CHECK_EQ(m->count, 1); /* only the untouched third one */
+  CHECK_EQ(m->oplogs[0].id, 3);
+  mps_msg_free(m);
+  CHECK_EQ(mps_store_counter(st, "dropped_tampered"), 2);
+  mps_store_close(st);
+  /* A cache with plaintext data refuses a key rather than mix the two. */
+  CHECK_EQ(mps_store_open(dir, &st, err, sizeof err), 0);
+  if (mps_store_pending(st) > 0)
+    CHECK_EQ(mps_store_use_key(st, key, 32, err, sizeof err), MPSYNC_ECONFIG);
+  mps_store_close(st);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", edir);
+  CHECK_EQ(system(cmd), 0);
+}
+
 int main(void) {
   CHECK(mkdtemp(dir) != NULL);
   RUN(test_file_mode_and_device_id);
@@ -426,6 +494,7 @@ int main(void) {
   RUN(test_room_limits_a_batch);
   RUN(test_purge);
   RUN(test_corrupt_cache_recovered);
+  RUN(test_encrypted_cache);
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   return system(cmd) == 0 ? 0 : 1;
