@@ -30,6 +30,25 @@ void rm_rf(const char *dir) {
   if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
 }
 
+static pid_t live_servers[8];
+
+void harness_kill_servers(void) {
+  for (size_t i = 0; i < 8; i++)
+    if (live_servers[i] > 0) {
+      kill(live_servers[i], SIGKILL);
+      waitpid(live_servers[i], NULL, 0);
+      live_servers[i] = 0;
+    }
+}
+
+static void track(pid_t pid, pid_t replace) {
+  for (size_t i = 0; i < 8; i++)
+    if (live_servers[i] == replace) {
+      live_servers[i] = pid;
+      return;
+    }
+}
+
 void mock_start(mock *m, const char *bin_dir, const char *biz_json) {
   mock_start_with(m, bin_dir, biz_json, NULL);
 }
@@ -57,6 +76,7 @@ void mock_start_with(mock *m, const char *bin_dir, const char *biz_json, const c
   for (size_t i = 0; extra && extra[i] && argc < 31; i++) argv[argc++] = (char *)extra[i];
   argv[argc] = NULL;
   if (posix_spawn(&m->pid, exe, &fa, NULL, argv, environ) != 0) FAIL("cannot start %s", exe);
+  track(m->pid, 0);
   posix_spawn_file_actions_destroy(&fa);
   close(out[1]);
   FILE *r = fdopen(out[0], "r");
@@ -75,6 +95,7 @@ void mock_stop(mock *m) {
     kill(m->pid, SIGTERM);
     int status;
     waitpid(m->pid, &status, 0);
+    track(0, m->pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) FAIL("mock server exited uncleanly");
     m->pid = 0;
   }
@@ -198,6 +219,11 @@ void recorder_log(void *ud, mpsync_log_level level, const char *msg) {
   recorder *r = ud;
   if (getenv("MPSYNC_TEST_LOG")) fprintf(stderr, "  [sdk %d] %s\n", (int)level, msg);
   pthread_mutex_lock(&r->lock);
+  for (size_t i = 0; i < 4 && r->forbidden[i]; i++)
+    if (strstr(msg, r->forbidden[i])) {
+      fprintf(stderr, "forbidden text in a log line: %s\n", msg);
+      r->forbidden_seen = 1;
+    }
   snprintf(r->log[r->n_log++ % 64], sizeof r->log[0], "%s", msg);
   pthread_cond_broadcast(&r->cond);
   pthread_mutex_unlock(&r->lock);

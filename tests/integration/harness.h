@@ -51,6 +51,8 @@ typedef struct recorder {
   size_t n_states;
   char log[64][160]; /* the last log lines, for tests that read the SDK's account of itself */
   size_t n_log;
+  const char *forbidden[4]; /* strings that must never appear in a log line */
+  int forbidden_seen;
 } recorder;
 
 void recorder_init(recorder *r, int report);
@@ -80,8 +82,12 @@ void sleep_ms(int ms);
 void make_temp_dir(char *out, size_t len);
 void rm_rf(const char *dir);
 
+/* Stops every mock server this test started (they would outlive a failed test otherwise). */
+void harness_kill_servers(void);
+
 #define FAIL(...)                                                  \
   do {                                                             \
+    harness_kill_servers();                                        \
     fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                \
     fprintf(stderr, __VA_ARGS__);                                  \
     fputc('\n', stderr);                                           \

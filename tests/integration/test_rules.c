@@ -1,7 +1,9 @@
 /* Client rules of SPEC §3, one test each, against the mock server through the public C API. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -697,6 +699,182 @@ static void c8_no_double_dispatch_even_if_the_server_replays(void) {
   rm_rf(dir);
 }
 
+/* Security: payload bytes and the session token never reach the log, at any level. */
+static void sec_no_payload_or_session_in_logs(void) {
+  fixture f;
+  setup(&f, 1);
+  f.cfg.log_fn = recorder_log;
+  f.cfg.log_level = MPSYNC_LOG_DEBUG;
+  f.rec.forbidden[0] = "SECRET-PAYLOAD";
+  f.rec.forbidden[1] = "SECRET-SESSION";
+  if (mpsync_client_new(&f.cfg, &f.client) != 0) FAIL("client did not start");
+  EXPECT(mpsync_bind_user(f.client, "u1", "SECRET-SESSION-7f3a") == 0);
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  online(&f);
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "s1", "SECRET-PAYLOAD-1"), "SUCCESS");
+  EXPECT(recorder_wait(&f.rec, 1, 5000) == 0);
+  EXPECT(mpsync_background(f.client) == 0);
+  EXPECT(mpsync_foreground(f.client) == 0);
+  EXPECT(recorder_wait_state(&f.rec, MPSYNC_STATE_CONNECTED, 5000) == 0);
+  EXPECT(f.rec.n_log > 5); /* it did log, at debug level */
+  EXPECT(!f.rec.forbidden_seen);
+  teardown(&f);
+}
+
+typedef struct switcher {
+  mpsync_client *client;
+  atomic_int bound_seq; /* odd: alice, even: bob; bumped only after the bind call returned */
+  atomic_int stop;
+  atomic_int violations;
+} switcher;
+
+static switcher the_switcher;
+
+static void isolation_cb(mpsync_client *c, const mpsync_message *m, void *ud) {
+  (void)ud;
+  int seq = atomic_load(&the_switcher.bound_seq);
+  const char *bound = seq % 2 ? "alice" : "bob";
+  /* A callback that starts after bind(X) returned must only ever see X's data. */
+  if (seq > 0 && strcmp(m->user_id, bound) != 0) {
+    fprintf(stderr, "user %s's oplog delivered while %s was bound\n", m->user_id, bound);
+    atomic_fetch_add(&the_switcher.violations, 1);
+  }
+  mpsync_report(c, m->biz, m->id);
+}
+
+static void *switch_users(void *arg) {
+  switcher *sw = arg;
+  for (int i = 1; !atomic_load(&sw->stop); i++) {
+    mpsync_bind_user(sw->client, i % 2 ? "alice" : "bob", "s");
+    atomic_store(&sw->bound_seq, i);
+    sleep_ms(15);
+  }
+  return NULL;
+}
+
+/* C9 under races: binds flip between two users from one thread while both users' data arrives. */
+static void sec_user_isolation_under_switch_races(void) {
+  fixture f;
+  setup(&f, 1);
+  start(&f, NULL);
+  the_switcher.client = f.client;
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", isolation_cb, NULL) == 0);
+  EXPECT(mpsync_foreground(f.client) == 0);
+  pthread_t t;
+  pthread_create(&t, NULL, switch_users, &the_switcher);
+  for (int i = 0; i < 60; i++) {
+    char third[16];
+    snprintf(third, sizeof third, "x%d", i);
+    push_text(&f.server, "UCHAT", i % 2 ? "alice" : "bob", third, "x");
+  }
+  sleep_ms(500);
+  atomic_store(&the_switcher.stop, 1);
+  pthread_join(t, NULL);
+  EXPECT(atomic_load(&the_switcher.violations) == 0);
+  teardown(&f);
+}
+
+static long peak_rss_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+  if (f) fclose(f);
+  return kb;
+}
+
+typedef struct flood_server {
+  int listen_fd;
+  atomic_long sent;
+} flood_server;
+
+/* A hostile server: after the handshake, full-size batches of fresh ids, as fast as it can. */
+static void *flood_main(void *arg) {
+  flood_server *fs = arg;
+  int fd = accept(fs->listen_fd, NULL, NULL);
+  if (fd < 0) return NULL;
+  mps_session *s = mps_session_new(MPS_ROLE_SERVER, NULL, NULL);
+  uint8_t buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf);
+  if (n > 0 && mps_session_recv(s, buf, (size_t)n, 0) >= 0) {
+    mps_welcome w = MPSYNC__WIRE__WELCOME__INIT;
+    w.protocol_version = MPS_PROTOCOL_VERSION;
+    mps_session_welcome(s, &w, 0);
+    static uint8_t payload[15000];
+    memset(payload, 'z', sizeof payload);
+    mps_oplog_msg ops[64], *opp[64];
+    uint64_t id = 0;
+    while (atomic_load(&fs->sent) < 200L * 1024 * 1024) {
+      for (int i = 0; i < 64; i++) {
+        mps_oplog_msg o = MPSYNC__WIRE__OPLOG__INIT;
+        ops[i] = o;
+        ops[i].id = ++id;
+        ops[i].payload.data = payload;
+        ops[i].payload.len = sizeof payload;
+        ops[i].third_msg_id = "f";
+        opp[i] = &ops[i];
+      }
+      mps_batch b = MPSYNC__WIRE__OPLOG_BATCH__INIT;
+      b.kind = MPSYNC__WIRE__STREAM_KIND__STREAM_DEVICE;
+      b.biz_type = "DEVCFG";
+      b.target = "flood-device-0000000000001";
+      b.epoch = 5;
+      b.oplogs = opp;
+      b.n_oplogs = 64;
+      mps_session_batch(s, &b);
+      const uint8_t *p;
+      size_t len = mps_session_pending(s, &p);
+      ssize_t w2 = write(fd, p, len);
+      if (w2 <= 0) break;
+      mps_session_consume(s, (size_t)w2);
+      atomic_fetch_add(&fs->sent, (long)w2);
+    }
+  }
+  mps_session_free(s);
+  close(fd);
+  return NULL;
+}
+
+/* Bounded memory under a hostile server: 200 MB of oplogs the app never reports. */
+static void sec_memory_bounded_under_flood(void) {
+  flood_server fs = {0};
+  fs.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  EXPECT(bind(fs.listen_fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+  socklen_t len = sizeof sa;
+  getsockname(fs.listen_fd, (struct sockaddr *)&sa, &len);
+  EXPECT(listen(fs.listen_fd, 4) == 0);
+  signal(SIGPIPE, SIG_IGN);
+  pthread_t t;
+  pthread_create(&t, NULL, flood_main, &fs);
+  char dir[64];
+  make_temp_dir(dir, sizeof dir);
+  recorder rec;
+  recorder_init(&rec, 0);
+  mock fake = {.link_port = ntohs(sa.sin_port)};
+  mpsync_config cfg;
+  client_config(&cfg, &fake, dir, &rec);
+  cfg.device_id = "flood-device-0000000000001";
+  cfg.max_cached_oplogs = 500;
+  mpsync_client *c;
+  EXPECT(mpsync_client_new(&cfg, &c) == 0);
+  long before = peak_rss_kb();
+  EXPECT(mpsync_foreground(c) == 0);
+  for (int i = 0; i < 600 && atomic_load(&fs.sent) < 200L * 1024 * 1024; i++) sleep_ms(100);
+  long grown = peak_rss_kb() - before;
+  fprintf(stderr, "flood: %ld MB sent, peak RSS grew by %ld MB, cache %lld rows\n",
+          atomic_load(&fs.sent) >> 20, grown >> 10, count_rows(dir));
+  EXPECT(atomic_load(&fs.sent) >= 200L * 1024 * 1024);
+  if (grown > 64 * 1024) FAIL("memory grew by %ld MB under the flood", grown >> 10);
+  EXPECT(count_rows(dir) <= 500);
+  mpsync_client_free(c);
+  shutdown(fs.listen_fd, SHUT_RDWR);
+  pthread_join(t, NULL);
+  close(fs.listen_fd);
+  rm_rf(dir);
+}
+
 typedef struct named_test {
   const char *name;
   void (*fn)(void);
@@ -725,6 +903,9 @@ static const named_test tests[] = {
     {"epoch_reset_resyncs_only_that_stream", epoch_reset_resyncs_only_that_stream},
     {"c8_no_double_dispatch_even_if_the_server_replays",
      c8_no_double_dispatch_even_if_the_server_replays},
+    {"sec_no_payload_or_session_in_logs", sec_no_payload_or_session_in_logs},
+    {"sec_user_isolation_under_switch_races", sec_user_isolation_under_switch_races},
+    {"sec_memory_bounded_under_flood", sec_memory_bounded_under_flood},
 };
 
 int main(int argc, char **argv) {
