@@ -159,14 +159,17 @@ MPSYNC_EXTERN int mpsync_client_new(const mpsync_config *cfg, mpsync_client **ou
 MPSYNC_EXTERN void mpsync_client_free(mpsync_client *client);
 
 /**
- * Binds the logged-in user (C2, C9). Reconnects if the user or session changed. Any thread.
+ * Binds the logged-in user (C2, C9). Reconnects if the user or session changed. When it returns,
+ * no callback is running with another user's data and none will start (called from a callback,
+ * it cannot wait for the others: only the "none will start" half holds). Any thread.
  * \return 0; MPSYNC_EINVAL (NULL/empty user_id), MPSYNC_ETOOLONG (over 100 characters),
  *         MPSYNC_ESHUTDOWN, MPSYNC_ENOMEM.
  */
 MPSYNC_EXTERN int mpsync_bind_user(mpsync_client *client, const char *user_id,
                                    const char *session_id);
 
-/** Unbinds the user (logout): no oplog of that user is dispatched any more (C9). Any thread.
+/** Unbinds the user (logout): when it returns no callback runs with that user's data and none will
+ * start (C9; the same caveat from a callback as mpsync_bind_user()). Any thread.
  * \return 0; MPSYNC_EINVAL, MPSYNC_ESHUTDOWN, MPSYNC_ENOMEM. */
 MPSYNC_EXTERN int mpsync_clear_user(mpsync_client *client);
 

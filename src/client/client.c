@@ -19,6 +19,7 @@ static void on_redeliver_timer(uv_timer_t *t);
 static void on_reconnect_timer(uv_timer_t *t);
 static void on_heartbeat_timer(uv_timer_t *t);
 static void hb_failed(mpsync_client *c);
+static void wait_old_user_callbacks(mpsync_client *c);
 
 /* ---------------------------------------------------------------- delivery thread */
 
@@ -61,23 +62,34 @@ static delivery_item *take_runnable(mpsync_client *c) {
   return NULL;
 }
 
-static void deliver_message(mpsync_client *c, delivery_item *it) {
+static void deliver_message(mpsync_client *c, delivery_item *it, unsigned worker) {
   mps_msg *m = it->msg;
-  /* C9: a user-stream message assembled before a bind/clear call is stale the moment the call
-   * returned; it stays cached and comes back when its user binds again. */
-  if (m->kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER &&
-      it->user_gen != atomic_load(&c->user_gen))
-    return;
+  int user_data = m->kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER;
   uv_mutex_lock(&c->dlock);
+  /* C9: a user-stream message assembled before a bind/clear call is stale once that call has
+   * begun; it stays cached and comes back when its user binds again. The check and the mark
+   * below happen under the lock the bind takes, so a bind either sees this callback running and
+   * waits for it, or this check sees the bind. */
+  if (user_data && it->user_gen != atomic_load(&c->user_gen)) {
+    uv_mutex_unlock(&c->dlock);
+    return;
+  }
   biz_callback *cb = c->callbacks;
   while (cb && strcmp(cb->biz, m->biz) != 0) cb = cb->next;
   int live = cb && cb->live_seq == it->seq;
   mpsync_message_fn fn = live ? cb->fn : NULL;
   void *ud = live ? cb->user_data : NULL;
+  if (fn && user_data) c->running_gen[worker] = it->user_gen;
   uv_mutex_unlock(&c->dlock);
   if (!fn) return;
   mpsync_message pub = {m->biz, m->user_id, m->id, m->has_more, m->delivery, m->count, m->oplogs};
   fn(c, &pub, ud);
+  if (user_data) {
+    uv_mutex_lock(&c->dlock);
+    c->running_gen[worker] = 0;
+    uv_cond_broadcast(&c->dcond);
+    uv_mutex_unlock(&c->dlock);
+  }
 }
 
 typedef struct worker_arg {
@@ -98,7 +110,7 @@ static void delivery_main(void *arg) {
     snprintf(c->running[wa.index], sizeof c->running[wa.index], "%s", strand_of(it));
     uv_mutex_unlock(&c->dlock);
     if (it->msg) {
-      deliver_message(c, it);
+      deliver_message(c, it, wa.index);
       mps_msg_free(it->msg);
     } else if (c->state_fn) {
       c->state_fn(c->user_data, it->state, it->reason);
@@ -959,10 +971,12 @@ static int post_full(mpsync_client *c, cmd_type type, const char *a, const char 
   }
   if (type == CMD_STOP) c->stopping = 1;
   if (type == CMD_BIND_USER || type == CMD_CLEAR_USER) {
-    /* Bumped under the same lock that orders the queue: the delivery thread stops handing out the
-     * old user's data the moment this call returns (C9). */
+    /* Bumped under the lock that orders the queue and under the delivery lock: from here on no
+     * callback starts with the old user's data (C9). */
     k->user_gen = ++c->api_user_gen;
+    uv_mutex_lock(&c->dlock);
     atomic_store(&c->user_gen, k->user_gen);
+    uv_mutex_unlock(&c->dlock);
   }
   if (c->cmd_tail)
     c->cmd_tail->next = k;
@@ -1150,10 +1164,32 @@ int mpsync_bind_user(mpsync_client *c, const char *user_id, const char *session_
   if (!c || !user_id || !*user_id) return MPSYNC_EINVAL;
   if (mps_utf8_len(user_id) > MAX_USER_ID || (session_id && mps_utf8_len(session_id) > 100))
     return MPSYNC_ETOOLONG;
-  return post(c, CMD_BIND_USER, user_id, session_id ? session_id : "");
+  int rc = post(c, CMD_BIND_USER, user_id, session_id ? session_id : "");
+  if (!rc) wait_old_user_callbacks(c);
+  return rc;
 }
 
-int mpsync_clear_user(mpsync_client *c) { return post(c, CMD_CLEAR_USER, NULL, NULL); }
+/* C9, the other half: the old user's callbacks that are already running finish before a bind or
+ * clear returns. Not from a callback: two callbacks could then wait for each other. */
+static void wait_old_user_callbacks(mpsync_client *c) {
+  if (on_delivery_thread(c)) return;
+  uv_mutex_lock(&c->dlock);
+  unsigned gen = atomic_load(&c->user_gen);
+  for (;;) {
+    int busy = 0;
+    for (unsigned i = 0; i < c->n_workers; i++)
+      if (c->running_gen[i] && c->running_gen[i] != gen) busy = 1;
+    if (!busy) break;
+    uv_cond_wait(&c->dcond, &c->dlock);
+  }
+  uv_mutex_unlock(&c->dlock);
+}
+
+int mpsync_clear_user(mpsync_client *c) {
+  int rc = post(c, CMD_CLEAR_USER, NULL, NULL);
+  if (!rc) wait_old_user_callbacks(c);
+  return rc;
+}
 
 int mpsync_foreground(mpsync_client *c) { return post(c, CMD_FOREGROUND, NULL, NULL); }
 

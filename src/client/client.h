@@ -114,7 +114,7 @@ struct mpsync_client {
   /* Facade: commands for the loop thread. */
   uv_mutex_t lock;
   cmd *cmd_head, *cmd_tail;
-  int stopping;
+  atomic_int stopping; /* set under lock by the API; read bare by the loop thread */
   unsigned api_user_gen; /* under lock; bumped by every bind / clear call */
   atomic_uint user_gen;  /* the same, readable by the delivery thread */
   atomic_int state;
@@ -148,6 +148,9 @@ struct mpsync_client {
   int dstop;
   biz_callback *callbacks;
   char running[MPS_MAX_DELIVERY_THREADS][32]; /* strand each worker runs now; "" = idle */
+  /* User generation of the user-stream message each worker runs now (0: none). A bind or clear
+   * waits until none older than itself runs (C9). */
+  unsigned running_gen[MPS_MAX_DELIVERY_THREADS];
 };
 
 #endif

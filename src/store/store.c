@@ -145,8 +145,11 @@ static int open_file(mps_store *st, const char *path) {
     return MPSYNC_ESTORE;
   sqlite3_busy_timeout(st->db, 5000);
   int rc;
-  /* FULL: a commit that was acknowledged to the server must survive power loss too (C3). */
-  if (exec(st, "PRAGMA journal_mode=WAL") || exec(st, "PRAGMA synchronous=FULL") ||
+  /* NORMAL by default: in WAL mode a commit survives any crash of the app (kill -9 included) and
+   * only a power loss can undo it. That is enough for deletions and delivery counts: undone, they
+   * mean one more delivery, which at-least-once allows. Batch commits, which the server is told
+   * about, switch to FULL (see mps_store_commit_batch). */
+  if (exec(st, "PRAGMA journal_mode=WAL") || exec(st, "PRAGMA synchronous=NORMAL") ||
       (rc = migrate(st)) || (rc = prepare(st)) || (rc = count_pending(st)))
     return MPSYNC_ESTORE;
   return 0;
@@ -555,7 +558,12 @@ int mps_store_commit_batch(mps_store *st, const mps_batch *b, size_t room, uint6
                            size_t *inserted, int *cut) {
   *inserted = 0;
   *cut = 0;
-  if (exec(st, "BEGIN IMMEDIATE")) return MPSYNC_ESTORE;
+  /* FULL: what is acknowledged to the server must survive a power loss too (C3). */
+  if (exec(st, "PRAGMA synchronous=FULL")) return MPSYNC_ESTORE;
+  if (exec(st, "BEGIN IMMEDIATE")) {
+    exec(st, "PRAGMA synchronous=NORMAL");
+    return MPSYNC_ESTORE;
+  }
   uint64_t epoch;
   uint64_t sp = stream_point(st, b->kind, b->biz_type, b->target, &epoch);
   int rc = 0;
@@ -608,9 +616,11 @@ int mps_store_commit_batch(mps_store *st, const mps_batch *b, size_t room, uint6
   }
   if (rc || exec(st, "COMMIT")) {
     exec(st, "ROLLBACK");
+    exec(st, "PRAGMA synchronous=NORMAL");
     *inserted = 0;
     return MPSYNC_ESTORE;
   }
+  exec(st, "PRAGMA synchronous=NORMAL");
   st->pending += (int64_t)*inserted;
   *point = last;
   return 0;

@@ -370,8 +370,10 @@ static void retention_run(mock_server *srv, const char *query, http_response *re
   int64_t older = query_int(query, "olderThanMs", server_retention_ms(srv));
   int64_t at = query_int(query, "atMs", wall_ms());
   int64_t pruned = 0;
-  if (older < 0 || store_prune(srv->st, at - older, &pruned)) {
-    respond_error(resp, older < 0 ? 400 : 500, older < 0 ? "ARGS_IS_NULL" : "SYSTEM_ERROR");
+  /* Both are epoch-ms quantities: negative ones are refused, which also keeps at - older defined. */
+  int bad = older < 0 || at < 0;
+  if (bad || store_prune(srv->st, at - older, &pruned)) {
+    respond_error(resp, bad ? 400 : 500, bad ? "ARGS_IS_NULL" : "SYSTEM_ERROR");
     return;
   }
   cJSON *o = cJSON_CreateObject();

@@ -11,7 +11,7 @@
 #include "tls/tls.h"
 #include "util.h"
 
-#define BATCH_MAX_OPLOGS 64
+#define BATCH_MAX_OPLOGS 1000
 #define BATCH_MAX_BYTES (512u * 1024u)
 #define ID_MAX 128 /* instance, device and user ids longer than this are refused */
 #define TLS_READ_CHUNK 16384
