@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <mbedtls/base64.h>
@@ -83,9 +84,20 @@ static void print_oplog(const mpsync_message *m, const mpsync_oplog *op) {
   cJSON_AddNumberToObject(o, "delivery", m->delivery);
   char *line = cJSON_PrintUnformatted(o);
   if (line) {
-    fputs(line, stdout);
-    fputc('\n', stdout);
-    fflush(stdout);
+    /* One write per line, newline included: a reader that merges stdout and stderr never sees a
+     * log line cut into an oplog line. */
+    size_t n = strlen(line);
+    char *out = realloc(line, n + 2);
+    if (out) {
+      line = out;
+      line[n] = '\n';
+      fflush(stdout);
+      for (size_t off = 0; off < n + 1;) {
+        ssize_t w = write(STDOUT_FILENO, line + off, n + 1 - off);
+        if (w <= 0) break;
+        off += (size_t)w;
+      }
+    }
   }
   free(line);
   free(pl);
