@@ -17,6 +17,7 @@ static void pump(mpsync_client *c, loop_biz *lb);
 static void pump_all(mpsync_client *c);
 static void on_redeliver_timer(uv_timer_t *t);
 static void on_reconnect_timer(uv_timer_t *t);
+static void on_connect_timer(uv_timer_t *t);
 static void on_heartbeat_timer(uv_timer_t *t);
 static void hb_failed(mpsync_client *c);
 static void wait_old_user_callbacks(mpsync_client *c);
@@ -327,7 +328,10 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 
 /* Lets the link go: sends what is queued (a Close, usually), then closes the socket. */
 static void link_release(mpsync_client *c, link *lk, int graceful) {
-  if (c->link == lk) c->link = NULL;
+  if (c->link == lk) {
+    c->link = NULL;
+    uv_timer_stop(&c->connect_timer);
+  }
   if (lk->closing) return;
   lk->closing = 1;
   uv_timer_stop(&c->heartbeat_timer);
@@ -359,9 +363,11 @@ static void schedule_reconnect(mpsync_client *c, uint32_t retry_after_s) {
     /* Full jitter: spread a crowd of clients that lost the same server (C11). */
     uint64_t ceiling = 1000ull << (c->attempt < 16 ? c->attempt : 16);
     if (ceiling > c->reconnect_max_ms) ceiling = c->reconnect_max_ms;
+    if (ceiling < 100) ceiling = 100;
     uint32_t r = 0;
     if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = (uint32_t)uv_hrtime();
-    delay = 50 + r % (ceiling + 1);
+    /* 50 ms floor so that a dead server is not hammered in a tight loop; never past the ceiling. */
+    delay = 50 + r % (ceiling - 50 + 1);
   }
   c->attempt++;
   mps_log(&c->log, MPSYNC_LOG_INFO, "reconnect in %" PRIu64 " ms", delay);
@@ -481,6 +487,7 @@ static int on_welcome(void *ud, const mps_welcome *w) {
   mpsync_client *c = lk->client;
   lk->welcomed = 1;
   c->attempt = 0;
+  uv_timer_stop(&c->connect_timer);
   mps_log(&c->log, MPSYNC_LOG_INFO, "connected to %s:%u (heartbeat %us, timeout %us)", c->host,
           (unsigned)c->port, w->heartbeat_interval_s, w->heartbeat_timeout_s);
   deliver_state(c, MPSYNC_STATE_CONNECTED, "");
@@ -701,6 +708,8 @@ static void start_connect(mpsync_client *c) {
   if (!lk) return;
   lk->client = c;
   lk->started_at = uv_now(&c->loop);
+  uv_timer_start(&c->connect_timer, on_connect_timer,
+                 (uint64_t)MPS_DEFAULT_HEARTBEAT_TIMEOUT_S * 1000, 0);
   lk->resolve.data = lk;
   c->link = lk;
   deliver_state(c, MPSYNC_STATE_CONNECTING, "");
@@ -720,6 +729,13 @@ static void start_connect(mpsync_client *c) {
 }
 
 static void on_reconnect_timer(uv_timer_t *t) { start_connect(t->data); }
+
+/* Resolve, TCP connect, TLS handshake and Welcome, all within one timeout: a server that never
+ * answers a SYN or a ClientHello must not leave the client Connecting for minutes. */
+static void on_connect_timer(uv_timer_t *t) {
+  mpsync_client *c = t->data;
+  if (c->link && !c->link->welcomed) link_failed(c, c->link, "connect timed out", 0);
+}
 
 /* Drops the link on purpose (background, user change, shutdown). */
 static void link_drop(mpsync_client *c, const char *why) {
@@ -841,6 +857,7 @@ static void handle_stop(mpsync_client *c) {
   uv_close((uv_handle_t *)&c->heartbeat_timer, on_close_handle);
   uv_close((uv_handle_t *)&c->reconnect_timer, on_close_handle);
   uv_close((uv_handle_t *)&c->redeliver_timer, on_close_handle);
+  uv_close((uv_handle_t *)&c->connect_timer, on_close_handle);
 }
 
 static void finish_cmd(cmd *k, int result) {
@@ -1125,7 +1142,9 @@ int mpsync_client_new(const mpsync_config *cfg, mpsync_client **out) {
   uv_timer_init(&c->loop, &c->heartbeat_timer);
   uv_timer_init(&c->loop, &c->reconnect_timer);
   uv_timer_init(&c->loop, &c->redeliver_timer);
+  uv_timer_init(&c->loop, &c->connect_timer);
   c->heartbeat_timer.data = c->reconnect_timer.data = c->redeliver_timer.data = c;
+  c->connect_timer.data = c;
   unsigned started = start_workers(c);
   if (started < c->n_workers || uv_thread_create(&c->loop_thread, loop_main, c) != 0) {
     stop_workers(c, started);

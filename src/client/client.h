@@ -123,7 +123,7 @@ struct mpsync_client {
   uv_thread_t loop_thread;
   uv_loop_t loop;
   uv_async_t wakeup;
-  uv_timer_t heartbeat_timer, reconnect_timer, redeliver_timer;
+  uv_timer_t heartbeat_timer, reconnect_timer, redeliver_timer, connect_timer;
   int foreground;
   char *user_id, *session_id;
   unsigned loop_user_gen;

@@ -1,4 +1,4 @@
-# Link faults (C11, C12, C19): mpsync-cli behind a fault-injection proxy recovers, losing and repeating nothing.
+# Link faults (C11, C12, C19): mpsync-cli behind a fault proxy recovers; nothing lost or repeated.
 """Each test runs the mock server with a 1 s heartbeat and 1 s timeout, puts the fault proxy of
 tests/faults between it and `mpsync-cli listen`, pushes oplogs before, during and after a fault,
 and checks that the client reconnects (a second `state CONNECTED`) and that every pushed
@@ -193,7 +193,8 @@ class LinkFaults(unittest.TestCase):
 
     def test_delay_beyond_heartbeat_timeout_reconnects(self):
         # 1.5 s each way: pongs come too late, the link is dead; the new connection is clean.
-        detected = self.run_fault(lambda: self.proxy.delay(1.5), r"no pong within heartbeat timeout")
+        detected = self.run_fault(lambda: self.proxy.delay(1.5),
+                                  r"no pong within heartbeat timeout")
         self.assertLess(detected, 2 + SLACK_S)
 
     def test_drop_toward_client_reconnects_and_resends(self):
@@ -254,7 +255,8 @@ class LinkFaults(unittest.TestCase):
 
     def test_blackhole_detected_by_heartbeat(self):
         # Nothing comes back and nothing says so: only the heartbeat can tell (C12).
-        detected = self.run_fault(lambda: self.proxy.blackhole(), r"no pong within heartbeat timeout")
+        detected = self.run_fault(lambda: self.proxy.blackhole(),
+                                  r"no pong within heartbeat timeout")
         self.assertLess(detected, 2 + SLACK_S, "dead link found within interval + timeout")
 
     def test_garbage_toward_client(self):
@@ -332,7 +334,7 @@ class LinkFaults(unittest.TestCase):
         t0 = time.monotonic()
         failed = self.lst.wait_log(r"state CONNECT_FAILED: ", 15 + 3)
         self.assertGreater(time.monotonic() - t0, 14)
-        self.assertRegex(failed[0], r"handshake timed out")
+        self.assertRegex(failed[0], r"handshake timed out|connect timed out")
 
     # -- the server goes away --
     def test_server_killed_and_restarted_on_the_same_port(self):
@@ -368,7 +370,7 @@ class LinkFaults(unittest.TestCase):
         self.assertTrue(plan, "\n".join(self.lst.log))
         self.assertEqual(len(tries), len(plan), "one attempt per scheduled reconnect")
         for attempt, (at, d) in enumerate(plan):
-            self.assertLessEqual(d, 50 + min(1000 << attempt, 60000), delays)
+            self.assertLessEqual(d, min(1000 << attempt, 60000), delays)
             self.assertGreaterEqual(d, 50, delays)
             self.assertAlmostEqual(tries[attempt] - at, d / 1000, delta=0.5,
                                    msg="attempt %d made when scheduled" % attempt)

@@ -1,4 +1,4 @@
-# Fault-injection TCP proxy (asyncio, standard library) between a long-link client and the mock server.
+# Fault-injection TCP proxy (asyncio, stdlib) between a long-link client and the mock server.
 """A TCP proxy on 127.0.0.1 that forwards a client's connections to a target and, when told so at
 run time, misbehaves the way mobile networks and broken middleboxes do:
 
