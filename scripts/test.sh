@@ -7,3 +7,7 @@ bash scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j2
 ctest --test-dir build --output-on-failure -j2 --timeout 300
+# The same suite under ASan+UBSan, the threaded tests under TSan, and 30 s of every fuzz target
+# (docs/RELIABILITY.md).
+bash scripts/sanitize.sh
+bash scripts/fuzz.sh --smoke
