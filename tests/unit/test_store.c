@@ -54,10 +54,34 @@ static void commit(mps_store *st, int kind, const char *biz, const char *target,
 #define DEVICE MPSYNC__WIRE__STREAM_KIND__STREAM_DEVICE
 
 static void test_file_mode_and_device_id(void) {
-  mps_store *st = open_store();
+  /* Whatever the process umask, nothing the cache creates is readable by others. */
+  mode_t old = umask(0);
+  char sub[300];
+  snprintf(sub, sizeof sub, "%s/created-here", dir);
+  mps_store *st;
+  char err[256];
+  CHECK_EQ(mps_store_open(sub, &st, err, sizeof err), 0);
+  uint64_t point;
+  size_t inserted;
+  commit(st, DEVICE, "MODE", "d", 1, 1, 0, &point, &inserted);
+  char idbuf[64];
+  CHECK_EQ(mps_store_device_id(st, NULL, idbuf, sizeof idbuf), 0);
+  struct stat sb;
+  CHECK_EQ(stat(sub, &sb), 0);
+  CHECK_EQ(sb.st_mode & 0777, 0700);
+  const char *files[] = {MPS_STORE_FILE, MPS_STORE_FILE "-wal", MPS_STORE_FILE "-shm", "device_id"};
+  for (size_t i = 0; i < 4; i++) {
+    char f[400];
+    snprintf(f, sizeof f, "%s/%s", sub, files[i]);
+    CHECK_EQ(stat(f, &sb), 0);
+    if ((sb.st_mode & 0777) != 0600) fprintf(stderr, "%s has mode %o\n", f, sb.st_mode & 0777);
+    CHECK_EQ(sb.st_mode & 0777, 0600);
+  }
+  mps_store_close(st);
+  umask(old);
+  st = open_store();
   char path[256];
   snprintf(path, sizeof path, "%s/%s", dir, MPS_STORE_FILE);
-  struct stat sb;
   CHECK_EQ(stat(path, &sb), 0);
   CHECK_EQ(sb.st_mode & 0777, 0600);
   char id1[64], id2[64];
