@@ -9,7 +9,7 @@
 #include "mpsync/mpsync.h"
 
 #define MPS_STORE_FILE "mpsync.db"
-#define MPS_STORE_SCHEMA_VERSION 2
+#define MPS_STORE_SCHEMA_VERSION 3
 
 typedef struct mps_store mps_store;
 
