@@ -341,4 +341,3 @@ void mps_session_set_heartbeat(mps_session *s, uint32_t interval_s) {
 
 uint32_t mps_session_heartbeat_s(const mps_session *s) { return s->hb_s; }
 
-uint32_t mps_session_heartbeat_timeout_s(const mps_session *s) { return s->hb_timeout_s; }

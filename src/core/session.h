@@ -77,8 +77,7 @@ int mps_session_tick(mps_session *s, uint64_t now_ms);
  * after the last one. */
 void mps_session_set_heartbeat(mps_session *s, uint32_t interval_s);
 
-/* Heartbeat parameters in force (from the Welcome, or the defaults). */
+/* The heartbeat interval in force (from the Welcome, set_heartbeat, or the default). */
 uint32_t mps_session_heartbeat_s(const mps_session *s);
-uint32_t mps_session_heartbeat_timeout_s(const mps_session *s);
 
 #endif

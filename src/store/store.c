@@ -363,12 +363,6 @@ static int meta_add(mps_store *st, const char *key, int64_t delta) {
   return meta_set(st, key, buf);
 }
 
-int64_t mps_store_dropped_expired(mps_store *st) { return meta_counter(st, "dropped_expired"); }
-
-int64_t mps_store_dropped_undelivered(mps_store *st) {
-  return meta_counter(st, "dropped_undelivered");
-}
-
 int64_t mps_store_counter(mps_store *st, const char *name) { return meta_counter(st, name); }
 
 int64_t mps_store_setting(mps_store *st, const char *key, int64_t def) {

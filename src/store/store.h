@@ -69,12 +69,9 @@ int mps_store_next_message(mps_store *st, const char *biz, const char *user, int
 /* Deletes the rows of a delivered message (C5). */
 int mps_store_delete_message(mps_store *st, const mps_msg *m);
 
-/* Counters of oplogs dropped for good: expired (C14) and undeliverable (C6). */
-int64_t mps_store_dropped_expired(mps_store *st);
-int64_t mps_store_dropped_undelivered(mps_store *st);
-
-/* Other counters: "stream_resets" (epochs changed under us), "lost_oplogs" (pruned by the server's
- * retention before this device got them). */
+/* Counters kept in the cache: "dropped_expired" (C14), "dropped_undelivered" (C6),
+ * "dropped_tampered" (failed authentication), "stream_resets" (epochs changed under us),
+ * "lost_oplogs" (pruned by the server's retention before this device got them). */
 int64_t mps_store_counter(mps_store *st, const char *name);
 
 /* Small persistent settings (learned heartbeat intervals, ...): def when absent. */
