@@ -222,6 +222,7 @@ static void pump(mpsync_client *c, loop_biz *lb) {
   lb->in_flight = 1;
   lb->kind = m->kind;
   lb->target = mps_strdup(m->target);
+  lb->stream = m->stream;
   lb->first_row = m->first_row;
   lb->last_row = m->last_row;
   uint64_t backoff = (uint64_t)c->redelivery_base_ms << (m->delivery < 16 ? m->delivery - 1 : 15);
@@ -796,6 +797,7 @@ static int handle_report(mpsync_client *c, const char *biz, const char *id) {
   snprintf(key.biz, sizeof key.biz, "%s", lb->biz);
   key.kind = lb->kind;
   key.target = lb->target;
+  key.stream = lb->stream;
   key.first_row = lb->first_row;
   key.last_row = lb->last_row;
   if (mps_store_delete_message(c->store, &key) != 0) {

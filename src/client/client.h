@@ -73,7 +73,7 @@ typedef struct loop_biz {
   int in_flight;
   int kind;
   char *target;
-  int64_t first_row, last_row;
+  int64_t stream, first_row, last_row;
   uint64_t dispatched_at, redeliver_at; /* loop ms */
   struct loop_biz *next;
 } loop_biz;

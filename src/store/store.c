@@ -22,12 +22,17 @@ struct mps_store {
   sqlite3_stmt *insert_oplog;
   sqlite3_stmt *get_point;
   sqlite3_stmt *set_point;
+  sqlite3_stmt *add_stream;
   sqlite3_stmt *select_next;
-  sqlite3_stmt *mark_delivered;
+  sqlite3_stmt *get_attempt;
+  sqlite3_stmt *clear_attempts;
+  sqlite3_stmt *add_attempt;
   sqlite3_stmt *delete_range;
   sqlite3_stmt *delete_expired;
   sqlite3_stmt *reset_stream;
-  int64_t pending; /* rows in oplogs: counted once at open, then kept up to date */
+  sqlite3_stmt *save_next_row;
+  int64_t pending;  /* rows in oplogs: counted once at open, then kept up to date */
+  int64_t next_row; /* row numbers are never reused: a stale message id never names new data */
   int recovered;   /* the cache was corrupt and started afresh */
   int sealed;      /* payloads are AES-256-GCM sealed under the app's key */
   mbedtls_gcm_context gcm;
@@ -71,12 +76,46 @@ static const char *const migrations[] = {
     /* v3: the expiry sweep before each dispatch scanned every row of the bizType; with this
      * partial index it touches only oplogs that have a validTimeEnd at all. */
     "CREATE INDEX oplogs_expiry ON oplogs(biz, valid_end) WHERE valid_end > 0;",
+    /* v4: the drain's cost is SQLite's b-tree work per row. Oplogs are clustered by (biz, row) in
+     * a WITHOUT ROWID table, so the dispatch order needs no second index; a stream is named by a
+     * small integer instead of three columns; the UNIQUE index goes (the sync point and the
+     * strictly rising ids of a batch already keep duplicates out, C8); and delivery counts move
+     * to one row per delivered message instead of an UPDATE of every payload row. Row numbers
+     * continue from the old AUTOINCREMENT high-water mark, kept in meta from now on. */
+    "CREATE TABLE streams_v4(id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, biz TEXT NOT NULL,"
+    " target TEXT NOT NULL, epoch INTEGER NOT NULL DEFAULT 0,"
+    " sync_point INTEGER NOT NULL DEFAULT 0, UNIQUE(kind, biz, target));"
+    "INSERT INTO streams_v4(kind, biz, target, epoch, sync_point)"
+    " SELECT kind, biz, target, epoch, sync_point FROM streams;"
+    "INSERT OR IGNORE INTO streams_v4(kind, biz, target, epoch, sync_point)"
+    " SELECT kind, biz, target, max(epoch), max(oplog_id) FROM oplogs GROUP BY kind, biz, target;"
+    "CREATE TABLE oplogs_v4(biz TEXT NOT NULL, row INTEGER NOT NULL, stream INTEGER NOT NULL,"
+    " epoch INTEGER NOT NULL, oplog_id INTEGER NOT NULL, payload BLOB NOT NULL,"
+    " is_binary INTEGER NOT NULL, third_msg_id TEXT NOT NULL, create_time INTEGER NOT NULL,"
+    " valid_end INTEGER NOT NULL, PRIMARY KEY(biz, row)) WITHOUT ROWID;"
+    "INSERT INTO oplogs_v4 SELECT o.biz, o.row, s.id, o.epoch, o.oplog_id, o.payload, o.is_binary,"
+    " o.third_msg_id, o.create_time, o.valid_end FROM oplogs o"
+    " JOIN streams_v4 s ON s.kind=o.kind AND s.biz=o.biz AND s.target=o.target;"
+    "CREATE TABLE attempts(first_row INTEGER PRIMARY KEY, biz TEXT NOT NULL,"
+    " stream INTEGER NOT NULL, last_row INTEGER NOT NULL, deliveries INTEGER NOT NULL);"
+    "INSERT INTO attempts SELECT min(o.row), o.biz, s.id, max(o.row), o.deliveries FROM oplogs o"
+    " JOIN streams_v4 s ON s.kind=o.kind AND s.biz=o.biz AND s.target=o.target"
+    " WHERE o.deliveries>0 GROUP BY s.id, o.epoch, o.deliveries;"
+    "INSERT OR REPLACE INTO meta(key, value) SELECT 'next_row', max(coalesce("
+    "(SELECT max(seq) FROM sqlite_sequence WHERE name='oplogs'), 0),"
+    " coalesce((SELECT max(row) FROM oplogs), 0)) + 1;"
+    "DROP TABLE oplogs;"
+    "DROP TABLE streams;"
+    "ALTER TABLE oplogs_v4 RENAME TO oplogs;"
+    "ALTER TABLE streams_v4 RENAME TO streams;"
+    "CREATE INDEX oplogs_expiry ON oplogs(biz, valid_end) WHERE valid_end > 0;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == MPS_STORE_SCHEMA_VERSION,
               "one migration step per schema version");
 
 static int count_pending(mps_store *st);
+static int load_next_row(mps_store *st);
 
 static int exec(mps_store *st, const char *sql) {
   return sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : MPSYNC_ESTORE;
@@ -108,27 +147,35 @@ static int prepare(mps_store *st) {
     const char *sql;
   } all[] = {
       {&st->insert_oplog,
-       "INSERT OR IGNORE INTO oplogs(kind, biz, target, oplog_id, payload, is_binary,"
-       " third_msg_id, create_time, valid_end, epoch)"
-       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
+       "INSERT INTO oplogs(stream, biz, row, oplog_id, payload, is_binary, third_msg_id,"
+       " create_time, valid_end, epoch) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
       {&st->get_point,
-       "SELECT sync_point, epoch FROM streams WHERE kind=?1 AND biz=?2 AND target=?3"},
+       "SELECT sync_point, epoch, id FROM streams WHERE kind=?1 AND biz=?2 AND target=?3"},
+      {&st->add_stream,
+       "INSERT INTO streams(kind, biz, target, epoch, sync_point) VALUES(?1, ?2, ?3, ?4, 0)"},
       {&st->reset_stream,
        "INSERT INTO streams(kind, biz, target, epoch, sync_point) VALUES(?1, ?2, ?3, ?4, 0)"
        " ON CONFLICT(kind, biz, target) DO UPDATE SET epoch=excluded.epoch, sync_point=0"},
       {&st->set_point,
        "INSERT INTO streams(kind, biz, target, epoch, sync_point) VALUES(?1, ?2, ?3, ?4, ?5)"
        " ON CONFLICT(kind, biz, target) DO UPDATE SET sync_point=max(sync_point, excluded.sync_point)"},
+      /* CROSS JOIN keeps oplogs as the outer loop: the walk follows the primary key from the
+       * head of the bizType and stops after ?3 rows, whatever the cache's size. */
       {&st->select_next,
-       "SELECT row, kind, target, oplog_id, payload, is_binary, third_msg_id, create_time,"
-       " valid_end, deliveries, epoch FROM oplogs WHERE biz=?1 AND (kind<>1 OR target=?2)"
-       " ORDER BY row LIMIT ?3"},
-      {&st->mark_delivered,
-       "UPDATE oplogs SET deliveries=deliveries+1 WHERE kind=?1 AND biz=?2 AND target=?3"
-       " AND row BETWEEN ?4 AND ?5"},
-      {&st->delete_range,
-       "DELETE FROM oplogs WHERE kind=?1 AND biz=?2 AND target=?3 AND row BETWEEN ?4 AND ?5"},
+       "SELECT o.row, s.kind, s.target, o.oplog_id, o.payload, o.is_binary, o.third_msg_id,"
+       " o.create_time, o.valid_end, o.stream, o.epoch FROM oplogs o CROSS JOIN streams s"
+       " ON s.id=o.stream WHERE o.biz=?1 AND (s.kind<>1 OR s.target=?2) ORDER BY o.row LIMIT ?3"},
+      {&st->get_attempt,
+       "SELECT last_row, deliveries FROM attempts WHERE first_row<=?1 AND stream=?2"
+       " AND last_row>=?1 ORDER BY first_row DESC LIMIT 1"},
+      {&st->clear_attempts,
+       "DELETE FROM attempts WHERE stream=?1 AND first_row<=?3 AND last_row>=?2"},
+      {&st->add_attempt,
+       "INSERT INTO attempts(first_row, biz, stream, last_row, deliveries)"
+       " VALUES(?1, ?2, ?3, ?4, ?5)"},
+      {&st->delete_range, "DELETE FROM oplogs WHERE biz=?1 AND row BETWEEN ?2 AND ?3 AND stream=?4"},
       {&st->delete_expired, "DELETE FROM oplogs WHERE biz=?1 AND valid_end>0 AND valid_end<?2"},
+      {&st->save_next_row, "INSERT OR REPLACE INTO meta(key, value) VALUES('next_row', ?1)"},
   };
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     if (sqlite3_prepare_v3(st->db, all[i].sql, -1, SQLITE_PREPARE_PERSISTENT, all[i].stmt,
@@ -153,15 +200,17 @@ static int open_file(mps_store *st, const char *path) {
    * mean one more delivery, which at-least-once allows. Batch commits, which the server is told
    * about, switch to FULL (see mps_store_commit_batch). */
   if (exec(st, "PRAGMA journal_mode=WAL") || exec(st, "PRAGMA synchronous=NORMAL") ||
-      (rc = migrate(st)) || (rc = prepare(st)) || (rc = count_pending(st)))
+      (rc = migrate(st)) || (rc = prepare(st)) || (rc = count_pending(st)) ||
+      (rc = load_next_row(st)))
     return MPSYNC_ESTORE;
   return 0;
 }
 
 static void close_db(mps_store *st) {
-  sqlite3_stmt *all[] = {st->insert_oplog,   st->get_point,      st->set_point,
-                         st->select_next,    st->mark_delivered, st->delete_range,
-                         st->delete_expired, st->reset_stream};
+  sqlite3_stmt *all[] = {st->insert_oplog,   st->get_point,     st->add_stream,
+                         st->set_point,      st->select_next,   st->get_attempt,
+                         st->clear_attempts, st->add_attempt,   st->delete_range,
+                         st->delete_expired, st->reset_stream,  st->save_next_row};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sqlite3_finalize(all[i]);
   sqlite3_close(st->db);
   memset(st, 0, offsetof(mps_store, dir));
@@ -390,14 +439,32 @@ static int count_pending(mps_store *st) {
   return rc;
 }
 
+static int load_next_row(mps_store *st) {
+  sqlite3_stmt *q;
+  int rc = MPSYNC_ESTORE;
+  if (sqlite3_prepare_v2(st->db,
+                         "SELECT max(coalesce((SELECT CAST(value AS INTEGER) FROM meta"
+                         " WHERE key='next_row'), 1), coalesce((SELECT max(row) FROM oplogs), 0) + 1)",
+                         -1, &q, NULL) == SQLITE_OK &&
+      sqlite3_step(q) == SQLITE_ROW) {
+    st->next_row = sqlite3_column_int64(q, 0);
+    rc = 0;
+  }
+  sqlite3_finalize(q);
+  return rc;
+}
+
 static int purge(mps_store *st, const char *user) {
   if (exec(st, "BEGIN IMMEDIATE")) return MPSYNC_ESTORE;
   sqlite3_stmt *q = NULL;
   int rc = 0;
   const char *sql[] = {
-      user ? "DELETE FROM oplogs WHERE kind=1 AND target=?1" : "DELETE FROM oplogs",
+      user ? "DELETE FROM oplogs WHERE stream IN (SELECT id FROM streams WHERE kind=1 AND target=?1)"
+           : "DELETE FROM oplogs",
+      user ? "DELETE FROM attempts WHERE stream IN (SELECT id FROM streams WHERE kind=1 AND target=?1)"
+           : "DELETE FROM attempts",
       user ? "DELETE FROM streams WHERE kind=1 AND target=?1" : "DELETE FROM streams"};
-  for (size_t i = 0; !rc && i < 2; i++) {
+  for (size_t i = 0; !rc && i < sizeof sql / sizeof sql[0]; i++) {
     if (sqlite3_prepare_v2(st->db, sql[i], -1, &q, NULL) != SQLITE_OK) {
       rc = MPSYNC_ESTORE;
       break;
@@ -536,19 +603,20 @@ static int step_done(sqlite3_stmt *q) {
   return rc == SQLITE_DONE ? 0 : MPSYNC_ESTORE;
 }
 
-/* The stream's sync point and epoch; 0 and 0 for a stream not seen yet. */
-static uint64_t stream_point(mps_store *st, int kind, const char *biz, const char *target,
-                             uint64_t *epoch) {
+/* The stream's id, sync point and epoch; id 0 (point 0, epoch 0) for a stream not seen yet. */
+static int64_t stream_lookup(mps_store *st, int kind, const char *biz, const char *target,
+                             uint64_t *point, uint64_t *epoch) {
   bind_stream(st->get_point, kind, biz, target);
-  uint64_t p = 0;
-  *epoch = 0;
+  int64_t id = 0;
+  *point = *epoch = 0;
   if (sqlite3_step(st->get_point) == SQLITE_ROW) {
-    p = (uint64_t)sqlite3_column_int64(st->get_point, 0);
+    *point = (uint64_t)sqlite3_column_int64(st->get_point, 0);
     *epoch = (uint64_t)sqlite3_column_int64(st->get_point, 1);
+    id = sqlite3_column_int64(st->get_point, 2);
   }
   sqlite3_reset(st->get_point);
   sqlite3_clear_bindings(st->get_point);
-  return p;
+  return id;
 }
 
 int mps_store_commit_batch(mps_store *st, const mps_batch *b, size_t room, uint64_t *point,
@@ -561,10 +629,20 @@ int mps_store_commit_batch(mps_store *st, const mps_batch *b, size_t room, uint6
     exec(st, "PRAGMA synchronous=NORMAL");
     return MPSYNC_ESTORE;
   }
-  uint64_t epoch;
-  uint64_t sp = stream_point(st, b->kind, b->biz_type, b->target, &epoch);
+  uint64_t epoch, sp;
+  int64_t stream = stream_lookup(st, b->kind, b->biz_type, b->target, &sp, &epoch);
+  int64_t first_row = st->next_row;
   int rc = 0;
-  if (b->reset || (epoch && b->epoch != epoch)) {
+  if (!stream) {
+    bind_stream(st->add_stream, b->kind, b->biz_type, b->target);
+    sqlite3_bind_int64(st->add_stream, 4, (sqlite3_int64)b->epoch);
+    rc = step_done(st->add_stream);
+    stream = sqlite3_last_insert_rowid(st->db);
+    epoch = b->epoch;
+  }
+  if (rc) {
+    /* fall through to the rollback below */
+  } else if (b->reset || (epoch && b->epoch != epoch)) {
     /* The server's stream started over: its ids restart at 1 in a new epoch. What is cached of
      * the old epoch stays and is still delivered; nothing of it can collide with the new ids. */
     bind_stream(st->reset_stream, b->kind, b->biz_type, b->target);
@@ -583,7 +661,9 @@ int mps_store_commit_batch(mps_store *st, const mps_batch *b, size_t room, uint6
       break;
     }
     sqlite3_stmt *q = st->insert_oplog;
-    bind_stream(q, b->kind, b->biz_type, b->target);
+    sqlite3_bind_int64(q, 1, stream);
+    sqlite3_bind_text(q, 2, b->biz_type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, st->next_row);
     sqlite3_bind_int64(q, 4, (sqlite3_int64)op->id);
     if (st->sealed) {
       uint8_t aad[256];
@@ -601,7 +681,8 @@ int mps_store_commit_batch(mps_store *st, const mps_batch *b, size_t room, uint6
     sqlite3_bind_int64(q, 10, (sqlite3_int64)b->epoch);
     rc = step_done(q);
     if (!rc) {
-      *inserted += (size_t)sqlite3_changes(st->db);
+      *inserted += 1;
+      st->next_row++;
       last = op->id;
     }
   }
@@ -611,8 +692,13 @@ int mps_store_commit_batch(mps_store *st, const mps_batch *b, size_t room, uint6
     sqlite3_bind_int64(st->set_point, 5, (sqlite3_int64)last);
     rc = step_done(st->set_point);
   }
+  if (!rc && st->next_row != first_row) {
+    sqlite3_bind_int64(st->save_next_row, 1, st->next_row);
+    rc = step_done(st->save_next_row);
+  }
   if (rc || exec(st, "COMMIT")) {
     exec(st, "ROLLBACK");
+    st->next_row = first_row;
     exec(st, "PRAGMA synchronous=NORMAL");
     *inserted = 0;
     return MPSYNC_ESTORE;
@@ -635,19 +721,56 @@ void mps_msg_free(mps_msg *m) {
   free(m);
 }
 
-static int delete_rows(mps_store *st, int kind, const char *biz, const char *target, int64_t first,
+static int clear_attempts(mps_store *st, int64_t stream, int64_t first, int64_t last) {
+  sqlite3_stmt *q = st->clear_attempts;
+  sqlite3_bind_int64(q, 1, stream);
+  sqlite3_bind_int64(q, 2, first);
+  sqlite3_bind_int64(q, 3, last);
+  return step_done(q);
+}
+
+/* Deletes a message's rows and its delivery count in one transaction. */
+static int delete_rows(mps_store *st, const char *biz, int64_t stream, int64_t first,
                        int64_t last) {
+  if (exec(st, "BEGIN IMMEDIATE")) return MPSYNC_ESTORE;
   sqlite3_stmt *q = st->delete_range;
-  bind_stream(q, kind, biz, target);
-  sqlite3_bind_int64(q, 4, first);
-  sqlite3_bind_int64(q, 5, last);
+  sqlite3_bind_text(q, 1, biz, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 2, first);
+  sqlite3_bind_int64(q, 3, last);
+  sqlite3_bind_int64(q, 4, stream);
   int rc = step_done(q);
-  if (!rc) st->pending -= sqlite3_changes(st->db);
-  return rc;
+  int deleted = rc ? 0 : sqlite3_changes(st->db);
+  if (!rc) rc = clear_attempts(st, stream, first, last);
+  if (rc || exec(st, "COMMIT")) {
+    exec(st, "ROLLBACK");
+    return MPSYNC_ESTORE;
+  }
+  st->pending -= deleted;
+  return 0;
 }
 
 int mps_store_delete_message(mps_store *st, const mps_msg *m) {
-  return delete_rows(st, m->kind, m->biz, m->target, m->first_row, m->last_row);
+  return delete_rows(st, m->biz, m->stream, m->first_row, m->last_row);
+}
+
+/* Counts one more delivery of the message's rows, replacing whatever count covered them. */
+static int mark_delivered(mps_store *st, const mps_msg *m) {
+  if (exec(st, "BEGIN IMMEDIATE")) return MPSYNC_ESTORE;
+  int rc = clear_attempts(st, m->stream, m->first_row, m->last_row);
+  if (!rc) {
+    sqlite3_stmt *q = st->add_attempt;
+    sqlite3_bind_int64(q, 1, m->first_row);
+    sqlite3_bind_text(q, 2, m->biz, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, m->stream);
+    sqlite3_bind_int64(q, 4, m->last_row);
+    sqlite3_bind_int(q, 5, (int)m->delivery);
+    rc = step_done(q);
+  }
+  if (rc || exec(st, "COMMIT")) {
+    exec(st, "ROLLBACK");
+    return MPSYNC_ESTORE;
+  }
+  return 0;
 }
 
 static int drop_expired(mps_store *st, const char *biz, int64_t now) {
@@ -657,10 +780,32 @@ static int drop_expired(mps_store *st, const char *biz, int64_t now) {
   int rc = step_done(q);
   int n = sqlite3_changes(st->db);
   st->pending -= rc ? 0 : n;
-  return rc ? rc : n ? meta_add(st, "dropped_expired", n) : 0;
+  if (rc || !n) return rc;
+  /* A delivery count whose rows all expired counts nothing any more. */
+  if (exec(st, "DELETE FROM attempts WHERE NOT EXISTS (SELECT 1 FROM oplogs o WHERE"
+               " o.biz=attempts.biz AND o.row BETWEEN attempts.first_row AND attempts.last_row)"))
+    return MPSYNC_ESTORE;
+  return meta_add(st, "dropped_expired", n);
 }
 
-/* Reads the head group: consecutive visible rows of one stream with one delivery count. */
+/* The delivery count covering the head row of a message, and the last row it covers. */
+static int head_attempt(mps_store *st, int64_t row, int64_t stream, int64_t *last) {
+  sqlite3_stmt *q = st->get_attempt;
+  sqlite3_bind_int64(q, 1, row);
+  sqlite3_bind_int64(q, 2, stream);
+  int d = 0;
+  *last = INT64_MAX;
+  if (sqlite3_step(q) == SQLITE_ROW) {
+    *last = sqlite3_column_int64(q, 0);
+    d = sqlite3_column_int(q, 1);
+  }
+  sqlite3_reset(q);
+  sqlite3_clear_bindings(q);
+  return d;
+}
+
+/* Reads the head group: consecutive visible rows of one stream and epoch, and, when the head was
+ * delivered before, no further than the rows that delivery covered. */
 static int read_group(mps_store *st, const char *biz, const char *user, unsigned max_oplogs,
                       mps_msg **out, int64_t *bad_row) {
   *out = NULL;
@@ -670,20 +815,21 @@ static int read_group(mps_store *st, const char *biz, const char *user, unsigned
   if (user) sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
   sqlite3_bind_int64(q, 3, (sqlite3_int64)max_oplogs + 1);
   mps_msg *m = NULL;
-  int rc = SQLITE_ROW, deliveries = 0;
-  int64_t epoch = 0;
+  int rc = SQLITE_ROW;
+  int64_t epoch = 0, covered = INT64_MAX;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     int kind = sqlite3_column_int(q, 1);
     const char *target = (const char *)sqlite3_column_text(q, 2);
-    int d = sqlite3_column_int(q, 9);
+    int64_t row = sqlite3_column_int64(q, 0);
+    int64_t stream = sqlite3_column_int64(q, 9);
     int64_t e = sqlite3_column_int64(q, 10);
     /* One message never spans streams, delivery counts or epochs: its ids always rise. */
-    if (m && (m->count == max_oplogs || kind != m->kind || strcmp(target, m->target) != 0 ||
-              d != deliveries || e != epoch)) {
+    if (m && (m->count == max_oplogs || stream != m->stream || row > covered || e != epoch)) {
       m->has_more = 1;
       break;
     }
     if (!m) {
+      int d = head_attempt(st, row, stream, &covered);
       m = calloc(1, sizeof *m);
       if (!m || !(m->oplogs = calloc(max_oplogs, sizeof *m->oplogs))) goto nomem;
       snprintf(m->biz, sizeof m->biz, "%s", biz);
@@ -691,8 +837,8 @@ static int read_group(mps_store *st, const char *biz, const char *user, unsigned
       m->target = mps_strdup(target);
       m->user_id = mps_strdup(kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER ? target : "");
       if (!m->target || !m->user_id) goto nomem;
-      m->first_row = sqlite3_column_int64(q, 0);
-      deliveries = d;
+      m->first_row = row;
+      m->stream = stream;
       epoch = e;
       m->delivery = (unsigned)d + 1;
     }
@@ -754,9 +900,11 @@ int mps_store_next_message(mps_store *st, const char *biz, const char *user, int
       /* The head row failed its authentication: drop it for good, count it, go on. */
       mps_msg_free(m);
       sqlite3_stmt *d;
-      if (sqlite3_prepare_v2(st->db, "DELETE FROM oplogs WHERE row=?1", -1, &d, NULL) != SQLITE_OK)
+      if (sqlite3_prepare_v2(st->db, "DELETE FROM oplogs WHERE biz=?1 AND row=?2", -1, &d,
+                             NULL) != SQLITE_OK)
         return MPSYNC_ESTORE;
-      sqlite3_bind_int64(d, 1, bad_row);
+      sqlite3_bind_text(d, 1, biz, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(d, 2, bad_row);
       rc = sqlite3_step(d) == SQLITE_DONE ? 0 : MPSYNC_ESTORE;
       sqlite3_finalize(d);
       if (rc) return rc;
@@ -766,11 +914,7 @@ int mps_store_next_message(mps_store *st, const char *biz, const char *user, int
     }
     if (!m) return 0;
     if (m->delivery <= max_deliveries) {
-      sqlite3_stmt *q = st->mark_delivered;
-      bind_stream(q, m->kind, m->biz, m->target);
-      sqlite3_bind_int64(q, 4, m->first_row);
-      sqlite3_bind_int64(q, 5, m->last_row);
-      if ((rc = step_done(q))) {
+      if ((rc = mark_delivered(st, m))) {
         mps_msg_free(m);
         return rc;
       }
@@ -780,7 +924,7 @@ int mps_store_next_message(mps_store *st, const char *biz, const char *user, int
       return 0;
     }
     /* Delivered max_deliveries times and never reported: give up on it for good (C6). */
-    rc = delete_rows(st, m->kind, m->biz, m->target, m->first_row, m->last_row);
+    rc = delete_rows(st, m->biz, m->stream, m->first_row, m->last_row);
     if (!rc) rc = meta_add(st, "dropped_undelivered", (int64_t)m->count);
     mps_msg_free(m);
     if (rc) return rc;

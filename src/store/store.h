@@ -9,7 +9,7 @@
 #include "mpsync/mpsync.h"
 
 #define MPS_STORE_FILE "mpsync.db"
-#define MPS_STORE_SCHEMA_VERSION 3
+#define MPS_STORE_SCHEMA_VERSION 4
 
 typedef struct mps_store mps_store;
 
@@ -19,6 +19,7 @@ typedef struct mps_msg {
   int kind;
   char *target;
   char *user_id;     /* target for user streams, "" otherwise */
+  int64_t stream;    /* the cache's id of (kind, biz, target) */
   int64_t first_row, last_row;
   unsigned delivery; /* the number this dispatch will be: deliveries so far + 1 */
   int has_more;

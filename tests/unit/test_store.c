@@ -269,6 +269,19 @@ static void test_epoch_reset(void) {
   mps_store_close(st);
 }
 
+/* The schema v1 shipped with, frozen here on purpose: migrations must keep what it holds. */
+static const char v1_schema[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE streams(kind INTEGER NOT NULL, biz TEXT NOT NULL, target TEXT NOT NULL,"
+    " epoch INTEGER NOT NULL DEFAULT 0, sync_point INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(kind, biz, target));"
+    "CREATE TABLE oplogs(row INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL,"
+    " biz TEXT NOT NULL, target TEXT NOT NULL, oplog_id INTEGER NOT NULL, payload BLOB NOT NULL,"
+    " is_binary INTEGER NOT NULL, third_msg_id TEXT NOT NULL, create_time INTEGER NOT NULL,"
+    " valid_end INTEGER NOT NULL, deliveries INTEGER NOT NULL DEFAULT 0,"
+    " UNIQUE(kind, biz, target, oplog_id));"
+    "CREATE INDEX oplogs_by_biz ON oplogs(biz, row);";
+
 /* A cache written by schema v1 opens, migrates, and keeps its data and row high-water mark. */
 static void test_migration_from_v1(void) {
   char v1dir[] = "/tmp/mpsync-v1-XXXXXX";
@@ -277,17 +290,8 @@ static void test_migration_from_v1(void) {
   snprintf(path, sizeof path, "%s/%s", v1dir, MPS_STORE_FILE);
   sqlite3 *db;
   CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+  CHECK_EQ(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
   const char *v1 =
-      "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-      "CREATE TABLE streams(kind INTEGER NOT NULL, biz TEXT NOT NULL, target TEXT NOT NULL,"
-      " epoch INTEGER NOT NULL DEFAULT 0, sync_point INTEGER NOT NULL DEFAULT 0,"
-      " PRIMARY KEY(kind, biz, target));"
-      "CREATE TABLE oplogs(row INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL,"
-      " biz TEXT NOT NULL, target TEXT NOT NULL, oplog_id INTEGER NOT NULL, payload BLOB NOT NULL,"
-      " is_binary INTEGER NOT NULL, third_msg_id TEXT NOT NULL, create_time INTEGER NOT NULL,"
-      " valid_end INTEGER NOT NULL, deliveries INTEGER NOT NULL DEFAULT 0,"
-      " UNIQUE(kind, biz, target, oplog_id));"
-      "CREATE INDEX oplogs_by_biz ON oplogs(biz, row);"
       "INSERT INTO streams VALUES(2, 'OLD', 'd', 9, 5);"
       "INSERT INTO oplogs(row, kind, biz, target, oplog_id, payload, is_binary, third_msg_id,"
       " create_time, valid_end) VALUES(41, 2, 'OLD', 'd', 5, 'kept', 0, 't5', 0, 0);"
@@ -329,6 +333,83 @@ static void test_migration_from_v1(void) {
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", v1dir);
   CHECK_EQ(system(cmd), 0);
+}
+
+/* C6 across an upgrade: a message delivered 5 times under the old schema, where each row kept
+ * its own count, gets its 6th and last delivery after the migration, then is given up. */
+static void test_migration_keeps_delivery_counts(void) {
+  char odir[] = "/tmp/mpsync-v1d-XXXXXX";
+  CHECK(mkdtemp(odir) != NULL);
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", odir, MPS_STORE_FILE);
+  sqlite3 *db;
+  CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+  CHECK_EQ(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
+  CHECK_EQ(sqlite3_exec(db,
+                        "INSERT INTO streams VALUES(2, 'CNT', 'd', 1, 3);"
+                        "INSERT INTO oplogs(row, kind, biz, target, oplog_id, payload, is_binary,"
+                        " third_msg_id, create_time, valid_end, deliveries) VALUES"
+                        " (10, 2, 'CNT', 'd', 1, 'a', 0, 't1', 0, 0, 5),"
+                        " (11, 2, 'CNT', 'd', 2, 'b', 0, 't2', 0, 0, 5),"
+                        " (12, 2, 'CNT', 'd', 3, 'c', 0, 't3', 0, 0, 0);"
+                        "PRAGMA user_version=1;",
+                        NULL, NULL, NULL),
+           SQLITE_OK);
+  sqlite3_close(db);
+  mps_store *st;
+  char err[256];
+  CHECK_EQ(mps_store_open(odir, &st, err, sizeof err), 0);
+  mps_msg *m;
+  CHECK_EQ(mps_store_next_message(st, "CNT", NULL, 0, 10, 6, &m), 0);
+  CHECK_EQ(m->count, 2); /* never merged with the undelivered row 12 */
+  CHECK_EQ(m->delivery, 6);
+  mps_msg_free(m);
+  mps_store_close(st);
+  CHECK_EQ(mps_store_open(odir, &st, err, sizeof err), 0);
+  CHECK_EQ(mps_store_next_message(st, "CNT", NULL, 0, 10, 6, &m), 0);
+  CHECK_EQ(m->count, 1);
+  CHECK_EQ(m->oplogs[0].id, 3);
+  CHECK_EQ(m->delivery, 1);
+  CHECK_EQ(mps_store_counter(st, "dropped_undelivered"), 2);
+  mps_msg_free(m);
+  mps_store_close(st);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", odir);
+  CHECK_EQ(system(cmd), 0);
+}
+
+/* Delivery counts survive a restart (C6's crash-loop guard), and belong to their stream: another
+ * user's message over the same rows starts at delivery 1. */
+static void test_delivery_counts_per_stream_and_restart(void) {
+  mps_store *st = open_store();
+  uint64_t point;
+  size_t inserted;
+  commit(st, USER, "DCNT", "alice", 1, 1, 0, &point, &inserted);
+  commit(st, USER, "DCNT", "bob", 1, 1, 0, &point, &inserted);
+  commit(st, USER, "DCNT", "alice", 2, 1, 0, &point, &inserted);
+  mps_msg *m;
+  CHECK_EQ(mps_store_next_message(st, "DCNT", "alice", 0, 10, 6, &m), 0);
+  CHECK_EQ(m->count, 2); /* bob's row between them is not alice's to see */
+  CHECK_EQ(m->delivery, 1);
+  mps_msg_free(m);
+  mps_store_close(st);
+  st = open_store();
+  CHECK_EQ(mps_store_next_message(st, "DCNT", "alice", 0, 10, 6, &m), 0);
+  CHECK_EQ(m->delivery, 2);
+  mps_msg_free(m);
+  CHECK_EQ(mps_store_next_message(st, "DCNT", "bob", 0, 10, 6, &m), 0);
+  CHECK_EQ(m->count, 1);
+  CHECK_STR(m->user_id, "bob");
+  CHECK_EQ(m->delivery, 1);
+  CHECK_EQ(mps_store_delete_message(st, m), 0);
+  mps_msg_free(m);
+  CHECK_EQ(mps_store_next_message(st, "DCNT", "alice", 0, 10, 6, &m), 0);
+  CHECK_EQ(m->delivery, 3);
+  CHECK_EQ(mps_store_delete_message(st, m), 0);
+  mps_msg_free(m);
+  CHECK_EQ(mps_store_next_message(st, "DCNT", "alice", 0, 10, 6, &m), 0);
+  CHECK(m == NULL);
+  mps_store_close(st);
 }
 
 /* A cache from a newer SDK is refused rather than guessed at. */
@@ -514,6 +595,8 @@ int main(void) {
   RUN(test_restart_keeps_everything);
   RUN(test_epoch_reset);
   RUN(test_migration_from_v1);
+  RUN(test_migration_keeps_delivery_counts);
+  RUN(test_delivery_counts_per_stream_and_restart);
   RUN(test_newer_schema_refused);
   RUN(test_room_limits_a_batch);
   RUN(test_purge);
