@@ -217,6 +217,9 @@ static void builder_flush(batch_builder *b) {
   batch.n_oplogs = b->count;
   batch.oplogs = b->ptrs;
   if (mps_session_batch(b->c->sess, &batch) != 0) b->failed = 1;
+  /* Out at once: while a long backlog is still being read here, the client already stores and
+   * dispatches its head. */
+  conn_flush(b->c);
   b->reset = 0;
   b->lost = 0;
   builder_reset(b);
@@ -529,10 +532,9 @@ static int on_pull_global(void *ud, const mps_pull_global *p) {
   return send_streams(c, p->streams, p->n_streams, 1) ? MPSYNC_ESTORE : 0;
 }
 
-static int on_ack(void *ud, const mps_ack *a) {
-  link_conn *c = ud;
+/* Raises the device's acked points in one transaction; 0 or MPSYNC_ESTORE. */
+static int record_ack(link_conn *c, const mps_ack *a, int64_t now) {
   store *st = c->srv->st;
-  int64_t now = wall_ms();
   if (store_begin(st)) return MPSYNC_ESTORE;
   for (size_t i = 0; i < a->n_streams; i++) {
     const mps_stream_point *p = a->streams[i];
@@ -562,6 +564,15 @@ static int on_ack(void *ud, const mps_ack *a) {
     return MPSYNC_ESTORE;
   }
   return 0;
+}
+
+static int on_ack(void *ud, const mps_ack *a) {
+  link_conn *c = ud;
+  /* An ack undone by a power loss only makes the server send those oplogs again, and the client
+   * drops them by its sync point (C8); waiting for the disk here would hold up the next push. */
+  if (store_set_durable(c->srv->st, 0)) return MPSYNC_ESTORE;
+  int rc = record_ack(c, a, wall_ms());
+  return store_set_durable(c->srv->st, 1) ? MPSYNC_ESTORE : rc;
 }
 
 static void on_peer_close(void *ud, int code, const char *reason, uint32_t retry_after_s) {

@@ -221,6 +221,9 @@ struct sqlite3 *store_db(store *st) { return st->db; }
 
 int store_begin(store *st) { return exec_bound(st, "BEGIN IMMEDIATE", ""); }
 int store_commit(store *st) { return exec_bound(st, "COMMIT", ""); }
+int store_set_durable(store *st, int durable) {
+  return exec_bound(st, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", "");
+}
 void store_rollback(store *st) {
   if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }

@@ -42,6 +42,9 @@ void store_close(store *st);
 
 int store_begin(store *st);
 int store_commit(store *st);
+/* Commits wait for the disk (FULL, the default) or only for the OS (NORMAL): a NORMAL commit
+ * survives a crash of the server, and only a power loss may undo it. Outside transactions only. */
+int store_set_durable(store *st, int durable);
 void store_rollback(store *st);
 
 int store_biz_put(store *st, const biz_config *c);
