@@ -191,6 +191,56 @@ class HttpApiTest(unittest.TestCase):
                                      streams=[(STREAM_DEVICE, "DEVCFG", "dev-b", 3)]) as c:
             self.assertTrue(c.expect_silence(0.3))
 
+    # -- bulk push (admin, for tests and the benchmark) --
+
+    def bulk(self, count, third="bk", instance=INSTANCE, **extra):
+        body = single(third, bizType="DEVCFG", linkToken="dev-bulk", payload="p", count=count)
+        body.update(extra)
+        path = "/admin/push/bulk" + ("?instanceId=" + instance if instance else "")
+        return self.server.request("POST", path, {k: v for k, v in body.items() if v is not None})
+
+    def receive_all(self, client, n):
+        oplogs = []
+        while len(oplogs) < n:
+            oplogs += client.recv_batch()["oplogs"]
+        return oplogs
+
+    def test_bulk_push_stores_with_the_single_push_checks(self):
+        # Across a chunk boundary (10 000 per transaction): ids and third ids run on unbroken.
+        status, body = self.bulk(10001)
+        self.assertEqual((status, body), (200, {"success": True, "msg": "SUCCESS",
+                                                "data": {"stored": 10001, "duplicated": 0}}))
+        with self.server.link_client(instance=INSTANCE, device="dev-bulk") as c:
+            oplogs = self.receive_all(c, 10001)
+        self.assertEqual([o["id"] for o in oplogs], list(range(1, 10002)))
+        self.assertEqual([o["thirdMsgId"] for o in oplogs],
+                         ["bk-%d" % i for i in range(1, 10002)])
+        self.assertEqual({o["payload"] for o in oplogs}, {b"p"})
+        # Idempotent like a single push, and sharing its ids.
+        self.assertEqual(self.bulk(3)[1]["data"], {"stored": 0, "duplicated": 3})
+        self.assertCode(self.push(single("bk-7", bizType="DEVCFG", linkToken="dev-bulk")),
+                        "DUPLICATED_BIZ_ID", True)
+
+    def test_bulk_push_refuses_what_a_single_push_refuses(self):
+        for count in (0, -1, 1.5, "3", None, 10000001):
+            self.assertCode(self.bulk(count, third="bad"), "ARGS_IS_NULL", False)
+        self.assertCode(self.bulk(2, instance=None), "ARGS_IS_NULL", False)
+        self.assertCode(self.bulk(2, bizType="GLOBAL-SDK-CONFIG"), "NOT_SUPPORT_GLOBAL", False)
+        self.assertCode(self.bulk(2, bizType="PAUSED"), "BIZ_NOT_ONLINE", False)
+        self.assertCode(self.bulk(2, payload="x" * 4097), "PAYLOAD_LONG", False)
+        # The generated ids must fit too: 94 + "-" + 6 digits > 100.
+        self.assertCode(self.bulk(100000, third="b" * 94), "THIRD_MSG_ID_LONG", False)
+        self.assertEqual(self.bulk(2, third="b" * 97)[1]["data"]["stored"], 2)
+
+    def test_bulk_push_goes_live_to_an_online_device(self):
+        with self.server.link_client(instance=INSTANCE, device="dev-bulk-live") as c:
+            time.sleep(0.2)
+            status, body = self.bulk(3, third="bl", linkToken="dev-bulk-live")
+            self.assertEqual(body["data"], {"stored": 3, "duplicated": 0})
+            oplogs = self.receive_all(c, 3)
+        self.assertEqual([(o["id"], o["thirdMsgId"]) for o in oplogs],
+                         [(1, "bl-1"), (2, "bl-2"), (3, "bl-3")])
+
     def test_long_instance_id_refused(self):
         self.assertCode(self.push(single(), instance="i" * 129), "ARGS_IS_NULL", False)
 

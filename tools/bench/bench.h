@@ -68,6 +68,13 @@ size_t push_body(char *out, size_t cap, const char *device, const char *third, s
 int push_many(int port, const char *device, const char *prefix, size_t n, size_t payload_len,
               unsigned conns);
 
+/**
+ * Queues n oplogs for device with the mock server's bulk endpoint (POST /admin/push/bulk): same
+ * checks and storage as n single pushes, committed in chunks. 0 when all were stored; -1 when the
+ * server refused or lacks the endpoint (the caller then falls back to push_many).
+ */
+int push_bulk(int port, const char *device, const char *prefix, size_t n, size_t payload_len);
+
 /* ---- loopback byte-counting proxy (proxy.c) ---- */
 
 typedef struct count_proxy count_proxy;

@@ -223,6 +223,18 @@ static void *push_thread(void *arg) {
   return NULL;
 }
 
+int push_bulk(int port, const char *device, const char *prefix, size_t n, size_t payload_len) {
+  char body[8192], code[64];
+  size_t len = push_body(body, sizeof body, device, prefix, payload_len);
+  int extra = len ? snprintf(body + len - 1, sizeof body - len + 1, ",\"count\":%zu}", n) : -1;
+  if (extra < 0 || (size_t)extra >= sizeof body - len + 1) return -1;
+  http_conn h = {.fd = -1, .port = port};
+  int status = http_post(&h, "/admin/push/bulk?instanceId=" BENCH_INSTANCE, body,
+                         len - 1 + (size_t)extra, code, sizeof code);
+  http_close(&h);
+  return status == 200 && strcmp(code, "SUCCESS") == 0 ? 0 : -1;
+}
+
 int push_many(int port, const char *device, const char *prefix, size_t n, size_t payload_len,
               unsigned conns) {
   if (conns < 1) conns = 1;

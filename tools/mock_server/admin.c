@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "link.h"
+#include "push_api.h"
 #include "mpsync.pb-c.h"
 #include "util.h"
 
@@ -382,6 +383,20 @@ static void retention_run(mock_server *srv, const char *query, http_response *re
   respond_data(resp, "data", o);
 }
 
+static void push_bulk(mock_server *srv, const http_request *req, http_response *resp) {
+  int64_t stored, duplicated;
+  const char *code =
+      push_api_bulk(srv, req->query, req->body, req->body_len, &stored, &duplicated);
+  if (!push_code_success(code)) {
+    http_respond_code(resp, 200, 0, code);
+    return;
+  }
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "stored", (double)stored);
+  cJSON_AddNumberToObject(o, "duplicated", (double)duplicated);
+  respond_data(resp, "data", o);
+}
+
 int admin_handle(mock_server *srv, const http_request *req, http_response *resp) {
   const char *p = req->path;
   if (strncmp(p, "/admin/", 7) != 0) return 0;
@@ -394,10 +409,11 @@ int admin_handle(mock_server *srv, const http_request *req, http_response *resp)
   } else if (strncmp(p, "biz/", 4) == 0) {
     route_biz_item(srv, req, p + 4, resp);
   } else if (!strcmp(p, "links/close") || !strcmp(p, "stream/reset") ||
-             !strcmp(p, "retention/run")) {
+             !strcmp(p, "retention/run") || !strcmp(p, "push/bulk")) {
     if (req->method != HTTP_POST) { respond_error(resp, 405, "METHOD_NOT_ALLOWED"); resp->allow = "POST"; }
     else if (p[0] == 'l') links_close(srv, req->query, resp);
     else if (p[0] == 's') stream_reset(srv, req->query, resp);
+    else if (p[0] == 'p') push_bulk(srv, req, resp);
     else retention_run(srv, req->query, resp);
   } else if (strcmp(p, "status") == 0 || strcmp(p, "records") == 0) {
     if (!get) { respond_error(resp, 405, "METHOD_NOT_ALLOWED"); resp->allow = "GET"; }

@@ -17,6 +17,8 @@
 #define PAYLOAD_MAX 4096
 #define OS_TYPE_MAX 10
 #define VERSION_MAX 20
+#define BULK_MAX 10000000
+#define BULK_CHUNK 10000
 
 #define C_SUCCESS "SUCCESS"
 #define C_DUPLICATED "DUPLICATED_BIZ_ID"
@@ -230,6 +232,87 @@ static const char *accept_push(mock_server *srv, const push_req *r) {
   if (!online) return C_NOT_ONLINE;
   if (!single || device[0]) link_push_live(srv, &o, single ? device : NULL);
   return C_SUCCESS;
+}
+
+/* The next chunk of a bulk push, in one transaction; live pushes follow its commit. */
+static const char *bulk_chunk(mock_server *srv, push_req *r, const char *prefix, int64_t from,
+                              int64_t to, int64_t *stored, int64_t *duplicated) {
+  store *st = srv->st;
+  int64_t now = wall_ms();
+  oplog_rec o;
+  fill_oplog(r, &o, now);
+  int online = link_count_online(srv, r->instance, o.kind, o.target) > 0;
+  char device[160] = "";
+  int single = o.kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER && !r->cfg.multi_device;
+  if (single && online && link_pick_single(srv, &o, device, sizeof device))
+    o.assigned_device = device;
+  struct sent {
+    uint64_t id;
+    int64_t index;
+  } *live = online ? calloc((size_t)(to - from), sizeof *live) : NULL;
+  if (online && !live) return C_SYSTEM;
+  int stored_rows = r->cfg.persistent;
+  int64_t n = 0, dup = 0;
+  const char *code = store_begin(st) ? C_SYSTEM : NULL;
+  char third[THIRD_MSG_ID_MAX * 4 + 32];
+  for (int64_t i = from; !code && i < to; i++) {
+    snprintf(third, sizeof third, "%s-%lld", prefix, (long long)i + 1);
+    int claimed = store_idem_claim(st, r->instance, r->cfg.biz_type, r->link_token, third, now);
+    if (claimed > 0) {
+      dup++;
+      continue;
+    }
+    o.third_msg_id = third;
+    if (claimed < 0 || store_next_id(st, r->instance, o.kind, o.biz_type, o.target, &o.id, &o.epoch) ||
+        (stored_rows && store_oplog_insert(st, &o)))
+      code = C_SYSTEM;
+    else if (live)
+      live[n] = (struct sent){o.id, i + 1};
+    n++;
+  }
+  char detail[512];
+  snprintf(detail, sizeof detail, "bizType=%s linkToken=%.100s thirdMsgId=%.100s-%lld..%lld",
+           r->cfg.biz_type, r->link_token, prefix, (long long)from + 1, (long long)to);
+  if (code || store_stats_add(st, r->instance, o.kind, o.target, n, 0, now) ||
+      store_record_add(st, r->instance, "api", "new bulk sync", detail, now) || store_commit(st)) {
+    store_rollback(st);
+    free(live);
+    return C_SYSTEM;
+  }
+  *stored += n;
+  *duplicated += dup;
+  /* Live, as a single push would be, once the chunk is durable. */
+  for (int64_t i = 0; live && (!single || device[0]) && i < n; i++) {
+    snprintf(third, sizeof third, "%s-%lld", prefix, (long long)live[i].index);
+    o.id = live[i].id;
+    o.third_msg_id = third;
+    link_push_live(srv, &o, single ? device : NULL);
+  }
+  free(live);
+  return NULL;
+}
+
+const char *push_api_bulk(mock_server *srv, const char *query, const char *body, size_t len,
+                          int64_t *stored, int64_t *duplicated) {
+  *stored = *duplicated = 0;
+  push_req r;
+  memset(&r, 0, sizeof r);
+  cJSON *json = cJSON_ParseWithLength(body ? body : "", len);
+  const char *code = check_request(srv, &r, query, json, 0);
+  const cJSON *count = cJSON_GetObjectItemCaseSensitive(json, "count");
+  int64_t n = cJSON_IsNumber(count) ? (int64_t)count->valuedouble : 0;
+  if (!code && (!cJSON_IsNumber(count) || (double)n != count->valuedouble || n < 1 || n > BULK_MAX))
+    code = C_ARGS_NULL;
+  /* Every generated id must pass the single push's length check. */
+  if (!code && utf8_count(r.third_msg_id) + 1 + (size_t)snprintf(NULL, 0, "%lld", (long long)n) >
+                   THIRD_MSG_ID_MAX)
+    code = C_THIRD_LONG;
+  for (int64_t from = 0; !code && from < n; from += BULK_CHUNK)
+    code = bulk_chunk(srv, &r, r.third_msg_id, from, from + BULK_CHUNK < n ? from + BULK_CHUNK : n,
+                      stored, duplicated);
+  free(r.binary);
+  cJSON_Delete(json);
+  return code ? code : C_SUCCESS;
 }
 
 const char *push_api_handle(mock_server *srv, int global, const char *query, const char *body,
