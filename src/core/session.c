@@ -203,11 +203,11 @@ long mps_session_recv(mps_session *s, const uint8_t *p, size_t n, uint64_t now_m
       set_reason(s, c->reason[0] ? c->reason : "closed by peer");
       s->state = ST_CLOSED;
       if (s->cb.on_close) s->cb.on_close(s->ud, (int)c->code, c->reason, c->retry_after_s);
-      mps_envelope_free(env);
+      mps_decoder_release(&s->dec, env);
       return MPSYNC_ECLOSED;
     }
     rc = s->role == MPS_ROLE_CLIENT ? handle_client(s, env) : handle_server(s, env);
-    mps_envelope_free(env);
+    mps_decoder_release(&s->dec, env);
     if (rc < 0) {
       if (s->state != ST_CLOSED)
         fail(s, rc, MPSYNC__WIRE__CLOSE_CODE__CLOSE_INTERNAL_ERROR, "local failure");

@@ -57,12 +57,77 @@ int mps_frame_append(mps_buf *out, const mps_envelope *env) {
   return 0;
 }
 
+struct mps_arena_block {
+  mps_arena_block *next;
+  size_t cap, used;
+  max_align_t data[];
+};
+
+#define ARENA_MIN_BLOCK (64u << 10)
+/* A block grown by a pathological frame (tiny oplogs unpack to several times the frame size) is
+ * given back rather than kept for the life of the link. */
+#define ARENA_KEEP_MAX (4u << 20)
+
+static void *arena_alloc(void *ud, size_t size) {
+  mps_arena *a = ud;
+  size = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+  mps_arena_block *b = a->head;
+  if (!b || b->cap - b->used < size) {
+    size_t cap = b ? b->cap * 2 : ARENA_MIN_BLOCK;
+    if (cap < size) cap = size;
+    b = malloc(sizeof *b + cap);
+    if (!b) return NULL;
+    b->next = a->head;
+    b->cap = cap;
+    b->used = 0;
+    a->head = b;
+    a->blocks++;
+  }
+  void *p = (uint8_t *)b->data + b->used;
+  b->used += size;
+  return p;
+}
+
+static void arena_free(void *ud, void *p) {
+  (void)ud;
+  (void)p; /* everything goes at once, in arena_reset */
+}
+
+/* Keeps only the largest block, emptied, for the next frame. */
+static void arena_reset(mps_arena *a) {
+  mps_arena_block *keep = a->head;
+  if (!keep) return;
+  for (mps_arena_block *b = keep->next, *next; b; b = next) {
+    next = b->next;
+    free(b);
+  }
+  keep->next = NULL;
+  keep->used = 0;
+  a->blocks = 1;
+  if (keep->cap > ARENA_KEEP_MAX) {
+    free(keep);
+    a->head = NULL;
+    a->blocks = 0;
+  }
+}
+
 void mps_decoder_init(mps_decoder *d, size_t max_frame) {
   memset(d, 0, sizeof *d);
   d->max_frame = max_frame && max_frame < MPS_MAX_FRAME ? max_frame : MPS_MAX_FRAME;
+  d->alloc.alloc = arena_alloc;
+  d->alloc.free = arena_free;
+  d->alloc.allocator_data = &d->arena;
 }
 
-void mps_decoder_free(mps_decoder *d) { mps_buf_free(&d->in); }
+void mps_decoder_free(mps_decoder *d) {
+  arena_reset(&d->arena);
+  free(d->arena.head);
+  d->arena.head = NULL;
+  d->arena.blocks = 0;
+  mps_buf_free(&d->in);
+}
+
+size_t mps_decoder_arena_blocks(const mps_decoder *d) { return d->arena.blocks; }
 
 int mps_decoder_feed(mps_decoder *d, const uint8_t *p, size_t n) {
   return mps_buf_append(&d->in, p, n);
@@ -76,15 +141,19 @@ int mps_decoder_next(mps_decoder *d, mps_envelope **out) {
   /* Refuse before buffering: a hostile length must not make us allocate it. */
   if (n > d->max_frame) return MPSYNC_EFRAMESIZE;
   if (d->in.len < MPS_FRAME_HEADER + n) return 0;
-  mps_envelope *env = mpsync__wire__envelope__unpack(NULL, n, p + MPS_FRAME_HEADER);
-  if (!env) return MPSYNC_EPROTO;
+  mps_envelope *env = mpsync__wire__envelope__unpack(&d->alloc, n, p + MPS_FRAME_HEADER);
+  if (!env) {
+    arena_reset(&d->arena);
+    return MPSYNC_EPROTO;
+  }
   mps_buf_consume(&d->in, MPS_FRAME_HEADER + n);
   *out = env;
   return 1;
 }
 
-void mps_envelope_free(mps_envelope *env) {
-  if (env) mpsync__wire__envelope__free_unpacked(env, NULL);
+void mps_decoder_release(mps_decoder *d, mps_envelope *env) {
+  (void)env; /* it lives in the arena */
+  arena_reset(&d->arena);
 }
 
 int mps_valid_biz(const char *s) {

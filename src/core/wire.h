@@ -30,18 +30,31 @@ void mps_buf_free(mps_buf *b);
 int mps_frame_append(mps_buf *out, const mps_envelope *env);
 
 /* Reassembles frames from arbitrary byte chunks (split or coalesced). */
+/* Bump allocator for decoded envelopes: a frame of a thousand oplogs costs no malloc per oplog,
+ * and after the first large frame none at all; reset when the envelope is released. */
+typedef struct mps_arena_block mps_arena_block;
+typedef struct mps_arena {
+  mps_arena_block *head; /* newest and largest first */
+  size_t blocks;
+} mps_arena;
+
 typedef struct mps_decoder {
   mps_buf in;
   size_t max_frame;
+  mps_arena arena;
+  ProtobufCAllocator alloc;
 } mps_decoder;
 
 void mps_decoder_init(mps_decoder *d, size_t max_frame);
 void mps_decoder_free(mps_decoder *d);
 int mps_decoder_feed(mps_decoder *d, const uint8_t *p, size_t n);
-/* 1 and *out set (free with mps_envelope_free) when a frame is complete, 0 when more bytes are
- * needed, MPSYNC_EFRAMESIZE / MPSYNC_EPROTO when the stream is broken (the decoder is then dead). */
+/* 1 and *out set when a frame is complete, 0 when more bytes are needed, MPSYNC_EFRAMESIZE /
+ * MPSYNC_EPROTO when the stream is broken (the decoder is then dead). The envelope lives in the
+ * decoder's arena: release it with mps_decoder_release before the next call. */
 int mps_decoder_next(mps_decoder *d, mps_envelope **out);
-void mps_envelope_free(mps_envelope *env);
+void mps_decoder_release(mps_decoder *d, mps_envelope *env);
+/* Blocks the arena holds now: 1 in the steady state, whatever the number of frames decoded. */
+size_t mps_decoder_arena_blocks(const mps_decoder *d);
 
 /* True when s is a valid bizType (1..30 chars, printable ASCII without spaces). */
 int mps_valid_biz(const char *s);

@@ -711,10 +711,8 @@ int mps_store_commit_batch(mps_store *st, const mps_batch *b, size_t room, uint6
 
 void mps_msg_free(mps_msg *m) {
   if (!m) return;
-  for (size_t i = 0; i < m->count; i++) {
-    free((void *)m->oplogs[i].payload);
-    free((void *)m->oplogs[i].third_msg_id);
-  }
+  mps_buf_free(&m->bytes);
+  free(m->offsets);
   free(m->oplogs);
   free(m->target);
   free(m->user_id);
@@ -831,7 +829,9 @@ static int read_group(mps_store *st, const char *biz, const char *user, unsigned
     if (!m) {
       int d = head_attempt(st, row, stream, &covered);
       m = calloc(1, sizeof *m);
-      if (!m || !(m->oplogs = calloc(max_oplogs, sizeof *m->oplogs))) goto nomem;
+      if (!m || !(m->oplogs = calloc(max_oplogs, sizeof *m->oplogs)) ||
+          !(m->offsets = calloc(max_oplogs, sizeof *m->offsets)))
+        goto nomem;
       snprintf(m->biz, sizeof m->biz, "%s", biz);
       m->kind = kind;
       m->target = mps_strdup(target);
@@ -842,17 +842,20 @@ static int read_group(mps_store *st, const char *biz, const char *user, unsigned
       epoch = e;
       m->delivery = (unsigned)d + 1;
     }
+    /* Payloads and third ids go into one buffer per message, not one allocation per oplog;
+     * pointers into it are set once it stops growing. */
     mpsync_oplog *op = &m->oplogs[m->count];
     size_t len = (size_t)sqlite3_column_bytes(q, 4);
-    uint8_t *payload = malloc(len + 1);
-    if (!payload) goto nomem;
+    const char *third = (const char *)sqlite3_column_text(q, 6);
+    size_t third_len = strlen(third ? third : "");
+    if (mps_buf_reserve(&m->bytes, len + 1 + third_len + 1)) goto nomem;
+    uint8_t *payload = m->bytes.data + m->bytes.len;
     if (st->sealed) {
       uint8_t aad[256];
       size_t aad_len = seal_aad(aad, sizeof aad, kind, biz, target, (uint64_t)e,
                                 (uint64_t)sqlite3_column_int64(q, 3));
       if (unseal(st, aad, aad_len, sqlite3_column_blob(q, 4), len, payload) != 0) {
         /* Tampered or damaged: never hand it to the app. The caller drops the row. */
-        free(payload);
         *bad_row = sqlite3_column_int64(q, 0);
         break;
       }
@@ -861,11 +864,13 @@ static int read_group(mps_store *st, const char *biz, const char *user, unsigned
       memcpy(payload, sqlite3_column_blob(q, 4), len);
     }
     payload[len] = '\0';
-    op->payload = payload;
+    m->offsets[m->count] = m->bytes.len;
     op->payload_len = len;
-    op->third_msg_id = mps_strdup((const char *)sqlite3_column_text(q, 6));
+    m->bytes.len += len + 1;
+    if (third_len) memcpy(m->bytes.data + m->bytes.len, third, third_len);
+    m->bytes.data[m->bytes.len + third_len] = '\0';
+    m->bytes.len += third_len + 1;
     m->count++;
-    if (!op->third_msg_id) goto nomem;
     op->id = (uint64_t)sqlite3_column_int64(q, 3);
     op->binary = sqlite3_column_int(q, 5);
     op->create_time_ms = sqlite3_column_int64(q, 7);
@@ -877,6 +882,11 @@ static int read_group(mps_store *st, const char *biz, const char *user, unsigned
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
     mps_msg_free(m);
     return MPSYNC_ESTORE;
+  }
+  for (size_t i = 0; m && i < m->count; i++) {
+    mpsync_oplog *op = &m->oplogs[i];
+    op->payload = m->bytes.data + m->offsets[i];
+    op->third_msg_id = (const char *)op->payload + op->payload_len + 1;
   }
   *out = m;
   return 0;

@@ -24,7 +24,9 @@ typedef struct mps_msg {
   unsigned delivery; /* the number this dispatch will be: deliveries so far + 1 */
   int has_more;
   size_t count;
-  mpsync_oplog *oplogs; /* payload and third_msg_id owned by the message */
+  mpsync_oplog *oplogs; /* payload and third_msg_id point into bytes */
+  mps_buf bytes;        /* every payload and third id of the message, NUL-terminated */
+  size_t *offsets;      /* where each oplog's payload starts in bytes */
   char id[64];
 } mps_msg;
 

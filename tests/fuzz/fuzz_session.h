@@ -33,7 +33,7 @@ static inline int fuzz_drain(mps_session *s, mps_role role) {
       FUZZ_CHECK(c == MPSYNC__WIRE__ENVELOPE__BODY_WELCOME ||
                  c == MPSYNC__WIRE__ENVELOPE__BODY_BATCH || c == MPSYNC__WIRE__ENVELOPE__BODY_PONG ||
                  c == MPSYNC__WIRE__ENVELOPE__BODY_CLOSE);
-    mps_envelope_free(env);
+    mps_decoder_release(&d, env);
   }
   FUZZ_CHECK(rc == 0);       /* never a broken or oversize frame */
   FUZZ_CHECK(d.in.len == 0); /* never half a frame */
@@ -74,7 +74,7 @@ static inline void fuzz_decoder_model(const uint8_t *p, size_t n, size_t max_fra
       break;
     }
     FUZZ_CHECK(env != NULL);
-    mps_envelope_free(env);
+    mps_decoder_release(&d, env);
     off += MPS_FRAME_HEADER + len;
     FUZZ_CHECK(d.in.len == n - off);
   }

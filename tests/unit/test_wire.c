@@ -1,4 +1,7 @@
 /* Unit tests of the frame codec: round trips, split and coalesced frames, hostile lengths. */
+#include <stdio.h>
+#include <string.h>
+
 #include "check.h"
 #include "core/wire.h"
 #include "mpsync/mpsync_errors.h"
@@ -25,7 +28,7 @@ static void test_round_trip(void) {
   CHECK_EQ(mps_decoder_next(&d, &env), 1);
   CHECK_EQ(env->body_case, MPSYNC__WIRE__ENVELOPE__BODY_PING);
   CHECK_EQ(env->ping->nonce, 42);
-  mps_envelope_free(env);
+  mps_decoder_release(&d, env);
   CHECK_EQ(mps_decoder_next(&d, &env), 0);
   mps_decoder_free(&d);
   mps_buf_free(&b);
@@ -43,7 +46,7 @@ static void test_split_byte_by_byte(void) {
   }
   CHECK_EQ(mps_decoder_next(&d, &env), 1);
   CHECK_EQ(env->ping->nonce, 7);
-  mps_envelope_free(env);
+  mps_decoder_release(&d, env);
   mps_decoder_free(&d);
   mps_buf_free(&b);
 }
@@ -58,7 +61,7 @@ static void test_coalesced(void) {
     mps_envelope *env;
     CHECK_EQ(mps_decoder_next(&d, &env), 1);
     CHECK_EQ(env->ping->nonce, i);
-    mps_envelope_free(env);
+    mps_decoder_release(&d, env);
   }
   mps_envelope *env;
   CHECK_EQ(mps_decoder_next(&d, &env), 0);
@@ -102,6 +105,59 @@ static void test_garbage_payload(void) {
   mps_decoder_free(&d);
 }
 
+/* Large batches decode whole, every time, out of one reused arena block: no allocation per
+ * oplog, and none per frame once the first large one has been seen. */
+static void test_batches_decode_from_one_arena_block(void) {
+  enum { N = 1000 };
+  static Mpsync__Wire__Oplog ops[N];
+  static Mpsync__Wire__Oplog *ptrs[N];
+  static char third[N][16];
+  static uint8_t payload[N][200];
+  mps_buf b = {0};
+  for (uint64_t frame = 0; frame < 50; frame++) {
+    for (size_t i = 0; i < N; i++) {
+      mpsync__wire__oplog__init(&ops[i]);
+      ops[i].id = frame * N + i + 1;
+      memset(payload[i], (int)('a' + i % 26), sizeof payload[i]);
+      ops[i].payload.data = payload[i];
+      ops[i].payload.len = sizeof payload[i];
+      snprintf(third[i], sizeof third[i], "t%zu", i);
+      ops[i].third_msg_id = third[i];
+      ptrs[i] = &ops[i];
+    }
+    Mpsync__Wire__OplogBatch batch = MPSYNC__WIRE__OPLOG_BATCH__INIT;
+    batch.biz_type = "BIG";
+    batch.target = "dev";
+    batch.oplogs = ptrs;
+    batch.n_oplogs = N;
+    mps_envelope env = MPSYNC__WIRE__ENVELOPE__INIT;
+    env.body_case = MPSYNC__WIRE__ENVELOPE__BODY_BATCH;
+    env.batch = &batch;
+    CHECK_EQ(mps_frame_append(&b, &env), 0);
+  }
+  mps_decoder d;
+  mps_decoder_init(&d, 0);
+  CHECK_EQ(mps_decoder_feed(&d, b.data, b.len), 0);
+  for (uint64_t frame = 0; frame < 50; frame++) {
+    mps_envelope *env;
+    CHECK_EQ(mps_decoder_next(&d, &env), 1);
+    CHECK_EQ(env->batch->n_oplogs, N);
+    for (size_t i = 0; i < N; i += 97) {
+      const Mpsync__Wire__Oplog *op = env->batch->oplogs[i];
+      CHECK_EQ(op->id, frame * N + i + 1);
+      CHECK_EQ(op->payload.len, 200);
+      CHECK_EQ(op->payload.data[199], 'a' + i % 26);
+      char want[16];
+      snprintf(want, sizeof want, "t%zu", i);
+      CHECK_STR(op->third_msg_id, want);
+    }
+    mps_decoder_release(&d, env);
+    CHECK_EQ(mps_decoder_arena_blocks(&d), 1);
+  }
+  mps_decoder_free(&d);
+  mps_buf_free(&b);
+}
+
 static void test_biz_names(void) {
   CHECK(mps_valid_biz("UCHAT"));
   CHECK(mps_valid_biz("SYNC-TRADE-DATA"));
@@ -118,6 +174,7 @@ int main(void) {
   RUN(test_coalesced);
   RUN(test_oversize_length_refused_before_buffering);
   RUN(test_garbage_payload);
+  RUN(test_batches_decode_from_one_arena_block);
   RUN(test_biz_names);
   return 0;
 }
