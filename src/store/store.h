@@ -83,6 +83,9 @@ int mps_store_set_setting(mps_store *st, const char *key, int64_t value);
 
 /* Number of cached oplogs awaiting report (kept in memory, exact). */
 int64_t mps_store_pending(mps_store *st);
+/* Checkpoints done by the cache's background thread so far; -1 when it could not start (SQLite
+ * then checkpoints inside commits, as by default). */
+int64_t mps_store_checkpoints(mps_store *st);
 
 /* Deletes a user's cached oplogs and sync points ("forget me"), or everything but the device id. */
 int mps_store_purge_user(mps_store *st, const char *user);

@@ -412,6 +412,36 @@ static void test_delivery_counts_per_stream_and_restart(void) {
   mps_store_close(st);
 }
 
+/* Checkpoints run on the cache's own thread once the WAL passes SQLite's usual 1000 pages. */
+static void test_checkpoints_run_in_the_background(void) {
+  mps_store *st = open_store();
+  CHECK(mps_store_checkpoints(st) >= 0); /* the thread is up */
+  int64_t before = mps_store_pending(st);
+  uint64_t point;
+  size_t inserted;
+  char big[201];
+  memset(big, 'c', 200);
+  big[200] = '\0';
+  batch_payload = big;
+  /* 32 oplogs of 200 B a commit: about 2 pages of WAL each. */
+  for (uint64_t i = 0; i < 1200; i++)
+    commit(st, DEVICE, "CKPT", "d", 1 + i * 32, 32, 0, &point, &inserted);
+  batch_payload = "payload";
+  int64_t done = 0;
+  for (int waited = 0; waited < 5000 && (done = mps_store_checkpoints(st)) < 1; waited += 10)
+    usleep(10000);
+  CHECK(done >= 1);
+  mps_msg *m;
+  CHECK_EQ(mps_store_next_message(st, "CKPT", NULL, 0, 10, 6, &m), 0);
+  CHECK_EQ(m->oplogs[0].id, 1);
+  CHECK_EQ(m->oplogs[0].payload_len, 200);
+  mps_msg_free(m);
+  mps_store_close(st);
+  st = open_store();
+  CHECK_EQ(mps_store_pending(st), before + 1200 * 32);
+  mps_store_close(st);
+}
+
 /* A cache from a newer SDK is refused rather than guessed at. */
 static void test_newer_schema_refused(void) {
   char ndir[] = "/tmp/mpsync-new-XXXXXX";
@@ -598,6 +628,7 @@ int main(void) {
   RUN(test_migration_keeps_delivery_counts);
   RUN(test_delivery_counts_per_stream_and_restart);
   RUN(test_newer_schema_refused);
+  RUN(test_checkpoints_run_in_the_background);
   RUN(test_room_limits_a_batch);
   RUN(test_purge);
   RUN(test_corrupt_cache_recovered);
