@@ -282,25 +282,37 @@ static const char v1_schema[] =
     " UNIQUE(kind, biz, target, oplog_id));"
     "CREATE INDEX oplogs_by_biz ON oplogs(biz, row);";
 
-/* A cache written by schema v1 opens, migrates, and keeps its data and row high-water mark. */
-static void test_migration_from_v1(void) {
-  char v1dir[] = "/tmp/mpsync-v1-XXXXXX";
-  CHECK(mkdtemp(v1dir) != NULL);
-  char path[256];
-  snprintf(path, sizeof path, "%s/%s", v1dir, MPS_STORE_FILE);
+/* Makes dir (a mkdtemp template) hold a v1 cache with the given rows; path gets its file. */
+static void write_v1_cache(char *dir, const char *rows, char *path, size_t path_len) {
+  CHECK(mkdtemp(dir) != NULL);
+  snprintf(path, path_len, "%s/%s", dir, MPS_STORE_FILE);
   sqlite3 *db;
   CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
   CHECK_EQ(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
-  const char *v1 =
-      "INSERT INTO streams VALUES(2, 'OLD', 'd', 9, 5);"
-      "INSERT INTO oplogs(row, kind, biz, target, oplog_id, payload, is_binary, third_msg_id,"
-      " create_time, valid_end) VALUES(41, 2, 'OLD', 'd', 5, 'kept', 0, 't5', 0, 0);"
-      "INSERT INTO oplogs(row, kind, biz, target, oplog_id, payload, is_binary, third_msg_id,"
-      " create_time, valid_end) VALUES(50, 2, 'OLD', 'd', 6, 'gone', 0, 't6', 0, 0);"
-      "DELETE FROM oplogs WHERE row=50;"
-      "PRAGMA user_version=1;";
-  CHECK_EQ(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
+  CHECK_EQ(sqlite3_exec(db, rows, NULL, NULL, NULL), SQLITE_OK);
+  CHECK_EQ(sqlite3_exec(db, "PRAGMA user_version=1", NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(db);
+}
+
+static void remove_dir(const char *d) {
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+  CHECK_EQ(system(cmd), 0);
+}
+
+/* A cache written by schema v1 opens, migrates, and keeps its data and row high-water mark. */
+static void test_migration_from_v1(void) {
+  char v1dir[] = "/tmp/mpsync-v1-XXXXXX";
+  char path[256];
+  write_v1_cache(v1dir,
+                 "INSERT INTO streams VALUES(2, 'OLD', 'd', 9, 5);"
+                 "INSERT INTO oplogs(row, kind, biz, target, oplog_id, payload, is_binary,"
+                 " third_msg_id, create_time, valid_end) VALUES"
+                 " (41, 2, 'OLD', 'd', 5, 'kept', 0, 't5', 0, 0),"
+                 " (50, 2, 'OLD', 'd', 6, 'gone', 0, 't6', 0, 0);"
+                 "DELETE FROM oplogs WHERE row=50;",
+                 path, sizeof path);
+  sqlite3 *db;
   mps_store *st;
   char err[256];
   CHECK_EQ(mps_store_open(v1dir, &st, err, sizeof err), 0);
@@ -330,32 +342,22 @@ static void test_migration_from_v1(void) {
   CHECK_EQ(sqlite3_column_int(q, 0), MPS_STORE_SCHEMA_VERSION);
   sqlite3_finalize(q);
   sqlite3_close(db);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", v1dir);
-  CHECK_EQ(system(cmd), 0);
+  remove_dir(v1dir);
 }
 
 /* C6 across an upgrade: a message delivered 5 times under the old schema, where each row kept
  * its own count, gets its 6th and last delivery after the migration, then is given up. */
 static void test_migration_keeps_delivery_counts(void) {
   char odir[] = "/tmp/mpsync-v1d-XXXXXX";
-  CHECK(mkdtemp(odir) != NULL);
   char path[256];
-  snprintf(path, sizeof path, "%s/%s", odir, MPS_STORE_FILE);
-  sqlite3 *db;
-  CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
-  CHECK_EQ(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
-  CHECK_EQ(sqlite3_exec(db,
-                        "INSERT INTO streams VALUES(2, 'CNT', 'd', 1, 3);"
-                        "INSERT INTO oplogs(row, kind, biz, target, oplog_id, payload, is_binary,"
-                        " third_msg_id, create_time, valid_end, deliveries) VALUES"
-                        " (10, 2, 'CNT', 'd', 1, 'a', 0, 't1', 0, 0, 5),"
-                        " (11, 2, 'CNT', 'd', 2, 'b', 0, 't2', 0, 0, 5),"
-                        " (12, 2, 'CNT', 'd', 3, 'c', 0, 't3', 0, 0, 0);"
-                        "PRAGMA user_version=1;",
-                        NULL, NULL, NULL),
-           SQLITE_OK);
-  sqlite3_close(db);
+  write_v1_cache(odir,
+                 "INSERT INTO streams VALUES(2, 'CNT', 'd', 1, 3);"
+                 "INSERT INTO oplogs(row, kind, biz, target, oplog_id, payload, is_binary,"
+                 " third_msg_id, create_time, valid_end, deliveries) VALUES"
+                 " (10, 2, 'CNT', 'd', 1, 'a', 0, 't1', 0, 0, 5),"
+                 " (11, 2, 'CNT', 'd', 2, 'b', 0, 't2', 0, 0, 5),"
+                 " (12, 2, 'CNT', 'd', 3, 'c', 0, 't3', 0, 0, 0);",
+                 path, sizeof path);
   mps_store *st;
   char err[256];
   CHECK_EQ(mps_store_open(odir, &st, err, sizeof err), 0);
@@ -373,9 +375,7 @@ static void test_migration_keeps_delivery_counts(void) {
   CHECK_EQ(mps_store_counter(st, "dropped_undelivered"), 2);
   mps_msg_free(m);
   mps_store_close(st);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", odir);
-  CHECK_EQ(system(cmd), 0);
+  remove_dir(odir);
 }
 
 /* Delivery counts survive a restart (C6's crash-loop guard), and belong to their stream: another
@@ -455,9 +455,7 @@ static void test_newer_schema_refused(void) {
   mps_store *st;
   char err[256];
   CHECK_EQ(mps_store_open(ndir, &st, err, sizeof err), MPSYNC_ESTORE);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", ndir);
-  CHECK_EQ(system(cmd), 0);
+  remove_dir(ndir);
 }
 
 /* C18: a full cache takes a prefix of the batch and acknowledges only that. */
@@ -543,8 +541,7 @@ static void test_corrupt_cache_recovered(void) {
   mps_store_close(st);
   snprintf(cmd, sizeof cmd, "test -f %s.corrupt", path);
   CHECK_EQ(system(cmd), 0);
-  snprintf(cmd, sizeof cmd, "rm -rf %s", cdir);
-  CHECK_EQ(system(cmd), 0);
+  remove_dir(cdir);
 }
 
 /* Encryption at rest: sealed payloads, key checks, tampering detected. */
@@ -610,8 +607,7 @@ static void test_encrypted_cache(void) {
   if (mps_store_pending(st) > 0)
     CHECK_EQ(mps_store_use_key(st, key, 32, err, sizeof err), MPSYNC_ECONFIG);
   mps_store_close(st);
-  snprintf(cmd, sizeof cmd, "rm -rf %s", edir);
-  CHECK_EQ(system(cmd), 0);
+  remove_dir(edir);
 }
 
 int main(void) {
