@@ -22,7 +22,7 @@
  * backlog drain when SQLite ran it inside commits. It runs on a thread and connection of its own.
  * A PASSIVE checkpoint racing a busy writer never quite catches up, and SQLite only rewinds the
  * WAL once it has: at twice the threshold the writer copies the little that is left itself, which
- * keeps the WAL under ~14 MB through a 1M drain (it reached 67 MB with a 64 MB limit). */
+ * keeps the WAL near 15 MB through a 1M drain (it reached 67 MB with a 64 MB limit). */
 #define CHECKPOINT_PAGES 1000        /* SQLite's own autocheckpoint threshold */
 #define CHECKPOINT_INLINE_PAGES 2000 /* ~8 MB: the background is behind; keep the WAL small */
 
