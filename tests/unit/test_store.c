@@ -185,6 +185,37 @@ static void test_expired_dropped(void) {
   mps_store_close(st);
 }
 
+/* Each bizType owns a range of row numbers: interleaved arrivals stay apart, in order, and the
+ * expiry sweep of one bizType never touches another's oplogs. */
+static void test_biz_types_kept_apart(void) {
+  mps_store *st = open_store();
+  uint64_t point;
+  size_t inserted;
+  commit(st, DEVICE, "APART-A", "d", 1, 3, 0, &point, &inserted);
+  commit(st, DEVICE, "APART-B", "d", 1, 2, 1000, &point, &inserted);
+  commit(st, DEVICE, "APART-C", "d", 1, 1, 0, &point, &inserted);
+  commit(st, DEVICE, "APART-A", "d", 4, 2, 0, &point, &inserted);
+  int64_t pending = mps_store_pending(st);
+  mps_msg *m;
+  CHECK_EQ(mps_store_next_message(st, "APART-A", NULL, 2000, 10, 6, &m), 0);
+  CHECK_EQ(m->count, 5);
+  for (size_t i = 0; i < 5; i++) CHECK_EQ(m->oplogs[i].id, i + 1);
+  CHECK_EQ(mps_store_pending(st), pending); /* B's expired oplogs wait for B's own sweep */
+  CHECK_EQ(mps_store_delete_message(st, m), 0);
+  mps_msg_free(m);
+  CHECK_EQ(mps_store_next_message(st, "APART-B", NULL, 500, 10, 6, &m), 0);
+  CHECK_EQ(m->count, 2);
+  CHECK_STR(m->biz, "APART-B");
+  mps_msg_free(m);
+  int64_t expired = mps_store_counter(st, "dropped_expired");
+  CHECK_EQ(mps_store_next_message(st, "APART-B", NULL, 2000, 10, 6, &m), 0);
+  CHECK(m == NULL); /* C's oplog, stored after B's, is C's alone */
+  CHECK_EQ(mps_store_counter(st, "dropped_expired"), expired + 2);
+  CHECK_EQ(mps_store_next_message(st, "NEVER-SEEN", NULL, 0, 10, 6, &m), 0);
+  CHECK(m == NULL);
+  mps_store_close(st);
+}
+
 static void test_user_isolation(void) {
   mps_store *st = open_store();
   uint64_t point;
@@ -319,7 +350,7 @@ static void test_migration_from_v1(void) {
   mps_msg *m;
   CHECK_EQ(mps_store_next_message(st, "OLD", NULL, 0, 10, 6, &m), 0);
   CHECK_EQ(m->count, 1);
-  CHECK_EQ(m->first_row, 41);
+  CHECK_EQ(MPS_STORE_ROW_SEQ(m->first_row), 41);
   CHECK(memcmp(m->oplogs[0].payload, "kept", 4) == 0);
   CHECK_EQ(mps_store_delete_message(st, m), 0);
   mps_msg_free(m);
@@ -332,7 +363,7 @@ static void test_migration_from_v1(void) {
   CHECK_EQ(mps_store_next_message(st, "OLD", NULL, 0, 10, 6, &m), 0);
   CHECK_EQ(m->oplogs[0].id, 7);
   /* the new row is numbered above the deleted row 50: no id is ever reused */
-  CHECK(m->last_row > 50);
+  CHECK(MPS_STORE_ROW_SEQ(m->last_row) > 50);
   mps_msg_free(m);
   mps_store_close(st);
   CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
@@ -617,6 +648,7 @@ int main(void) {
   RUN(test_grouping_and_has_more);
   RUN(test_gives_up_after_max_deliveries);
   RUN(test_expired_dropped);
+  RUN(test_biz_types_kept_apart);
   RUN(test_user_isolation);
   RUN(test_restart_keeps_everything);
   RUN(test_epoch_reset);
