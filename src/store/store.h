@@ -9,7 +9,7 @@
 #include "mpsync/mpsync.h"
 
 #define MPS_STORE_FILE "mpsync.db"
-#define MPS_STORE_SCHEMA_VERSION 5
+#define MPS_STORE_SCHEMA_VERSION 4
 /* A row number is its bizType's slot << 40 | a sequence number unique in the cache. */
 #define MPS_STORE_ROW_SEQ_BITS 40
 #define MPS_STORE_ROW_SEQ(row) ((row) & ((INT64_C(1) << MPS_STORE_ROW_SEQ_BITS) - 1))
