@@ -270,8 +270,10 @@ static void checkpointer_stop(mps_store *st) {
   st->ckpt = NULL;
 }
 
-/* Without the thread, SQLite's inline autocheckpoint stays on: slower, never unbounded. */
+/* Without the thread, SQLite's inline autocheckpoint stays on: slower, never unbounded. A SQLite
+ * built single-threaded (SQLITE_THREADSAFE=0) must not be used from two threads at all. */
 static void checkpointer_start(mps_store *st, const char *path) {
+  if (!sqlite3_threadsafe()) return;
   checkpointer *k = calloc(1, sizeof *k);
   if (!k) return;
   pthread_mutex_init(&k->mu, NULL);
