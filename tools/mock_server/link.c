@@ -86,16 +86,26 @@ static void tls_goodbye(link_conn *c) {
   conn_write_out(c);
 }
 
+#define LINGER_MS 2000
+
+static void on_linger_timeout(uv_timer_t *t) { close_handles(t->data); }
+
+/* The FIN is out; the socket stays open, reading and discarding, until the peer closes too (or
+ * LINGER_MS). Closed at once, a socket that then receives a ping answers with an RST, and an RST
+ * makes the peer's kernel drop the Close frame it has not read yet. */
 static void on_shutdown(uv_shutdown_t *req, int status) {
-  (void)status;
-  close_handles(req->data);
+  link_conn *c = req->data;
+  if (status < 0 || c->handles_closing) {
+    close_handles(c);
+    return;
+  }
+  uv_timer_start(&c->timer, on_linger_timeout, LINGER_MS, 0);
 }
 
 /* Graceful close: what is queued (the Close frame) is written before the socket closes. */
 static void begin_close(link_conn *c) {
   if (c->closing) return;
   c->closing = 1;
-  uv_read_stop((uv_stream_t *)&c->tcp);
   uv_timer_stop(&c->timer);
   tls_goodbye(c);
   c->shutdown_req.data = c;
