@@ -272,7 +272,10 @@ typedef struct write_req {
 } write_req;
 
 static void on_written(uv_write_t *req, int status) {
-  (void)status; /* a failed write surfaces as a read error on the same socket */
+  /* A failed write takes the socket's pending error (a reset, say) for itself, and the read
+   * that follows sees a plain end of stream: keep the error to name the real reason. */
+  link *lk = req->handle->data;
+  if (status < 0 && status != UV_ECANCELED && !lk->write_error) lk->write_error = status;
   write_req *w = (write_req *)req;
   free(w->buf.base);
   free(w);
@@ -619,6 +622,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   free(buf->base);
+  if (nread == UV_EOF && lk->write_error) nread = lk->write_error;
   if (nread < 0) link_failed(c, lk, nread == UV_EOF ? "server closed the connection"
                                                      : uv_strerror((int)nread), 0);
 }

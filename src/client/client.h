@@ -91,6 +91,7 @@ typedef struct link {
   int cancelled;  /* abandoned while resolving or connecting */
   int closing;
   int welcomed;
+  int write_error;        /* first failed write (a libuv error code), 0 = none */
   uint32_t retry_after_s; /* from the server's Close, 0 = own back-off */
   uint64_t started_at;    /* loop ms when the attempt began */
 } link;
