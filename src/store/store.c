@@ -557,20 +557,14 @@ static int count_pending(mps_store *st) {
   return rc;
 }
 
+/* meta holds it: the v4 migration wrote it, and every batch that takes row numbers saves it in
+ * the same transaction, so no scan of the oplogs is needed at start-up. */
 static int load_next_row(mps_store *st) {
-  sqlite3_stmt *q;
-  int rc = MPSYNC_ESTORE;
-  if (sqlite3_prepare_v2(st->db,
-                         "SELECT max(coalesce((SELECT CAST(value AS INTEGER) FROM meta"
-                         " WHERE key='next_row'), 1),"
-                         " coalesce((SELECT max(row & 1099511627775) FROM oplogs), 0) + 1)",
-                         -1, &q, NULL) == SQLITE_OK &&
-      sqlite3_step(q) == SQLITE_ROW) {
-    st->next_row = sqlite3_column_int64(q, 0);
-    rc = 0;
-  }
-  sqlite3_finalize(q);
-  return rc;
+  char buf[32];
+  int found = meta_get(st, "next_row", buf, sizeof buf);
+  if (found < 0) return MPSYNC_ESTORE;
+  st->next_row = found ? strtoll(buf, NULL, 10) : 1;
+  return 0;
 }
 
 static int purge(mps_store *st, const char *user) {

@@ -191,23 +191,31 @@ static void fill_oplog(const push_req *r, oplog_rec *o, int64_t now) {
   o->assigned_device = "";
 }
 
+/* Inside the caller's transaction: claims o's thirdMsgId, gives o the stream's next id and stores
+ * it (unless the biz keeps nothing). 1 duplicate, 0 done, -1 failure. */
+static int add_oplog(store *st, const push_req *r, oplog_rec *o, int64_t now) {
+  int dup = store_idem_claim(st, r->instance, r->cfg.biz_type, r->link_token, o->third_msg_id, now);
+  if (dup != 0) return dup;
+  int stored = r->cfg.persistent || r->cfg.global;
+  return store_next_id(st, r->instance, o->kind, o->biz_type, o->target, &o->id, &o->epoch) ||
+                 (stored && store_oplog_insert(st, o))
+             ? -1
+             : 0;
+}
+
 /* Stores the oplog in one transaction. 1 duplicate, 0 stored, -1 failure. */
 static int commit_oplog(mock_server *srv, const push_req *r, oplog_rec *o, int64_t now) {
   store *st = srv->st;
   if (store_begin(st)) return -1;
-  int dup = store_idem_claim(st, r->instance, r->cfg.biz_type, r->link_token, r->third_msg_id, now);
-  if (dup != 0) {
+  int added = add_oplog(st, r, o, now);
+  if (added != 0) {
     store_rollback(st);
-    return dup;
+    return added;
   }
   char detail[512];
   snprintf(detail, sizeof detail, "bizType=%s linkToken=%.100s thirdMsgId=%.100s",
            r->cfg.biz_type, r->link_token, r->third_msg_id);
-  int stored = r->cfg.persistent || r->cfg.global;
-  if (store_next_id(st, r->instance, o->kind, o->biz_type, o->target, &o->id,
-                    &o->epoch) ||
-      (stored && store_oplog_insert(st, o)) ||
-      store_stats_add(st, r->instance, o->kind, o->target, 1, 0, now) ||
+  if (store_stats_add(st, r->instance, o->kind, o->target, 1, 0, now) ||
       store_record_add(st, r->instance, "api", "new sync", detail, now) || store_commit(st)) {
     store_rollback(st);
     return -1;
@@ -251,20 +259,18 @@ static const char *bulk_chunk(mock_server *srv, push_req *r, const char *prefix,
     int64_t index;
   } *live = online ? calloc((size_t)(to - from), sizeof *live) : NULL;
   if (online && !live) return C_SYSTEM;
-  int stored_rows = r->cfg.persistent;
   int64_t n = 0, dup = 0;
   const char *code = store_begin(st) ? C_SYSTEM : NULL;
   char third[THIRD_MSG_ID_MAX * 4 + 32];
   for (int64_t i = from; !code && i < to; i++) {
     snprintf(third, sizeof third, "%s-%lld", prefix, (long long)i + 1);
-    int claimed = store_idem_claim(st, r->instance, r->cfg.biz_type, r->link_token, third, now);
-    if (claimed > 0) {
+    o.third_msg_id = third;
+    int added = add_oplog(st, r, &o, now);
+    if (added > 0) {
       dup++;
       continue;
     }
-    o.third_msg_id = third;
-    if (claimed < 0 || store_next_id(st, r->instance, o.kind, o.biz_type, o.target, &o.id, &o.epoch) ||
-        (stored_rows && store_oplog_insert(st, &o)))
+    if (added < 0)
       code = C_SYSTEM;
     else if (live)
       live[n] = (struct sent){o.id, i + 1};
