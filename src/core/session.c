@@ -85,14 +85,14 @@ static int valid_point(const mps_stream_point *p) {
   if (!p || p->kind < MPSYNC__WIRE__STREAM_KIND__STREAM_USER ||
       p->kind > MPSYNC__WIRE__STREAM_KIND__STREAM_GLOBAL)
     return 0;
-  return mps_valid_biz(p->biz_type) && p->target && strlen(p->target) <= 128;
+  return mps_valid_biz(p->biz_type) && p->target && mps_valid_id(p->target);
 }
 
 static int check_batch(const mps_batch *b) {
   if (b->kind < MPSYNC__WIRE__STREAM_KIND__STREAM_USER ||
       b->kind > MPSYNC__WIRE__STREAM_KIND__STREAM_GLOBAL)
     return 0;
-  if (!mps_valid_biz(b->biz_type) || strlen(b->target) > 128) return 0;
+  if (!mps_valid_biz(b->biz_type) || !mps_valid_id(b->target)) return 0;
   if ((b->kind == MPSYNC__WIRE__STREAM_KIND__STREAM_GLOBAL) != (b->target[0] == '\0')) return 0;
   uint64_t prev = 0;
   for (size_t i = 0; i < b->n_oplogs; i++) {

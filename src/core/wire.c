@@ -164,3 +164,35 @@ int mps_valid_biz(const char *s) {
     if (s[i] <= ' ' || s[i] > '~') return 0;
   return 1;
 }
+
+long mps_utf8_chars(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  long n = 0;
+  while (*p) {
+    unsigned c = *p, need;
+    uint32_t cp;
+    if (c < 0x80) {
+      p++;
+      n++;
+      continue;
+    }
+    if (c >= 0xC2 && c <= 0xDF) need = 1, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) need = 2, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4) need = 3, cp = c & 0x07;
+    else return -1;
+    for (unsigned i = 1; i <= need; i++) {
+      if ((p[i] & 0xC0) != 0x80) return -1;
+      cp = cp << 6 | (p[i] & 0x3F);
+    }
+    static const uint32_t least[4] = {0, 0x80, 0x800, 0x10000};
+    if (cp < least[need] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+    p += need + 1;
+    n++;
+  }
+  return n;
+}
+
+int mps_valid_id(const char *s) {
+  long n = s ? mps_utf8_chars(s) : -1;
+  return n >= 0 && n <= MPS_MAX_ID_CHARS;
+}

@@ -59,4 +59,15 @@ size_t mps_decoder_arena_blocks(const mps_decoder *d);
 /* True when s is a valid bizType (1..30 chars, printable ASCII without spaces). */
 int mps_valid_biz(const char *s);
 
+/* One limit for user ids, session ids and stream targets, client and server alike: code
+ * points, as the push API counts its linkToken (SPEC S1). */
+#define MPS_MAX_ID_CHARS 100
+#define MPS_MAX_ID_BYTES (MPS_MAX_ID_CHARS * 4)
+
+/* Code points of s when it is well-formed UTF-8 (no overlong forms, surrogates or values past
+ * U+10FFFF), else -1. */
+long mps_utf8_chars(const char *s);
+/* True when s is well-formed UTF-8 of at most MPS_MAX_ID_CHARS code points. */
+int mps_valid_id(const char *s);
+
 #endif

@@ -7,28 +7,24 @@
 
 #include "filter.h"
 #include "mpsync/mpsync_errors.h"
+#include "net/transport.h"
 #include "session.h"
 #include "tls/tls.h"
 #include "util.h"
 
 #define BATCH_MAX_OPLOGS 1000
 #define BATCH_MAX_BYTES (512u * 1024u)
-#define ID_MAX 128 /* instance, device and user ids longer than this are refused */
-#define TLS_READ_CHUNK 16384
+#define ID_MAX MPS_MAX_ID_BYTES
+/* After its FIN the server waits this long for the peer's, so a late ping draws no RST that would
+ * make the peer's kernel drop the Close frame it has not read yet. */
+#define LINGER_MS 2000
 
 typedef struct link_conn {
-  uv_tcp_t tcp;
-  uv_timer_t timer;
-  uv_shutdown_t shutdown_req;
+  mps_link *link; /* the transport (shared with the client library); owns the session */
   mock_server *srv;
-  mps_session *sess;
-  mps_tls *tls; /* NULL on the plain listener */
   struct link_conn *next;
   struct link_conn **pprev;
-  int open_handles;     /* the conn is freed when the last close callback ran */
-  int handles_closing;  /* uv_close was called on both handles */
   int closing;          /* no longer a delivery target */
-  uint64_t accepted_ms; /* a peer that never says Hello is dropped after the heartbeat timeout */
   uint64_t seq;         /* when its Hello arrived; 0 until then */
   char instance_id[ID_MAX + 1];
   char device_id[ID_MAX + 1];
@@ -37,88 +33,41 @@ typedef struct link_conn {
   char app_version[ID_MAX + 1];
 } link_conn;
 
-static void conn_flush(link_conn *c);
+static mps_session *conn_session(const link_conn *c) { return mps_link_session(c->link); }
+
+/* Writes what the session queued; a closed session then closes the link gracefully. */
+static void conn_flush(link_conn *c) {
+  if (!c->closing) mps_link_flush(c->link);
+}
 
 /* ---- lifecycle ---- */
 
-static void on_handle_closed(uv_handle_t *h) {
-  link_conn *c = h->data;
-  if (--c->open_handles > 0) return;
+static void on_link_closed(mps_link *l, void *ud) {
+  (void)l;
+  link_conn *c = ud;
   if (c->next) c->next->pprev = c->pprev;
   *c->pprev = c->next;
-  mps_session_free(c->sess);
-  mps_tls_free(c->tls);
   free(c);
 }
 
-static void close_handles(link_conn *c) {
-  if (c->handles_closing) return;
-  c->handles_closing = 1;
+static void on_link_down(mps_link *l, void *ud, int err, const char *reason) {
+  link_conn *c = ud;
   c->closing = 1;
-  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-}
-
-/* Moves what the session queued onto the socket, through TLS on a TLS link. 0, or -1 when the
- * socket cannot take it. */
-static int conn_write_out(link_conn *c) {
-  const uint8_t *data;
-  size_t n = mps_session_pending(c->sess, &data);
-  if (c->tls) {
-    /* Before the handshake there is no channel for frames: a Close then just drops the socket. */
-    int bad = n && mps_tls_handshake_done(c->tls) && mps_tls_write(c->tls, data, n) != 0;
-    mps_session_consume(c->sess, n);
-    if (bad) return -1;
-    n = mps_tls_pending(c->tls, &data);
-    bad = n && stream_write_copy((uv_stream_t *)&c->tcp, data, n) != 0;
-    mps_tls_consume(c->tls, n);
-    return bad ? -1 : 0;
-  }
-  int bad = n && stream_write_copy((uv_stream_t *)&c->tcp, data, n) != 0;
-  mps_session_consume(c->sess, n);
-  return bad ? -1 : 0;
-}
-
-/* A TLS peer is told the stream ends on purpose (close_notify), so it can tell it from a cut. */
-static void tls_goodbye(link_conn *c) {
-  if (!c->tls || !mps_tls_handshake_done(c->tls)) return;
-  mps_tls_close(c->tls);
-  conn_write_out(c);
-}
-
-#define LINGER_MS 2000
-
-static void on_linger_timeout(uv_timer_t *t) { close_handles(t->data); }
-
-/* The FIN is out; the socket stays open, reading and discarding, until the peer closes too (or
- * LINGER_MS). Closed at once, a socket that then receives a ping answers with an RST, and an RST
- * makes the peer's kernel drop the Close frame it has not read yet. */
-static void on_shutdown(uv_shutdown_t *req, int status) {
-  link_conn *c = req->data;
-  if (status < 0 || c->handles_closing) {
-    close_handles(c);
-    return;
-  }
-  uv_timer_start(&c->timer, on_linger_timeout, LINGER_MS, 0);
-}
-
-/* Graceful close: what is queued (the Close frame) is written before the socket closes. */
-static void begin_close(link_conn *c) {
-  if (c->closing) return;
-  c->closing = 1;
-  uv_timer_stop(&c->timer);
-  tls_goodbye(c);
-  c->shutdown_req.data = c;
-  if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) close_handles(c);
+  if (err == MPSYNC_ETLS && !mps_session_ready(mps_link_session(l)))
+    fprintf(stderr, "mpsync-mock-server: TLS handshake failed: %s\n", reason);
+  else if (err != MPSYNC_ECLOSED && err != UV_EOF)
+    fprintf(stderr, "mpsync-mock-server: link %s/%s closed: %s\n", c->instance_id, c->device_id,
+            reason);
 }
 
 void link_close_all(mock_server *srv) {
   for (link_conn *c = srv->link_conns; c; c = c->next) {
-    if (!mps_session_closed(c->sess))
-      mps_session_close(c->sess, MPSYNC__WIRE__CLOSE_CODE__CLOSE_SERVER_SHUTDOWN,
-                        "server shutting down", 0);
-    if (!c->closing && conn_write_out(c) == 0) tls_goodbye(c);
-    close_handles(c);
+    mps_session *s = conn_session(c);
+    if (!mps_session_closed(s))
+      mps_session_close(s, MPSYNC__WIRE__CLOSE_CODE__CLOSE_SERVER_SHUTDOWN, "server shutting down",
+                        0);
+    c->closing = 1;
+    mps_link_close(c->link, 0);
   }
 }
 
@@ -126,66 +75,13 @@ int link_close_instance(mock_server *srv, const char *instance, int code, uint32
                         const char *reason) {
   int n = 0;
   for (link_conn *c = srv->link_conns; c; c = c->next) {
-    if (c->closing || mps_session_closed(c->sess)) continue;
+    if (c->closing || mps_session_closed(conn_session(c))) continue;
     if (instance && strcmp(c->instance_id, instance) != 0) continue;
-    mps_session_close(c->sess, code, reason, retry_after_s);
+    mps_session_close(conn_session(c), code, reason, retry_after_s);
     conn_flush(c);
     n++;
   }
   return n;
-}
-
-/* ---- timers ---- */
-
-static void on_timer(uv_timer_t *t);
-
-static uint64_t conn_deadline(const link_conn *c) {
-  uint64_t timeout_ms = (uint64_t)c->srv->opts.heartbeat_timeout_s * 1000;
-  if (mps_session_closed(c->sess)) return MPS_NO_DEADLINE;
-  if (!mps_session_ready(c->sess)) return c->accepted_ms + timeout_ms;
-  /* The session judges silence by Welcome.heartbeat_max_s when clients may stretch. */
-  return mps_session_deadline(c->sess);
-}
-
-static void arm_timer(link_conn *c) {
-  if (c->closing) return;
-  uint64_t now = uv_now(c->srv->loop);
-  uint64_t deadline = conn_deadline(c);
-  if (deadline == MPS_NO_DEADLINE) return;
-  uv_timer_start(&c->timer, on_timer, deadline > now ? deadline - now : 0, 0);
-}
-
-static void on_timer(uv_timer_t *t) {
-  link_conn *c = t->data;
-  uint64_t now = uv_now(c->srv->loop);
-  if (mps_session_closed(c->sess)) {
-    /* nothing left to time */
-  } else if (!mps_session_ready(c->sess)) {
-    if (now >= conn_deadline(c)) {
-      if (c->tls && !mps_tls_handshake_done(c->tls))
-        fprintf(stderr, "mpsync-mock-server: TLS handshake not finished within the timeout\n");
-      mps_session_close(c->sess, MPSYNC__WIRE__CLOSE_CODE__CLOSE_HEARTBEAT_TIMEOUT,
-                        "no hello within the timeout", 0);
-    }
-  } else {
-    mps_session_tick(c->sess, now);
-  }
-  conn_flush(c);
-  arm_timer(c);
-}
-
-/* Writes what the session queued; a closed session then closes the socket. */
-static void conn_flush(link_conn *c) {
-  if (c->handles_closing) {
-    const uint8_t *data;
-    mps_session_consume(c->sess, mps_session_pending(c->sess, &data));
-    return;
-  }
-  if (conn_write_out(c) != 0) {
-    close_handles(c);
-    return;
-  }
-  if (mps_session_closed(c->sess)) begin_close(c);
 }
 
 /* ---- sending oplogs ---- */
@@ -226,7 +122,7 @@ static void builder_flush(batch_builder *b) {
   batch.lost = b->lost;
   batch.n_oplogs = b->count;
   batch.oplogs = b->ptrs;
-  if (mps_session_batch(b->c->sess, &batch) != 0) b->failed = 1;
+  if (mps_session_batch(conn_session(b->c), &batch) != 0) b->failed = 1;
   /* Out at once: while a long backlog is still being read here, the client already stores and
    * dispatches its head. */
   conn_flush(b->c);
@@ -259,7 +155,7 @@ static void builder_add(batch_builder *b, const oplog_rec *r) {
 }
 
 static int conn_matches(const link_conn *c, const char *instance, int kind, const char *target) {
-  if (c->closing || !c->seq || !mps_session_ready(c->sess)) return 0;
+  if (c->closing || !c->seq || !mps_session_ready(conn_session(c))) return 0;
   if (strcmp(c->instance_id, instance) != 0) return 0;
   if (kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER) return strcmp(c->user_id, target) == 0;
   if (kind == MPSYNC__WIRE__STREAM_KIND__STREAM_DEVICE) return strcmp(c->device_id, target) == 0;
@@ -496,14 +392,16 @@ static void replace_older(link_conn *c) {
   for (link_conn *o = c->srv->link_conns; o; o = o->next) {
     if (o == c || o->closing || !o->seq) continue;
     if (strcmp(o->instance_id, c->instance_id) || strcmp(o->device_id, c->device_id)) continue;
-    mps_session_close(o->sess, MPSYNC__WIRE__CLOSE_CODE__CLOSE_REPLACED,
+    mps_session_close(conn_session(o), MPSYNC__WIRE__CLOSE_CODE__CLOSE_REPLACED,
                       "replaced by a newer connection of the same device", 0);
     conn_flush(o);
   }
 }
 
+/* User, device and instance ids: well-formed UTF-8 of at most MPS_MAX_ID_CHARS code points, the
+ * client's limit too (one limit, counted one way). */
 static int copy_id(char *dst, const char *src) {
-  if (strlen(src) > ID_MAX) return -1;
+  if (!mps_valid_id(src)) return -1;
   strcpy(dst, src);
   return 0;
 }
@@ -511,15 +409,15 @@ static int copy_id(char *dst, const char *src) {
 static int on_hello(void *ud, const mps_hello *h) {
   link_conn *c = ud;
   if (h->protocol_version != MPS_PROTOCOL_VERSION) {
-    mps_session_close(c->sess, MPSYNC__WIRE__CLOSE_CODE__CLOSE_UNSUPPORTED_VERSION,
+    mps_session_close(conn_session(c), MPSYNC__WIRE__CLOSE_CODE__CLOSE_UNSUPPORTED_VERSION,
                       "unsupported protocol version", 0);
     return 0;
   }
   if (!h->instance_id[0] || !h->device_id[0] || copy_id(c->instance_id, h->instance_id) ||
       copy_id(c->device_id, h->device_id) || copy_id(c->user_id, h->user_id) ||
       copy_id(c->os_type, h->os_type) || copy_id(c->app_version, h->app_version)) {
-    mps_session_close(c->sess, MPSYNC__WIRE__CLOSE_CODE__CLOSE_BAD_HELLO,
-                      "hello needs an instance and a device id of at most 128 bytes", 0);
+    mps_session_close(conn_session(c), MPSYNC__WIRE__CLOSE_CODE__CLOSE_BAD_HELLO,
+                      "hello needs an instance and a device id of at most 100 characters (UTF-8)", 0);
     return 0;
   }
   mps_welcome w = MPSYNC__WIRE__WELCOME__INIT;
@@ -529,7 +427,7 @@ static int on_hello(void *ud, const mps_hello *h) {
   w.heartbeat_max_s = c->srv->opts.heartbeat_max_s;
   w.max_frame_size = MPS_MAX_FRAME;
   w.server_id = c->srv->server_id;
-  int rc = mps_session_welcome(c->sess, &w, uv_now(c->srv->loop));
+  int rc = mps_session_welcome(conn_session(c), &w, uv_now(c->srv->loop));
   if (rc) return rc;
   c->seq = ++c->srv->link_seq;
   replace_older(c);
@@ -600,76 +498,8 @@ static const mps_session_callbacks callbacks = {
     .on_close = on_peer_close,
 };
 
-/* ---- reading ---- */
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)h;
-  buf->base = malloc(suggested);
-  buf->len = buf->base ? suggested : 0;
-}
-
-/* Frame bytes (plaintext) from the peer into the session. */
-static void session_feed(link_conn *c, const uint8_t *p, size_t n) {
-  long rc = mps_session_recv(c->sess, p, n, uv_now(c->srv->loop));
-  if (rc < 0 && rc != MPSYNC_ECLOSED)
-    fprintf(stderr, "mpsync-mock-server: link %s/%s closed: %s\n", c->instance_id, c->device_id,
-            mps_session_reason(c->sess));
-}
-
-/* Ciphertext from the peer: drives the handshake, then decrypts into the session. A TLS failure
- * is logged and the socket closed (after any alert mbedTLS queued). */
-static void tls_feed(link_conn *c, const uint8_t *p, size_t n) {
-  if (mps_tls_feed(c->tls, p, n) != 0) {
-    begin_close(c);
-    return;
-  }
-  if (!mps_tls_handshake_done(c->tls)) {
-    int rc = mps_tls_handshake(c->tls);
-    if (rc < 0) {
-      fprintf(stderr, "mpsync-mock-server: TLS handshake failed: %s\n", mps_tls_reason(c->tls));
-      conn_write_out(c);
-      begin_close(c);
-      return;
-    }
-    if (rc > 0) return;
-  }
-  uint8_t *plain = malloc(TLS_READ_CHUNK);
-  if (!plain) {
-    begin_close(c);
-    return;
-  }
-  long got;
-  while (!mps_session_closed(c->sess) && (got = mps_tls_read(c->tls, plain, TLS_READ_CHUNK)) != 0) {
-    if (got < 0) {
-      if (got != MPSYNC_ECLOSED)
-        fprintf(stderr, "mpsync-mock-server: link %s/%s TLS failed: %s\n", c->instance_id,
-                c->device_id, mps_tls_reason(c->tls));
-      begin_close(c);
-      break;
-    }
-    session_feed(c, plain, (size_t)got);
-  }
-  free(plain);
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  link_conn *c = s->data;
-  if (nread < 0) {
-    free(buf->base);
-    /* The peer is gone: nothing can be written to it any more. */
-    close_handles(c);
-    return;
-  }
-  if (nread > 0 && !c->closing) {
-    if (c->tls)
-      tls_feed(c, (const uint8_t *)buf->base, (size_t)nread);
-    else
-      session_feed(c, (const uint8_t *)buf->base, (size_t)nread);
-    conn_flush(c);
-    arm_timer(c);
-  }
-  free(buf->base);
-}
+static const mps_link_callbacks link_callbacks = {.on_down = on_link_down,
+                                                  .on_closed = on_link_closed};
 
 static void accept_link(uv_stream_t *listener, int status, int tls) {
   mock_server *srv = listener->data;
@@ -677,24 +507,20 @@ static void accept_link(uv_stream_t *listener, int status, int tls) {
   link_conn *c = calloc(1, sizeof *c);
   if (!c) return;
   c->srv = srv;
-  c->sess = mps_session_new(MPS_ROLE_SERVER, &callbacks, c);
-  int tls_failed = tls && mps_tls_new(srv->tls_cfg, NULL, &c->tls) != 0;
-  uv_tcp_init(srv->loop, &c->tcp);
-  uv_timer_init(srv->loop, &c->timer);
-  c->tcp.data = c->timer.data = c;
-  c->open_handles = 2;
-  c->accepted_ms = uv_now(srv->loop);
+  mps_link_options o = {.tls = tls ? srv->tls_cfg : NULL,
+                        .ready_timeout_ms = srv->opts.heartbeat_timeout_s * 1000u,
+                        .linger_ms = LINGER_MS,
+                        .ready_timeout_reason = "no hello within the timeout",
+                        .peer_name = "client"};
+  mps_session *s = mps_session_new(MPS_ROLE_SERVER, &callbacks, c);
+  if (mps_link_accept(listener, &o, s, &link_callbacks, c, &c->link) != 0) {
+    free(c);
+    return;
+  }
   c->next = srv->link_conns;
   if (c->next) c->next->pprev = &c->next;
   c->pprev = &srv->link_conns;
   srv->link_conns = c;
-  if (!c->sess || tls_failed || uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 ||
-      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
-    close_handles(c);
-    return;
-  }
-  uv_tcp_nodelay(&c->tcp, 1);
-  arm_timer(c);
 }
 
 void link_on_connection(uv_stream_t *listener, int status) { accept_link(listener, status, 0); }
