@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   mpsync_config cfg;
-  mpsync_config_init(&cfg);
+  mpsync_config_init(&cfg, sizeof cfg);
   cfg.host = argv[1];
   cfg.port = (uint16_t)atoi(argv[2]);
   cfg.instance_id = argv[3];

@@ -66,13 +66,13 @@ cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPSYNC_JNI=OFF -DMP
   "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread" "-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread" \
   > build-tsan.configure.log || { cat build-tsan.configure.log; exit 1; }
 rm -f build-tsan.configure.log
-cmake --build build-tsan -j"$jobs" --target test_rules test_store mpsync-mock-server mpsync-cli mpsync
+cmake --build build-tsan -j"$jobs" --target test_rules test_core test_store mpsync-mock-server mpsync-cli mpsync
 
 tsan_logs=$root/build-tsan/sanitizer-logs
 rm -rf "$tsan_logs" && mkdir -p "$tsan_logs"
 tsan_rc=0
 TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/fuzz/tsan.supp:log_path=$tsan_logs/tsan" \
-  ctest --test-dir build-tsan --output-on-failure -j"$jobs" --timeout 300 -R 'rule_|e2e_|unit_test_store' || tsan_rc=1
+  ctest --test-dir build-tsan --output-on-failure -j"$jobs" --timeout 300 -R 'rule_|core_|e2e_|unit_test_store' || tsan_rc=1
 [ "$tsan_rc" -eq 0 ] || { echo "sanitize: TSan tests failed" >&2; status=1; }
 check_logs "$tsan_logs" "TSan"
 

@@ -436,7 +436,7 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeInit(JNIEnv *
   if (!rc && !g_client) {
     g_log_level = level;
     mpsync_config cfg;
-    mpsync_config_init(&cfg);
+    mpsync_config_init(&cfg, sizeof cfg);
     mpsync_meta_apply(meta, &cfg);
     cfg.data_dir = data_dir;
     cfg.os_type = MPSYNC_OS_ANDROID;

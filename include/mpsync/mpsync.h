@@ -29,6 +29,15 @@ extern "C" {
  * and in order, state changes one at a time and in order, different bizTypes side by side — so a
  * slow callback delays only its own bizType (C4). No internal lock is held while app code runs,
  * and a callback may call any function of this API (mpsync_client_free() excepted).
+ *
+ * Calls that wait, and for what: mpsync_bind_user() and mpsync_clear_user() wait for the network
+ * thread to take the change (microseconds to a few milliseconds), then — unless called from a
+ * callback — for callbacks already running with the old user's data to return.
+ * mpsync_unregister_biz() waits likewise for that bizType's running callback. mpsync_register_biz(),
+ * mpsync_report(), mpsync_purge_user() and mpsync_purge_all() wait for the network thread to
+ * commit (typically well under a millisecond; a cache write on a slow disk may take longer).
+ * mpsync_client_free() waits for the SDK's threads to stop: about a second at most. Every other
+ * call queues its work and returns at once. None waits for the network.
  */
 
 /**
@@ -79,7 +88,8 @@ typedef enum mpsync_os_type {
  * and buffer is copied by mpsync_client_new(); the struct may be freed afterwards.
  */
 typedef struct mpsync_config {
-  /** sizeof(mpsync_config), set by mpsync_config_init(): lets the struct grow without ABI breaks. */
+  /** The size of the app's struct, set by mpsync_config_init(): lets the struct grow without ABI
+   * breaks (see mpsync_config_init()). */
   size_t struct_size;
   /** Sync server host name or IP literal. Required. */
   const char *host;
@@ -137,10 +147,24 @@ typedef struct mpsync_config {
   const uint8_t *cache_key;
   /** Length of cache_key: 32. */
   size_t cache_key_len;
+  /** How long the link stays up after mpsync_background() (C23; the iOS shim sets 180000, as an
+   * iOS app stays online about three minutes in the background). Pushes in that window arrive.
+   * Default 0: close at once. */
+  unsigned background_grace_ms;
 } mpsync_config;
 
-/** Fills \p cfg with the defaults. Any thread. */
-MPSYNC_EXTERN void mpsync_config_init(mpsync_config *cfg);
+/**
+ * Fills \p cfg with the defaults; call it as `mpsync_config_init(&cfg, sizeof cfg)`. Any thread.
+ *
+ * The ABI rule of this struct (docs/API_STABILITY.md): fields are only ever appended, and the
+ * app passes the size of *its* struct. This function writes exactly \p size bytes (never past
+ * them) and records \p size in struct_size. mpsync_client_new() reads no byte past struct_size,
+ * takes the defaults for fields an older app's struct lacks, and refuses (MPSYNC_EINVAL) a struct
+ * from a newer header only when the fields this library does not know are not all zero. An app
+ * built against an older header therefore keeps working with a newer library, unchanged.
+ * \p size smaller than `sizeof(size_t)` does nothing.
+ */
+MPSYNC_EXTERN void mpsync_config_init(mpsync_config *cfg, size_t size);
 
 /**
  * Creates a client: opens (or creates, mode 0600) the cache in cfg->data_dir and starts the SDK
@@ -153,17 +177,32 @@ MPSYNC_EXTERN void mpsync_config_init(mpsync_config *cfg);
 MPSYNC_EXTERN int mpsync_client_new(const mpsync_config *cfg, mpsync_client **out);
 
 /**
- * Stops the threads, closes the link and the cache, frees the client. NULL is a harmless no-op.
- * Not from a callback of this client. After it returns no callback of the client runs.
+ * Stops the threads, closes the link (sending Close and TLS close_notify, bounded to about a
+ * second however the network behaves) and the cache, and frees the client. NULL is a harmless
+ * no-op. It allocates nothing and never waits for a DNS lookup. After it returns no callback of
+ * the client runs. Any thread but the client's own callbacks.
+ * \return 0 (freed); MPSYNC_EBUSY when called from a callback of this client (it would wait for
+ *         itself: nothing is done); MPSYNC_ESHUTDOWN when another thread is already freeing it.
  */
-MPSYNC_EXTERN void mpsync_client_free(mpsync_client *client);
+MPSYNC_EXTERN int mpsync_client_free(mpsync_client *client);
+
+/**
+ * Why the last call on \p client that returned an error failed, as text (the code's name and
+ * the detail, e.g. "MPSYNC_ETOOLONG: user_id over 100 characters"), like sqlite3_errmsg(). With
+ * NULL, the reason the last mpsync_client_new() of the calling thread failed. Never NULL. The
+ * text is copied into a buffer of the calling thread: valid until that thread's next call of
+ * this function. Any thread.
+ */
+MPSYNC_EXTERN const char *mpsync_last_error(mpsync_client *client);
 
 /**
  * Binds the logged-in user (C2, C9). Reconnects if the user or session changed. When it returns,
  * no callback is running with another user's data and none will start (called from a callback,
  * it cannot wait for the others: only the "none will start" half holds). Any thread.
- * \return 0; MPSYNC_EINVAL (NULL/empty user_id), MPSYNC_ETOOLONG (over 100 characters),
- *         MPSYNC_ESHUTDOWN, MPSYNC_ENOMEM.
+ * Binding the user and session already bound changes nothing (apps do it at every start).
+ * \return 0; MPSYNC_EINVAL (NULL/empty user_id, or user_id or session_id not valid UTF-8),
+ *         MPSYNC_ETOOLONG (user_id or session_id over 100 characters — Unicode code points, the
+ *         one limit the server applies too), MPSYNC_ESHUTDOWN, MPSYNC_ENOMEM.
  */
 MPSYNC_EXTERN int mpsync_bind_user(mpsync_client *client, const char *user_id,
                                    const char *session_id);
@@ -253,7 +292,8 @@ MPSYNC_EXTERN void mpsync_meta_free(mpsync_meta *meta);
  * @{
  */
 
-/** One oplog of a delivered message. */
+/** One oplog of a delivered message, reached with mpsync_message_oplog(). Fields are only ever
+ * appended: never copy it by value or step through oplogs by pointer arithmetic. */
 typedef struct mpsync_oplog {
   uint64_t id;                 /**< oplog id, strictly increasing within its stream */
   const uint8_t *payload;      /**< payload bytes (text payloads are UTF-8, not NUL-terminated) */
@@ -265,8 +305,9 @@ typedef struct mpsync_oplog {
 } mpsync_oplog;
 
 /**
- * A delivered message: one or more oplogs of one bizType, in id order. Built by the SDK; every
- * pointer in it is valid only during the callback. Fields are only ever appended.
+ * A delivered message: one or more oplogs of one bizType, in id order. Built by the SDK (an app
+ * never builds one); every pointer in it, and every oplog reached from it, is valid only during
+ * the callback. Fields are only ever appended.
  */
 typedef struct mpsync_message {
   const char *biz;              /**< bizType */
@@ -274,9 +315,15 @@ typedef struct mpsync_message {
   const char *id;               /**< opaque message id for mpsync_report() */
   int has_more;                 /**< non-zero when more oplogs of this bizType are waiting */
   unsigned delivery;            /**< 1 for the first delivery, 2 for the first redelivery, ... */
-  size_t count;                 /**< number of oplogs */
-  const mpsync_oplog *oplogs;   /**< count oplogs, id order */
+  size_t count;                 /**< number of oplogs: mpsync_message_oplog() takes 0..count-1 */
 } mpsync_message;
+
+/**
+ * The oplog at \p index (0 .. msg->count - 1, in id order) of a message handed to a callback.
+ * Valid while the message is. Any thread.
+ * \return the oplog; NULL for a NULL message or an index out of range.
+ */
+MPSYNC_EXTERN const mpsync_oplog *mpsync_message_oplog(const mpsync_message *msg, size_t index);
 
 /**
  * Message callback for one bizType. Runs on a delivery thread; one message per bizType is in

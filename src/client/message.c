@@ -6,6 +6,7 @@
 
 #include <mbedtls/base64.h>
 
+#include "client/message.h"
 #include "core/wire.h"
 #include "mpsync/mpsync.h"
 
@@ -58,14 +59,30 @@ static int put_oplog(mps_buf *b, const mpsync_oplog *op) {
   return rc ? rc : put(b, "}");
 }
 
+void mps_message_view_init(mps_message_view *v, const mps_msg *m) {
+  memset(v, 0, sizeof *v);
+  v->pub.biz = m->biz;
+  v->pub.user_id = m->user_id;
+  v->pub.id = m->id;
+  v->pub.has_more = m->has_more;
+  v->pub.delivery = m->delivery;
+  v->pub.count = m->count;
+  v->oplogs = m->oplogs;
+}
+
+const mpsync_oplog *mpsync_message_oplog(const mpsync_message *msg, size_t index) {
+  if (!msg || index >= msg->count) return NULL;
+  return &((const mps_message_view *)msg)->oplogs[index];
+}
+
 int mpsync_message_to_json(const mpsync_message *msg, char **out) {
-  if (!msg || !out || (msg->count && !msg->oplogs)) return MPSYNC_EINVAL;
+  if (!msg || !out) return MPSYNC_EINVAL;
   *out = NULL;
   mps_buf b = {0};
   int rc = put(&b, "[");
   for (size_t i = 0; !rc && i < msg->count; i++) {
     if (i) rc = put(&b, ",");
-    if (!rc) rc = put_oplog(&b, &msg->oplogs[i]);
+    if (!rc) rc = put_oplog(&b, mpsync_message_oplog(msg, i));
   }
   if (!rc) rc = mps_buf_append(&b, "]", 2); /* with the NUL */
   if (rc) {

@@ -294,7 +294,10 @@ void mps_policy_link_up(mps_policy *p, uint64_t now, uint32_t heartbeat_s, uint3
   if (learned_s > p->hb_cur_s) p->hb_cur_s = learned_s < p->hb_max_s ? learned_s : p->hb_max_s;
   p->hb_streak = 0;
   mps_action *a = push(p, MPS_DO_SET_HEARTBEAT);
-  if (a) a->value = p->hb_cur_s;
+  if (a) {
+    a->value = p->hb_cur_s;
+    snprintf(a->reason, sizeof a->reason, "%s", p->hb_cur_s == p->hb_base_s ? "server" : "learned");
+  }
   /* C10: global data is never pushed live; ask for it on every new link. */
   push(p, MPS_DO_PULL_GLOBAL);
   /* C6: what was in flight before this link began is handed out again. */
@@ -313,6 +316,7 @@ static void heartbeat_failed(mps_policy *p) {
   if (!a) return;
   a->network = p->network;
   a->value = back;
+  a->failed_value = p->hb_cur_s;
 }
 
 void mps_policy_link_down(mps_policy *p, uint64_t now, const char *reason, uint32_t retry_after_s,
@@ -351,10 +355,17 @@ void mps_policy_pong(mps_policy *p, uint64_t now) {
   uint32_t next = p->hb_cur_s + p->hb_base_s;
   p->hb_cur_s = next > p->hb_max_s ? p->hb_max_s : next;
   mps_action *a = push(p, MPS_DO_SET_HEARTBEAT);
-  if (a) a->value = p->hb_cur_s;
+  if (a) {
+    a->value = p->hb_cur_s;
+    snprintf(a->reason, sizeof a->reason, "stretched");
+  }
 }
 
 uint32_t mps_policy_heartbeat_s(const mps_policy *p) { return p->hb_cur_s; }
+
+uint64_t mps_policy_reconnect_at(const mps_policy *p) {
+  return p->reconnect_at ? p->reconnect_at : MPS_POLICY_NO_DEADLINE;
+}
 
 int mps_policy_link_is_up(const mps_policy *p) { return p->link == PHASE_UP; }
 
@@ -367,7 +378,7 @@ void mps_policy_foreground(mps_policy *p, uint64_t now) {
   if (p->link == PHASE_IDLE) {
     p->attempt = 0;
     connect_now(p, now);
-  } else if (p->link == PHASE_UP && !was_foreground) {
+  } else if (p->link == PHASE_UP) {
     push(p, MPS_DO_PULL_GLOBAL); /* C10: at every foreground */
   }
   if (was_foreground) return;

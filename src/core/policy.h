@@ -38,7 +38,7 @@ typedef enum mps_action_type {
   MPS_DO_RECALL,         /* biz: the message in flight is withdrawn; one not yet started never
                           * runs and its delivery is not counted */
   MPS_DO_PULL_GLOBAL,    /* ask the server for the global streams (C10) */
-  MPS_DO_SET_HEARTBEAT,  /* value: ping interval in seconds for the live session */
+  MPS_DO_SET_HEARTBEAT,  /* value: ping interval in seconds for the live session; reason: why */
   MPS_DO_SAVE_HEARTBEAT  /* network, value: remember the interval proven on this network */
 } mps_action_type;
 
@@ -47,6 +47,7 @@ typedef struct mps_action {
   int state;
   int network;
   uint32_t value;
+  uint32_t failed_value; /* SAVE_HEARTBEAT after silence: the interval that failed; 0 otherwise */
   char biz[MPS_POLICY_BIZ_MAX];
   char reason[MPS_POLICY_REASON_MAX];
 } mps_action;
@@ -103,6 +104,8 @@ void mps_policy_link_up(mps_policy *p, uint64_t now, uint32_t heartbeat_s, uint3
 void mps_policy_link_down(mps_policy *p, uint64_t now, const char *reason, uint32_t retry_after_s,
                           mps_down_cause cause);
 void mps_policy_pong(mps_policy *p, uint64_t now);
+/* When the next connection attempt is due (MPS_POLICY_NO_DEADLINE: none is scheduled). */
+uint64_t mps_policy_reconnect_at(const mps_policy *p);
 /* The heartbeat interval in use (0 while no link is up). */
 uint32_t mps_policy_heartbeat_s(const mps_policy *p);
 /* 1 while the link is up, for mpsync_is_connected-style questions. */

@@ -1072,3 +1072,20 @@ int mps_store_next_message(mps_store *st, const char *biz, const char *user, int
     if (rc) return rc;
   }
 }
+
+/* A message handed out but withdrawn before any callback saw it was not a delivery (C6): its
+ * count goes back to what it was. */
+int mps_store_undo_delivery(mps_store *st, const mps_msg *m) {
+  if (!m || !m->delivery) return 0;
+  const char *sql = m->delivery <= 1
+                        ? "DELETE FROM attempts WHERE first_row=?1 AND stream=?2"
+                        : "UPDATE attempts SET deliveries=?3 WHERE first_row=?1 AND stream=?2";
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) return MPSYNC_ESTORE;
+  sqlite3_bind_int64(q, 1, m->first_row);
+  sqlite3_bind_int64(q, 2, m->stream);
+  if (m->delivery > 1) sqlite3_bind_int(q, 3, (int)m->delivery - 1);
+  int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : MPSYNC_ESTORE;
+  sqlite3_finalize(q);
+  return rc;
+}

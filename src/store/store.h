@@ -74,6 +74,8 @@ int mps_store_next_message(mps_store *st, const char *biz, const char *user, int
 
 /* Deletes the rows of a delivered message (C5). */
 int mps_store_delete_message(mps_store *st, const mps_msg *m);
+/* Takes back the delivery count next_message gave m: it was withdrawn before any callback saw it. */
+int mps_store_undo_delivery(mps_store *st, const mps_msg *m);
 
 /* Counters kept in the cache: "dropped_expired" (C14), "dropped_undelivered" (C6),
  * "dropped_tampered" (failed authentication), "stream_resets" (epochs changed under us),

@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *app = mpsync_meta_get(m, "appId"), *ws = mpsync_meta_get(m, "workspaceId");
   FUZZ_CHECK(app && *app && ws && *ws && mpsync_meta_get(m, "syncserver"));
   mpsync_config cfg;
-  mpsync_config_init(&cfg);
+  mpsync_config_init(&cfg, sizeof cfg);
   FUZZ_CHECK(mpsync_meta_apply(m, &cfg) == 0);
   FUZZ_CHECK(cfg.port > 0);
   FUZZ_CHECK(cfg.host && !strcmp(cfg.host, mpsync_meta_get(m, "syncserver")));

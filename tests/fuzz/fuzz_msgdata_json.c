@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fuzz_common.h"
+#include "client/message.h"
 #include "mpsync/mpsync.h"
 
 #define MAX_OPLOGS 8
@@ -48,10 +49,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     o->payload = copy;
     o->payload_len = pl;
   }
-  mpsync_message msg = {.biz = "UCHAT", .user_id = "u1", .id = "1,1", .delivery = 1,
-                        .count = count, .oplogs = count ? ops : NULL};
+  mps_message_view view = {
+      .pub = {.biz = "UCHAT", .user_id = "u1", .id = "1,1", .delivery = 1, .count = count},
+      .oplogs = count ? ops : NULL};
   char *json = NULL;
-  FUZZ_CHECK(mpsync_message_to_json(&msg, &json) == 0);
+  FUZZ_CHECK(mpsync_message_to_json(&view.pub, &json) == 0);
   FUZZ_CHECK(json);
   const char *end = NULL;
   cJSON *arr = cJSON_ParseWithOpts(json, &end, 1); /* the whole string, nothing after it */

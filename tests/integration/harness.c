@@ -166,10 +166,10 @@ void recorder_cb(mpsync_client *c, const mpsync_message *m, void *ud) {
   for (size_t i = 0; i < m->count && r->n < sizeof r->items / sizeof r->items[0]; i++) {
     seen *s = &r->items[r->n++];
     snprintf(s->biz, sizeof s->biz, "%s", m->biz);
-    snprintf(s->third, sizeof s->third, "%s", m->oplogs[i].third_msg_id);
+    snprintf(s->third, sizeof s->third, "%s", mpsync_message_oplog(m, i)->third_msg_id);
     snprintf(s->id, sizeof s->id, "%s", m->id);
     snprintf(s->user, sizeof s->user, "%s", m->user_id);
-    s->mk = m->oplogs[i].id;
+    s->mk = mpsync_message_oplog(m, i)->id;
     s->delivery = m->delivery;
   }
   pthread_cond_broadcast(&r->cond);
@@ -282,7 +282,7 @@ static void log_to_stderr(void *ud, mpsync_log_level level, const char *msg) {
 }
 
 void client_config(mpsync_config *cfg, mock *m, const char *dir, recorder *r) {
-  mpsync_config_init(cfg);
+  mpsync_config_init(cfg, sizeof *cfg);
   cfg->host = "127.0.0.1";
   cfg->port = (uint16_t)m->link_port;
   cfg->instance_id = "test_app";

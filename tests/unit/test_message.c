@@ -1,5 +1,6 @@
 /* Unit tests of the vendor msgData rendering (SPEC §5): exact bytes for text, binary, escapes. */
 #include "check.h"
+#include "client/message.h"
 #include "mpsync/mpsync.h"
 
 static void test_text_and_binary(void) {
@@ -9,9 +10,9 @@ static void test_text_and_binary(void) {
       {.id = 8, .payload = (const uint8_t *)"\x00\x01\xff", .payload_len = 3, .binary = 1,
        .third_msg_id = "t-2", .create_time_ms = 5},
   };
-  mpsync_message m = {.biz = "UCHAT", .user_id = "u", .id = "1,8,1", .count = 2, .oplogs = ops};
+  mps_message_view m = {.pub = {.biz = "UCHAT", .user_id = "u", .id = "1,8,1", .count = 2}, .oplogs = ops};
   char *json;
-  CHECK_EQ(mpsync_message_to_json(&m, &json), 0);
+  CHECK_EQ(mpsync_message_to_json(&m.pub, &json), 0);
   CHECK_STR(json,
             "[{\"mk\":7,\"st\":0,\"bId\":\"t-1\",\"ext\":\"\",\"mct\":1700000000123,"
             "\"pl\":\"{\\\"a\\\":\\\"李四\\\"}\"},"
@@ -23,9 +24,9 @@ static void test_text_and_binary(void) {
 static void test_control_characters_escaped(void) {
   mpsync_oplog op = {.id = 1, .payload = (const uint8_t *)"a\nb\\", .payload_len = 4,
                      .third_msg_id = "q\""};
-  mpsync_message m = {.biz = "B", .user_id = "", .id = "1,1", .count = 1, .oplogs = &op};
+  mps_message_view m = {.pub = {.biz = "B", .user_id = "", .id = "1,1", .count = 1}, .oplogs = &op};
   char *json;
-  CHECK_EQ(mpsync_message_to_json(&m, &json), 0);
+  CHECK_EQ(mpsync_message_to_json(&m.pub, &json), 0);
   CHECK_STR(json, "[{\"mk\":1,\"st\":0,\"bId\":\"q\\\"\",\"ext\":\"\",\"mct\":0,"
                   "\"pl\":\"a\\u000ab\\\\\"}]");
   mpsync_free(json);

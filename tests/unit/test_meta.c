@@ -20,7 +20,7 @@ static void test_vendor_file(void) {
                 &m),
            0);
   mpsync_config cfg;
-  mpsync_config_init(&cfg);
+  mpsync_config_init(&cfg, sizeof cfg);
   CHECK_EQ(mpsync_meta_apply(m, &cfg), 0);
   CHECK_STR(cfg.host, "sync.example.com");
   CHECK_EQ(cfg.port, 443);
@@ -39,7 +39,7 @@ static void test_own_keys_and_numeric_port(void) {
                 &m),
            0);
   mpsync_config cfg;
-  mpsync_config_init(&cfg);
+  mpsync_config_init(&cfg, sizeof cfg);
   mpsync_meta_apply(m, &cfg);
   CHECK_EQ(cfg.port, 9000);
   CHECK_EQ(cfg.plaintext, 1);

@@ -124,7 +124,7 @@ typedef struct client_spec {
 
 static mpsync_client *client_start(const client_spec *cs, sink *s) {
   mpsync_config cfg;
-  mpsync_config_init(&cfg);
+  mpsync_config_init(&cfg, sizeof cfg);
   cfg.host = "127.0.0.1";
   cfg.port = (uint16_t)cs->port;
   cfg.instance_id = BENCH_INSTANCE;

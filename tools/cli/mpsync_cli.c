@@ -107,7 +107,7 @@ static void print_oplog(const mpsync_message *m, const mpsync_oplog *op) {
 static void on_message(mpsync_client *client, const mpsync_message *m, void *ud) {
   cli *app = ud;
   if (atomic_load(&app->done)) return;
-  for (size_t i = 0; i < m->count; i++) print_oplog(m, &m->oplogs[i]);
+  for (size_t i = 0; i < m->count; i++) print_oplog(m, mpsync_message_oplog(m, i));
   if (app->report) {
     int rc = mpsync_report(client, m->biz, m->id);
     if (rc)
@@ -140,7 +140,7 @@ static int split_host_port(const char *s, char *host, size_t hostlen, uint16_t *
 
 static int listen_main(int argc, char **argv) {
   mpsync_config cfg;
-  mpsync_config_init(&cfg);
+  mpsync_config_init(&cfg, sizeof cfg);
   cli app = {.report = 1, .count_limit = 0};
   char host[256] = "";
   const char *server = NULL, *bizs = NULL, *user = NULL, *session = NULL;

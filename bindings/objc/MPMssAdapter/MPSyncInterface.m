@@ -244,7 +244,7 @@ static MPSyncNetConnectType map_state(mpsync_state s) {
                                                   error:NULL];
   NSString *appVersion = bundle_app_version();
   mpsync_config cfg;
-  mpsync_config_init(&cfg);
+  mpsync_config_init(&cfg, sizeof cfg);
   mpsync_meta_apply(meta, &cfg);
   cfg.data_dir = [dataDir fileSystemRepresentation];
   cfg.os_type = MPSYNC_OS_IOS;

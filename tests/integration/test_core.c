@@ -1,0 +1,500 @@
+/* Tests of the client core's second form (issue 12): one owner, a growable API, a bounded shutdown. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "core/session.h"
+#include "harness.h"
+
+static const char *bin_dir;
+
+static const char *const BIZ =
+    "[{\"bizType\":\"UCHAT\",\"dimension\":\"user\"},"
+    " {\"bizType\":\"TRADE\",\"dimension\":\"user\"},"
+    " {\"bizType\":\"DEVCFG\",\"dimension\":\"device\"}]";
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+typedef struct fixture {
+  mock server;
+  char dir[64];
+  recorder rec;
+  mpsync_config cfg;
+  mpsync_client *client;
+} fixture;
+
+static void setup(fixture *f, int report) {
+  mock_start(&f->server, bin_dir, BIZ);
+  make_temp_dir(f->dir, sizeof f->dir);
+  recorder_init(&f->rec, report);
+  client_config(&f->cfg, &f->server, f->dir, &f->rec);
+}
+
+static void online(fixture *f) {
+  EXPECT(mpsync_foreground(f->client) == 0);
+  if (recorder_wait_state(&f->rec, MPSYNC_STATE_CONNECTED, 10000) != 0) FAIL("never connected");
+}
+
+static void teardown(fixture *f) {
+  EXPECT(mpsync_client_free(f->client) == 0);
+  mock_stop(&f->server);
+  rm_rf(f->dir);
+}
+
+/* ------------------------------------------------------------------ defect 1 */
+
+typedef struct toggler {
+  mpsync_client *client;
+  recorder *rec;
+  int rounds;
+} toggler;
+
+static void *toggle_registration(void *arg) {
+  toggler *t = arg;
+  for (int i = 0; i < t->rounds; i++) {
+    EXPECT(mpsync_register_biz(t->client, "UCHAT", recorder_cb, t->rec) == 0);
+    int rc = mpsync_unregister_biz(t->client, "UCHAT");
+    EXPECT(rc == 0 || rc == MPSYNC_ENOTFOUND); /* the other thread may have been first */
+  }
+  return NULL;
+}
+
+/* Issue 12 defect 1: the callback list and the loop's "registered" flag had two owners and could
+ * disagree: a backlog never dispatched, or deliveries counted (and oplogs dropped at
+ * max_deliveries) with no callback to receive them. With one delivery allowed, any delivery
+ * counted without a callback loses its oplog for good; all must still arrive. */
+static void register_unregister_race_loses_nothing(void) {
+  fixture f;
+  setup(&f, 1);
+  f.cfg.max_deliveries = 1;
+  f.cfg.max_oplogs_per_message = 1;
+  f.cfg.redelivery_base_ms = 50;
+  EXPECT(mpsync_client_new(&f.cfg, &f.client) == 0);
+  EXPECT(mpsync_bind_user(f.client, "u1", "s1") == 0);
+  online(&f);
+  for (int i = 0; i < 20; i++) {
+    char third[16];
+    snprintf(third, sizeof third, "r%d", i);
+    EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", third, "x"), "SUCCESS");
+  }
+  toggler t[2] = {{f.client, &f.rec, 1000}, {f.client, &f.rec, 1000}};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, toggle_registration, &t[i]);
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  /* Whatever the interleaving, a final registration dispatches what is left (C7). */
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  for (int i = 0; i < 20; i++) {
+    char third[16];
+    snprintf(third, sizeof third, "r%d", i);
+    uint64_t until = now_ms() + 10000;
+    int seen = 0;
+    while (!seen && now_ms() < until) {
+      for (size_t k = 0; k < recorder_count(&f.rec) && !seen; k++)
+        seen = strcmp(recorder_get(&f.rec, k).third, third) == 0;
+      if (!seen) sleep_ms(10);
+    }
+    if (!seen) FAIL("oplog %s never reached a callback: dropped or never dispatched", third);
+  }
+  teardown(&f);
+}
+
+/* ------------------------------------------------------------------ defect 2 */
+
+static atomic_int trade_gate;
+
+static void blocking_trade_cb(mpsync_client *c, const mpsync_message *m, void *ud) {
+  while (!atomic_load(&trade_gate)) sleep_ms(5);
+  recorder_cb(c, m, ud);
+}
+
+/* Issue 12 defect 2: re-binding the same user and session (apps do it at every start) made the
+ * queued message stale: the app first saw it as delivery 2, and with max_deliveries 1 never. */
+static void rebind_same_user_keeps_queued_message(void) {
+  fixture f;
+  setup(&f, 0);
+  f.cfg.max_deliveries = 1;
+  f.cfg.delivery_threads = 1; /* one worker, held by TRADE: UCHAT's message waits in the queue */
+  EXPECT(mpsync_client_new(&f.cfg, &f.client) == 0);
+  EXPECT(mpsync_bind_user(f.client, "u1", "s1") == 0);
+  atomic_store(&trade_gate, 0);
+  EXPECT(mpsync_register_biz(f.client, "TRADE", blocking_trade_cb, &f.rec) == 0);
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  online(&f);
+  EXPECT_CODE(push_text(&f.server, "TRADE", "u1", "t1", "x"), "SUCCESS");
+  sleep_ms(300); /* TRADE's callback now holds the only worker */
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "c1", "x"), "SUCCESS");
+  sleep_ms(300);
+  for (int i = 0; i < 3; i++) EXPECT(mpsync_bind_user(f.client, "u1", "s1") == 0);
+  atomic_store(&trade_gate, 1);
+  if (recorder_wait(&f.rec, 2, 5000) != 0) FAIL("the queued message never reached the app");
+  seen s = recorder_get(&f.rec, 1);
+  EXPECT(strcmp(s.third, "c1") == 0);
+  EXPECT(s.delivery == 1);
+  teardown(&f);
+}
+
+/* ------------------------------------------------------------------ defect 4 */
+
+/* The config of an app built against an older, smaller header: the fields up to the state
+ * listener's user data and nothing after (the first release's core set). */
+typedef struct old_config {
+  size_t struct_size;
+  const char *host;
+  uint16_t port;
+  const char *instance_id;
+  const char *data_dir;
+  mpsync_os_type os_type;
+  const char *app_version;
+  const char *device_id;
+  int plaintext;
+  const char *ca_file;
+  const char *pin_sha256;
+  unsigned max_deliveries;
+  unsigned redelivery_base_ms;
+  unsigned max_oplogs_per_message;
+  unsigned reconnect_max_ms;
+  mpsync_log_fn log_fn;
+  mpsync_log_level log_level;
+  mpsync_state_fn state_fn;
+  void *user_data;
+} old_config;
+
+/* Issue 12 defect 4: the library wrote its own sizeof into the app's smaller struct and refused
+ * it. Now an older app's struct is filled and read within its size, and works. */
+static void old_smaller_config_struct_works(void) {
+  _Static_assert(sizeof(old_config) < sizeof(mpsync_config), "the old struct must be smaller");
+  EXPECT(offsetof(old_config, user_data) == offsetof(mpsync_config, user_data));
+  struct {
+    old_config cfg;
+    unsigned char guard[64];
+  } app;
+  memset(&app, 0xA5, sizeof app);
+  mpsync_config_init((mpsync_config *)&app.cfg, sizeof app.cfg);
+  for (size_t i = 0; i < sizeof app.guard; i++)
+    if (app.guard[i] != 0xA5) FAIL("mpsync_config_init wrote %zu bytes past the app's struct", i + 1);
+  EXPECT(app.cfg.struct_size == sizeof app.cfg);
+  EXPECT(app.cfg.port == 443 && app.cfg.max_deliveries == 6);
+  fixture f;
+  setup(&f, 1);
+  app.cfg.host = "127.0.0.1";
+  app.cfg.port = (uint16_t)f.server.link_port;
+  app.cfg.instance_id = "test_app";
+  app.cfg.data_dir = f.dir;
+  app.cfg.plaintext = 1;
+  app.cfg.state_fn = recorder_state;
+  app.cfg.user_data = &f.rec;
+  /* Whatever lies past the old struct must not matter: the guard stays 0xA5. */
+  EXPECT(mpsync_client_new((const mpsync_config *)&app.cfg, &f.client) == 0);
+  EXPECT(mpsync_bind_user(f.client, "u1", "s1") == 0);
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  online(&f);
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "old-1", "x"), "SUCCESS");
+  if (recorder_wait(&f.rec, 1, 5000) != 0) FAIL("an app with the older struct received nothing");
+  for (size_t i = 0; i < sizeof app.guard; i++) EXPECT(app.guard[i] == 0xA5);
+  teardown(&f);
+}
+
+/* A struct from a newer header: accepted while the fields this library does not know are 0. */
+static void newer_config_struct_refused_only_with_unknown_fields_set(void) {
+  struct {
+    mpsync_config cfg;
+    uint64_t future_field;
+  } app;
+  mpsync_config_init((mpsync_config *)&app, sizeof app);
+  EXPECT(app.cfg.struct_size == sizeof app);
+  EXPECT(app.future_field == 0);
+  char dir[64];
+  make_temp_dir(dir, sizeof dir);
+  app.cfg.host = "127.0.0.1";
+  app.cfg.port = 9;
+  app.cfg.instance_id = "test_app";
+  app.cfg.data_dir = dir;
+  app.cfg.plaintext = 1;
+  mpsync_client *c = NULL;
+  app.future_field = 1;
+  EXPECT(mpsync_client_new(&app.cfg, &c) == MPSYNC_EINVAL);
+  EXPECT(strstr(mpsync_last_error(NULL), "does not know") != NULL);
+  app.future_field = 0;
+  EXPECT(mpsync_client_new(&app.cfg, &c) == 0);
+  EXPECT(mpsync_client_free(c) == 0);
+  rm_rf(dir);
+}
+
+/* ------------------------------------------------------------------ defect 5 */
+
+/* Issue 12 defect 5: a 50-character Chinese user id (150 bytes) bound, then every Hello was
+ * refused for good. One limit, 100 code points, everywhere. */
+static void chinese_user_id_within_limit_connects(void) {
+  fixture f;
+  setup(&f, 1);
+  EXPECT(mpsync_client_new(&f.cfg, &f.client) == 0);
+  char user[512] = "";
+  for (int i = 0; i < 100; i++) strcat(user, "用");
+  char over[512];
+  snprintf(over, sizeof over, "%s户", user);
+  EXPECT(mpsync_bind_user(f.client, over, "s1") == MPSYNC_ETOOLONG);
+  EXPECT(strstr(mpsync_last_error(f.client), "user_id over 100 characters") != NULL);
+  EXPECT(mpsync_bind_user(f.client, "\xC0\xAF", "s1") == MPSYNC_EINVAL); /* overlong '/' */
+  EXPECT(mpsync_bind_user(f.client, user, "s1") == 0);
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  online(&f);
+  EXPECT_CODE(push_text(&f.server, "UCHAT", user, "cn-1", "你好"), "SUCCESS");
+  if (recorder_wait(&f.rec, 1, 5000) != 0) FAIL("a 100-character Chinese user id got nothing");
+  EXPECT(strcmp(recorder_get(&f.rec, 0).third, "cn-1") == 0);
+  teardown(&f);
+}
+
+/* ------------------------------------------------------------------ defect 6 */
+
+static atomic_int free_result;
+
+static void free_from_callback_cb(mpsync_client *c, const mpsync_message *m, void *ud) {
+  atomic_store(&free_result, mpsync_client_free(c));
+  recorder_cb(c, m, ud);
+}
+
+/* Issue 12 defect 6: called from a callback, mpsync_client_free would join its own thread. */
+static void free_from_callback_is_refused_clearly(void) {
+  fixture f;
+  setup(&f, 1);
+  EXPECT(mpsync_client_new(&f.cfg, &f.client) == 0);
+  EXPECT(mpsync_bind_user(f.client, "u1", "s1") == 0);
+  atomic_store(&free_result, 1);
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", free_from_callback_cb, &f.rec) == 0);
+  online(&f);
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "f1", "x"), "SUCCESS");
+  EXPECT(recorder_wait(&f.rec, 1, 5000) == 0);
+  EXPECT(atomic_load(&free_result) == MPSYNC_EBUSY);
+  EXPECT(strstr(mpsync_last_error(f.client), "inside a callback") != NULL);
+  teardown(&f); /* the client still works, and frees from here */
+}
+
+typedef struct silent_server {
+  int listen_fd, port, fd;
+  pthread_t thread;
+  atomic_int got_close; /* a Close frame arrived before the end of the stream */
+  atomic_int ended;
+  int welcome;          /* answer the Hello, then read everything */
+  int never_read;       /* accept, then never read a byte */
+} silent_server;
+
+static void on_close_cb(void *ud, int code, const char *reason, uint32_t retry) {
+  (void)code;
+  (void)reason;
+  (void)retry;
+  atomic_store(&((silent_server *)ud)->got_close, 1);
+}
+
+static void *silent_main(void *arg) {
+  silent_server *s = arg;
+  s->fd = accept(s->listen_fd, NULL, NULL);
+  if (s->fd < 0) return NULL;
+  if (s->never_read) {
+    while (!atomic_load(&s->ended)) sleep_ms(20);
+    return NULL;
+  }
+  mps_session_callbacks cb = {.on_close = on_close_cb};
+  mps_session *sess = mps_session_new(MPS_ROLE_SERVER, &cb, s);
+  uint8_t buf[4096];
+  ssize_t n;
+  int welcomed = 0;
+  while ((n = read(s->fd, buf, sizeof buf)) > 0) {
+    if (mps_session_recv(sess, buf, (size_t)n, 0) < 0) break;
+    if (!welcomed) {
+      mps_welcome w = MPSYNC__WIRE__WELCOME__INIT;
+      w.protocol_version = MPS_PROTOCOL_VERSION;
+      mps_session_welcome(sess, &w, 0);
+      const uint8_t *p;
+      size_t len = mps_session_pending(sess, &p);
+      if (write(s->fd, p, len) != (ssize_t)len) break;
+      mps_session_consume(sess, len);
+      welcomed = 1;
+    }
+  }
+  atomic_store(&s->ended, 1);
+  mps_session_free(sess);
+  return NULL;
+}
+
+static void silent_start(silent_server *s) {
+  s->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  EXPECT(bind(s->listen_fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+  socklen_t len = sizeof sa;
+  getsockname(s->listen_fd, (struct sockaddr *)&sa, &len);
+  s->port = ntohs(sa.sin_port);
+  EXPECT(listen(s->listen_fd, 4) == 0);
+  pthread_create(&s->thread, NULL, silent_main, s);
+}
+
+static void silent_stop(silent_server *s) {
+  atomic_store(&s->ended, 1);
+  shutdown(s->listen_fd, SHUT_RDWR);
+  pthread_join(s->thread, NULL);
+  if (s->fd > 0) close(s->fd);
+  close(s->listen_fd);
+}
+
+/* Issue 12 defect 6: a destructor that blocks on the network. A server that accepts and never
+ * reads a byte, while the client has more to say than the socket buffers hold: free returns
+ * within its bound anyway. */
+static void free_is_bounded_against_a_peer_that_never_reads(void) {
+  silent_server s = {.never_read = 1};
+  silent_start(&s);
+  char dir[64];
+  make_temp_dir(dir, sizeof dir);
+  recorder rec;
+  recorder_init(&rec, 1);
+  mock fake = {.link_port = s.port};
+  mpsync_config cfg;
+  client_config(&cfg, &fake, dir, &rec);
+  mpsync_client *c;
+  EXPECT(mpsync_client_new(&cfg, &c) == 0);
+  EXPECT(mpsync_foreground(c) == 0);
+  sleep_ms(300); /* connected; its Hello sits unread on the server */
+  uint64_t t0 = now_ms();
+  EXPECT(mpsync_client_free(c) == 0);
+  uint64_t took = now_ms() - t0;
+  if (took > 3000) FAIL("mpsync_client_free took %llu ms", (unsigned long long)took);
+  silent_stop(&s);
+  rm_rf(dir);
+}
+
+/* ------------------------------------------------------------------ defect 7 */
+
+/* Issue 12 defect 7: shutdown queued a Close frame and closed at once, so it was never sent. */
+static void free_sends_close_frame_before_the_end(void) {
+  silent_server s = {.welcome = 1};
+  silent_start(&s);
+  char dir[64];
+  make_temp_dir(dir, sizeof dir);
+  recorder rec;
+  recorder_init(&rec, 1);
+  mock fake = {.link_port = s.port};
+  mpsync_config cfg;
+  client_config(&cfg, &fake, dir, &rec);
+  mpsync_client *c;
+  EXPECT(mpsync_client_new(&cfg, &c) == 0);
+  EXPECT(mpsync_foreground(c) == 0);
+  EXPECT(recorder_wait_state(&rec, MPSYNC_STATE_CONNECTED, 5000) == 0);
+  EXPECT(mpsync_client_free(c) == 0);
+  uint64_t until = now_ms() + 3000;
+  while (!atomic_load(&s.ended) && now_ms() < until) sleep_ms(10);
+  EXPECT(atomic_load(&s.ended));
+  if (!atomic_load(&s.got_close)) FAIL("the server saw the end of the stream without a Close");
+  silent_stop(&s);
+  rm_rf(dir);
+}
+
+/* ------------------------------------------------------------------ defect 10 */
+
+static int count_log(recorder *r, const char *text) {
+  int n = 0;
+  pthread_mutex_lock(&r->lock);
+  for (size_t i = 0; i < r->n_log; i++)
+    if (strstr(r->log[i], text)) n++;
+  pthread_mutex_unlock(&r->lock);
+  return n;
+}
+
+/* Issue 12 defect 10: a state change was logged twice; a call's error had no text. */
+static void state_change_logged_once_and_errors_explained(void) {
+  fixture f;
+  setup(&f, 1);
+  f.cfg.log_fn = recorder_log;
+  f.cfg.log_level = MPSYNC_LOG_INFO;
+  EXPECT(mpsync_client_new(&f.cfg, &f.client) == 0);
+  online(&f);
+  sleep_ms(200);
+  EXPECT(count_log(&f.rec, "state 2") == 1);
+  EXPECT(mpsync_report(f.client, "UCHAT", "x,y") == MPSYNC_EINVAL);
+  EXPECT(strstr(mpsync_last_error(f.client), "malformed message id") != NULL);
+  EXPECT(mpsync_report(f.client, "UCHAT", "5,5,1") == MPSYNC_ESTALE);
+  EXPECT(strstr(mpsync_last_error(f.client), "not in flight") != NULL);
+  EXPECT(mpsync_unregister_biz(f.client, "NEVER") == MPSYNC_ENOTFOUND);
+  EXPECT(mpsync_network_changed(f.client, (mpsync_network_type)42) == MPSYNC_EINVAL);
+  EXPECT(mpsync_message_oplog(NULL, 0) == NULL);
+  teardown(&f);
+}
+
+/* A redelivery that finds its message still queued (the strand busy) takes it back without
+ * counting it: the app sees delivery 1, never a count it did not get. */
+static void withdrawn_message_is_not_counted(void) {
+  fixture f;
+  setup(&f, 0);
+  f.cfg.max_deliveries = 1;
+  f.cfg.redelivery_base_ms = 100; /* redeliveries fire while the message waits in the queue */
+  f.cfg.delivery_threads = 1;
+  EXPECT(mpsync_client_new(&f.cfg, &f.client) == 0);
+  EXPECT(mpsync_bind_user(f.client, "u1", "s1") == 0);
+  atomic_store(&trade_gate, 0);
+  EXPECT(mpsync_register_biz(f.client, "TRADE", blocking_trade_cb, &f.rec) == 0);
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  online(&f);
+  EXPECT_CODE(push_text(&f.server, "TRADE", "u1", "t1", "x"), "SUCCESS");
+  sleep_ms(200);
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "c1", "x"), "SUCCESS");
+  sleep_ms(1500); /* about four redelivery rounds while UCHAT waits behind TRADE */
+  atomic_store(&trade_gate, 1);
+  if (recorder_wait(&f.rec, 2, 5000) != 0) FAIL("the waiting message was dropped uncounted-for");
+  int found = 0;
+  for (size_t i = 0; i < recorder_count(&f.rec); i++) {
+    seen s = recorder_get(&f.rec, i);
+    if (strcmp(s.third, "c1") == 0) {
+      found = 1;
+      EXPECT(s.delivery == 1);
+    }
+  }
+  EXPECT(found);
+  teardown(&f);
+}
+
+typedef struct {
+  const char *name;
+  void (*fn)(void);
+} test_case;
+
+static const test_case tests[] = {
+    {"register_unregister_race_loses_nothing", register_unregister_race_loses_nothing},
+    {"rebind_same_user_keeps_queued_message", rebind_same_user_keeps_queued_message},
+    {"old_smaller_config_struct_works", old_smaller_config_struct_works},
+    {"newer_config_struct_refused_only_with_unknown_fields_set",
+     newer_config_struct_refused_only_with_unknown_fields_set},
+    {"chinese_user_id_within_limit_connects", chinese_user_id_within_limit_connects},
+    {"free_from_callback_is_refused_clearly", free_from_callback_is_refused_clearly},
+    {"free_is_bounded_against_a_peer_that_never_reads",
+     free_is_bounded_against_a_peer_that_never_reads},
+    {"free_sends_close_frame_before_the_end", free_sends_close_frame_before_the_end},
+    {"state_change_logged_once_and_errors_explained", state_change_logged_once_and_errors_explained},
+    {"withdrawn_message_is_not_counted", withdrawn_message_is_not_counted},
+};
+
+int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) puts(tests[i].name);
+    return 0;
+  }
+  if (argc != 3) {
+    fprintf(stderr, "usage: %s BIN_DIR TEST | --list\n", argv[0]);
+    return 2;
+  }
+  bin_dir = argv[1];
+  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
+    if (strcmp(tests[i].name, argv[2]) == 0) {
+      tests[i].fn();
+      fprintf(stderr, "ok %s\n", argv[2]);
+      return 0;
+    }
+  fprintf(stderr, "no test %s\n", argv[2]);
+  return 2;
+}
