@@ -8,24 +8,33 @@
 
 #include "core/wire.h"
 #include "mpsync/mpsync.h"
+#include "util/utf8.h"
 
 static int put(mps_buf *b, const char *s) { return mps_buf_append(b, s, strlen(s)); }
 
+/* Text goes out as a JSON string that any strict parser takes: valid UTF-8 only, each maximal
+ * ill-formed subpart replaced by one U+FFFD (what Java, ICU and WHATWG decoders do, so every shim
+ * sees the same text); control characters escaped, and U+2028/2029 too, which JavaScript source
+ * before ES2019 cannot hold raw. */
 static int put_json_string(mps_buf *b, const uint8_t *s, size_t n) {
   int rc = mps_buf_append(b, "\"", 1);
-  for (size_t i = 0; !rc && i < n; i++) {
-    uint8_t c = s[i];
+  for (size_t i = 0; !rc && i < n;) {
+    uint32_t cp;
+    size_t len = mps_utf8_next(s + i, n - i, &cp);
     char esc[8];
-    if (c == '"' || c == '\\') {
+    if (cp == MPS_UTF8_BAD) {
+      rc = mps_buf_append(b, "\xEF\xBF\xBD", 3);
+    } else if (cp == '"' || cp == '\\') {
       esc[0] = '\\';
-      esc[1] = (char)c;
+      esc[1] = (char)cp;
       rc = mps_buf_append(b, esc, 2);
-    } else if (c < 0x20) {
-      snprintf(esc, sizeof esc, "\\u%04x", c);
+    } else if (cp < 0x20 || cp == 0x2028 || cp == 0x2029) {
+      snprintf(esc, sizeof esc, "\\u%04" PRIx32, cp);
       rc = mps_buf_append(b, esc, 6);
     } else {
-      rc = mps_buf_append(b, &c, 1);
+      rc = mps_buf_append(b, s + i, len);
     }
+    i += len;
   }
   return rc ? rc : mps_buf_append(b, "\"", 1);
 }
