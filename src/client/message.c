@@ -12,31 +12,15 @@
 
 static int put(mps_buf *b, const char *s) { return mps_buf_append(b, s, strlen(s)); }
 
-/* Text goes out as a JSON string that any strict parser takes: valid UTF-8 only, each maximal
- * ill-formed subpart replaced by one U+FFFD (what Java, ICU and WHATWG decoders do, so every shim
- * sees the same text); control characters escaped, and U+2028/2029 too, which JavaScript source
- * before ES2019 cannot hold raw. */
+/* Text goes out as JSON any strict parser takes (the rule is mps_json_string's): each maximal
+ * ill-formed subpart as one U+FFFD, what Java, ICU and WHATWG decoders do, so every shim sees the
+ * same text. */
 static int put_json_string(mps_buf *b, const uint8_t *s, size_t n) {
-  int rc = mps_buf_append(b, "\"", 1);
-  for (size_t i = 0; !rc && i < n;) {
-    uint32_t cp;
-    size_t len = mps_utf8_next(s + i, n - i, &cp);
-    char esc[8];
-    if (cp == MPS_UTF8_BAD) {
-      rc = mps_buf_append(b, "\xEF\xBF\xBD", 3);
-    } else if (cp == '"' || cp == '\\') {
-      esc[0] = '\\';
-      esc[1] = (char)cp;
-      rc = mps_buf_append(b, esc, 2);
-    } else if (cp < 0x20 || cp == 0x2028 || cp == 0x2029) {
-      snprintf(esc, sizeof esc, "\\u%04" PRIx32, cp);
-      rc = mps_buf_append(b, esc, 6);
-    } else {
-      rc = mps_buf_append(b, s + i, len);
-    }
-    i += len;
-  }
-  return rc ? rc : mps_buf_append(b, "\"", 1);
+  size_t need = mps_json_string(s, n, NULL);
+  int rc = mps_buf_reserve(b, need);
+  if (rc) return rc;
+  b->len += mps_json_string(s, n, (char *)b->data + b->len);
+  return 0;
 }
 
 static int put_base64(mps_buf *b, const uint8_t *p, size_t n) {

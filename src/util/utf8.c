@@ -1,5 +1,7 @@
-/* Strict UTF-8 decoding (Unicode Table 3-7), shared by the client's JSON writer, the CLI and the mock server. */
+/* Strict UTF-8 (Unicode Table 3-7) and JSON string quoting, shared by the client, the CLI and the mock server. */
 #include "utf8.h"
+
+#include <string.h>
 
 size_t mps_utf8_next(const uint8_t *s, size_t n, uint32_t *cp) {
   uint8_t c = s[0];
@@ -72,4 +74,35 @@ size_t mps_utf8_put(uint32_t cp, uint8_t *out) {
   out[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
   out[3] = (uint8_t)(0x80 | (cp & 0x3F));
   return 4;
+}
+
+/* Appends len bytes when writing; always counts them. */
+static void emit(char *out, size_t *at, const void *p, size_t len) {
+  if (out) memcpy(out + *at, p, len);
+  *at += len;
+}
+
+size_t mps_json_string(const uint8_t *s, size_t n, char *out) {
+  static const char hex[] = "0123456789abcdef";
+  size_t at = 0;
+  emit(out, &at, "\"", 1);
+  for (size_t i = 0; i < n;) {
+    uint32_t cp;
+    size_t len = mps_utf8_next(s + i, n - i, &cp);
+    if (cp == MPS_UTF8_BAD) {
+      emit(out, &at, "\xEF\xBF\xBD", 3);
+    } else if (cp == '"' || cp == '\\') {
+      char esc[2] = {'\\', (char)cp};
+      emit(out, &at, esc, 2);
+    } else if (cp < 0x20 || cp == 0x2028 || cp == 0x2029) {
+      char esc[6] = {'\\', 'u', hex[cp >> 12], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
+                     hex[cp & 15]};
+      emit(out, &at, esc, 6);
+    } else {
+      emit(out, &at, s + i, len);
+    }
+    i += len;
+  }
+  emit(out, &at, "\"", 1);
+  return at;
 }

@@ -1,4 +1,4 @@
-/* Strict UTF-8 decoding (Unicode Table 3-7), shared by the client's JSON writer, the CLI and the mock server. */
+/* Strict UTF-8 (Unicode Table 3-7) and JSON string quoting, shared by the client, the CLI and the mock server. */
 #ifndef MPS_UTF8_H
 #define MPS_UTF8_H
 
@@ -21,5 +21,11 @@ size_t mps_utf8_count(const uint8_t *s, size_t n);
 /* Appends the UTF-8 encoding of a Unicode scalar value to out (room for 4 bytes); returns its
  * length. */
 size_t mps_utf8_put(uint32_t cp, uint8_t *out);
+
+/* Writes s[0..n) as a quoted JSON string that every strict parser takes: each maximal ill-formed
+ * subpart becomes one U+FFFD, '"' and '\\' are escaped, control characters and U+2028/2029 go
+ * out as \u00XX / \u2028 (JavaScript source before ES2019 cannot hold those two raw). Returns
+ * the length; with out NULL it only measures (at most 6 * n + 2), so callers size, then write. */
+size_t mps_json_string(const uint8_t *s, size_t n, char *out);
 
 #endif
