@@ -4,6 +4,7 @@ limit, the admin API, the TLS listener, and the link-control hooks client tests 
 rules (S3-S6, S10, retention, epochs) are in test_server_rules.py."""
 
 import base64
+import json
 import os
 import shutil
 import socket
@@ -144,10 +145,111 @@ class HttpApiTest(unittest.TestCase):
         self.assertCode(self.push(single("cp5", payload=None, binaryPayload="QUFB" * 1024)),
                         "NOT_ONLINE", True)
 
-    def test_system_error_on_non_object_body(self):
-        self.assertCode(self.push(b"not json"), "SYSTEM_ERROR", False)
-        self.assertCode(self.push(b"[1,2]"), "SYSTEM_ERROR", False)
-        self.assertCode(self.push(b""), "SYSTEM_ERROR", False)
+    # -- strict input (issue 13 items 3-5): client mistakes get client-error codes --
+
+    def assertRefused(self, body, instance=INSTANCE, code="ARGS_IS_NULL"):
+        """The push is refused with a client-error code, and stores nothing."""
+        self.assertCode(self.push(body, instance=instance), code, False)
+
+    def test_item3_nul_in_strings_refused(self):
+        # Cut at the NUL, both would be "order-N": B would answer DUPLICATED and lose its data.
+        self.assertRefused(single("order-N\u0000A"))
+        self.assertRefused(single("order-N\u0000B"))
+        self.assertRefused(single("nul-lt", linkToken="nvictim\u0000attacker"))
+        self.assertRefused(single("nul-pl", payload="line1\u0000line2"))
+        self.assertRefused(single("nul-key", **{"osType\u0000x": "IOS"}))
+        self.assertRefused(b'{"bizType":"UCHAT","linkToken":"u","thirdMsgId":"raw\x00",'
+                           b'"payload":"p"}')
+        # Instance "de" exists (the biz file's entries apply to every instance).
+        self.assertCode(self.push(single("nul-q"), instance="de"), "NOT_ONLINE", True)
+        self.assertRefused(single("nul-q2"), instance="de%00mo")
+        # Nothing of the refused pushes was stored under the shortened id.
+        self.assertCode(self.push(single("order-N")), "NOT_ONLINE", True)
+        self.assertCode(self.push(single("nul-q2"), instance="de"), "NOT_ONLINE", True)
+
+    def test_item4_invalid_utf8_payload_refused(self):
+        head = b'{"bizType":"UCHAT","linkToken":"u8","thirdMsgId":"%s","payload":"'
+        self.assertRefused(head % b"bad1" + b"ok\xff" + b'"}')
+        self.assertRefused(head % b"bad2" + b"\xed\xa0\x80" + b'"}')  # a surrogate in UTF-8
+        self.assertRefused(head % b"bad3" + b"\xc0\xaf" + b'"}')      # an overlong '/'
+        # 60 001 bytes that count as 0 characters when only lead bytes are counted.
+        self.assertRefused(head % b"bad4" + b"\x80" * 60001 + b'"}')
+        self.assertRefused(b'{"bizType":"UCHAT","linkToken":"u\xe4","thirdMsgId":"bad5",'
+                           b'"payload":"p"}')
+        # Valid UTF-8, 4-byte characters included, still passes; nothing refused was stored.
+        self.assertCode(self.push(single("bad1", linkToken="u8", payload="\U0001F600")),
+                        "NOT_ONLINE", True)
+
+    def test_item5_malformed_bodies_are_client_errors(self):
+        ok = '{"bizType":"UCHAT","linkToken":"u5","thirdMsgId":"%s","payload":"p"}'
+        cases = [
+            ("empty", b""),
+            ("whitespace", b"  \r\n"),
+            ("not JSON", b"not json"),
+            ("array", b"[1,2]"),
+            ("string", b'"text"'),
+            ("deeply nested", (ok % "m-deep")[:-1].encode() + b',"x":' + b'{"a":' * 100 +
+             b"1" + b"}" * 101),
+            ("lone high surrogate", (ok % "m-sur1").replace('"p"', '"a\\ud800b"').encode()),
+            ("lone low surrogate", (ok % "m-sur2").replace('"p"', '"\\udc00"').encode()),
+            ("trailing garbage", (ok % "m-trail").encode() + b" x"),
+            ("two objects", (ok % "m-two").encode() + b"{}"),
+            ("duplicate key", (ok % "m-dup")[:-1].encode() + b',"payload":"q"}'),
+            ("duplicate key by escape", (ok % "m-dup2")[:-1].encode() + b',"p\\u0061yload":"q"}'),
+            ("duplicate nested key", (ok % "m-dup3")[:-1].encode() + b',"x":{"a":1,"a":2}}'),
+            ("raw control character", (ok % "m-ctl").replace('"p"', '"a\tb"').encode()),
+            ("bad escape", (ok % "m-esc").replace('"p"', '"\\x41"').encode()),
+            ("truncated", (ok % "m-cut").encode()[:-5]),
+        ]
+        for name, body in cases:
+            with self.subTest(name):
+                self.assertRefused(body)
+        # A valid surrogate pair is a 4-byte character and fine; none of the above was stored.
+        pair = (ok % "m-sur1").replace('"p"', '"\\ud83d\\ude00"').encode()
+        self.assertCode(self.push(pair), "NOT_ONLINE", True)
+        self.assertCode(self.push(single("m-dup", linkToken="u5")), "NOT_ONLINE", True)
+
+    def test_item5_bounded_numbers_and_ranges(self):
+        cases = [
+            ("validTimeEnd 1e23", single("n1", validTimeEnd=10 ** 23)),
+            ("validTimeEnd 1e23 as text", single("n2", validTimeEnd=str(10 ** 23))),
+            ("validTimeEnd -5", single("n3", validTimeEnd=-5)),
+            ("validTimeEnd -5 as text", single("n4", validTimeEnd="-5")),
+            ("validTimeEnd past year 9999", single("n5", validTimeEnd=253402300800000)),
+            ("binaryPayload =", single("n6", payload=None, binaryPayload="=")),
+            ("binaryPayload ==", single("n7", payload=None, binaryPayload="==")),
+            ("appMin 9 > appMax 1", single("n8", appMinVersion="9", appMaxVersion="1")),
+            ("appMin 1.10 > appMax 1.9", single("n9", appMinVersion="1.10", appMaxVersion="1.9")),
+        ]
+        for name, body in cases:
+            with self.subTest(name):
+                self.assertRefused(body)
+        for third, extra in (("k1", {"validTimeEnd": 253402300799999}),
+                             ("k2", {"validTimeEnd": 0}),
+                             ("k3", {"appMinVersion": "1.9", "appMaxVersion": "1.10"}),
+                             ("k4", {"appMinVersion": "2", "appMaxVersion": "2.0"}),
+                             ("k5", {"payload": None, "binaryPayload": "AA=="})):
+            with self.subTest(third):
+                self.assertCode(self.push(single(third, **extra)), "NOT_ONLINE", True)
+
+    def test_item5_admin_json_and_query_strict(self):
+        base = {"bizType": "ADMIN-STRICT", "dimension": "user"}
+        for name, body in (
+                ("NUL in bizType", json.dumps(dict(base, bizType="ADMIN\u0000X"))),
+                ("duplicate key", json.dumps(base)[:-1] + ', "dimension": "device"}'),
+                ("trailing bytes", json.dumps(base) + "]"),
+                ("invalid UTF-8", json.dumps(base).encode()[:-1] + b',"description":"\xff"}'),
+                ("array", "[]")):
+            with self.subTest(name):
+                status, answer = self.server.request("POST", "/admin/biz", body)
+                self.assertEqual(status, 400, answer)
+                self.assertFalse(answer["success"])
+        status, answer = self.server.request("GET", "/admin/biz/UCHAT?instanceId=ws%00x")
+        self.assertEqual((status, answer["msg"]), (400, "BAD_QUERY"))
+        status, answer = self.server.request("GET", "/admin/biz/UCHAT?instanceId=%ff")
+        self.assertEqual((status, answer["msg"]), (400, "BAD_QUERY"))
+        status, answer = self.server.request("GET", "/admin/biz/ADMIN-STRICT")
+        self.assertEqual(status, 404, "nothing refused was created: %r" % (answer,))
 
     # -- global --
 
