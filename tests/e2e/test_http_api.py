@@ -580,6 +580,116 @@ class LinkControlTest(unittest.TestCase):
                 self.assertGreaterEqual(time.monotonic() - started, 4.5)
 
 
+class LimitedServer(MockServer):
+    """The mock server under a low descriptor limit (prlimit), so that a flood of connections
+    would exhaust it without the connection cap."""
+
+    def __init__(self, *args, nofile, **kw):
+        super().__init__(*args, **kw)
+        self.nofile = nofile
+
+    def command(self):
+        return ["prlimit", "--nofile=%d:%d" % (self.nofile, self.nofile), "--"] + super().command()
+
+
+def vm_rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def closed_by_peer(sock, timeout):
+    """True when the server closed sock within timeout (EOF or reset, after what it queued)."""
+    sock.settimeout(timeout)
+    try:
+        while True:
+            if not sock.recv(1 << 20):
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+class HttpLimits(unittest.TestCase):
+    """Issue 13 items 1 and 2 (HTTP side), SPEC S11: bounded output per connection, timeouts and a
+    connection cap. The timeout is 2 s here (--http-timeout) so that the tests are quick."""
+
+    TIMEOUT_S = 2
+
+    def start(self, *extra, nofile=None):
+        args = ["--http-timeout", str(self.TIMEOUT_S)] + list(extra)
+        server = (LimitedServer(BUILD_DIR, biz=BIZ, extra_args=args, nofile=nofile) if nofile
+                  else MockServer(BUILD_DIR, biz=BIZ, extra_args=args))
+        server.__enter__()
+        self.addCleanup(server.__exit__, None, None, None)
+        return server
+
+    def assertPushServed(self, server, third):
+        status, body = server.push_single(INSTANCE, single(third, linkToken="limits"))
+        self.assertEqual((status, body), (200, {"success": True, "msg": "NOT_ONLINE"}))
+
+    def test_item1_pipelining_peer_that_never_reads_keeps_rss_bounded(self):
+        server = self.start()
+        before = vm_rss_kb(server.proc.pid)
+        peer = socket.create_connection(("127.0.0.1", server.http_port))
+        self.addCleanup(peer.close)
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        chunk = b"GET /nowhere HTTP/1.1\r\nHost: a\r\n\r\n" * 2000  # 2 000 answers of 404
+        peer.setblocking(False)
+        sent, stalled_since = 0, None
+        give_up = time.monotonic() + 20
+        # 12 MB of requests: ~350 000 answers, over 100 MB if the server queued them all.
+        while sent < 12_000_000 and time.monotonic() < give_up:
+            try:
+                sent += peer.send(chunk)
+                stalled_since = None
+            except BlockingIOError:
+                now = time.monotonic()
+                stalled_since = stalled_since or now
+                if now - stalled_since > 1.0:
+                    break  # the server stopped reading: back-pressure reached the peer
+                time.sleep(0.01)
+        rss = vm_rss_kb(server.proc.pid)
+        self.assertLess(rss, 64 * 1024, "RSS %d kB (was %d kB) after %d bytes of requests"
+                        % (rss, before, sent))
+        # The server is not stuck behind the peer: another client is served at once.
+        self.assertPushServed(server, "rss-1")
+        # The stalled connection is closed after the timeout, freeing what it holds.
+        self.assertTrue(closed_by_peer(peer, self.TIMEOUT_S + 5), "stalled peer never closed")
+        self.assertPushServed(server, "rss-2")
+
+    def test_item2_half_open_requests_closed_and_pushes_still_served(self):
+        # 128 descriptors: without a cap, 200 half-open requests leave none for a push.
+        server = self.start(nofile=128)
+        half_open = []
+        self.addCleanup(lambda: [s.close() for s in half_open])
+        partial = (b"POST /webapi/sync/single?instanceId=" + INSTANCE.encode() +
+                   b" HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n{\"bizType\"")
+        for _ in range(200):
+            s = socket.create_connection(("127.0.0.1", server.http_port), timeout=5)
+            s.sendall(partial)
+            half_open.append(s)
+        time.sleep(0.2)
+        started = time.monotonic()
+        self.assertPushServed(server, "half-1")
+        self.assertLess(time.monotonic() - started, self.TIMEOUT_S, "push waited for the flood")
+        # Every half-open request is closed: dropped for room, or at its deadline.
+        deadline = time.monotonic() + self.TIMEOUT_S + 5
+        for s in half_open:
+            self.assertTrue(closed_by_peer(s, max(0.1, deadline - time.monotonic())),
+                            "a half-open request was still open after the timeout")
+        # An idle keep-alive connection is closed after the timeout too.
+        idle = socket.create_connection(("127.0.0.1", server.http_port), timeout=5)
+        self.addCleanup(idle.close)
+        t0 = time.monotonic()
+        self.assertTrue(closed_by_peer(idle, self.TIMEOUT_S + 5))
+        self.assertGreaterEqual(time.monotonic() - t0, self.TIMEOUT_S - 0.5)
+        self.assertPushServed(server, "half-2")
+
+
 if __name__ == "__main__":
     BUILD_DIR = build_dir_from_env_or_argv()
     unittest.main(verbosity=2)
