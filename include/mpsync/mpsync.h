@@ -382,6 +382,8 @@ MPSYNC_EXTERN int mpsync_purge_all(mpsync_client *client);
 /**
  * Renders the vendor `msgData` JSON array of \p msg (SPEC §5): one object per oplog with
  * "mk", "st", "bId", "ext", "mct", "pl" and "isB":"1" for binary payloads (pl then base64).
+ * The output is always valid JSON and UTF-8: in text, each maximal ill-formed UTF-8 subpart
+ * becomes one U+FFFD (Unicode §3.9); control characters and U+2028/2029 are escaped (\\u2028).
  * \return 0 and *out a NUL-terminated string to free with mpsync_free(); MPSYNC_EINVAL,
  *         MPSYNC_ENOMEM.
  */

@@ -533,6 +533,13 @@ static int handle_report(mpsync_client *c, cmd *k) {
     waiter_error(k, "cache delete failed: %s", mps_store_errmsg(c->store));
     return MPSYNC_ESTORE;
   }
+  /* A redelivery of this very message may wait in the queue behind the callback that reported
+   * it: it must never run after the report (C5). */
+  delivery_item *again = withdraw(c, lb->queued_seq);
+  if (again) {
+    mps_msg_free(again->msg);
+    free(again);
+  }
   forget_in_flight(lb);
   uint64_t now = uv_now(&c->loop);
   mps_policy_reported(c->policy, lb->biz, now);
@@ -790,7 +797,9 @@ static int check_config(const mpsync_config *cfg) {
     return fail_with(NULL, MPSYNC_EINVAL, "instance_id is required");
   if (!cfg->data_dir || !*cfg->data_dir) return fail_with(NULL, MPSYNC_EINVAL, "data_dir is required");
   if (!cfg->port) return fail_with(NULL, MPSYNC_EINVAL, "port is 0");
-  if (mps_utf8_len(cfg->instance_id) > MAX_INSTANCE_ID)
+  long instance_chars = mps_utf8_chars(cfg->instance_id);
+  if (instance_chars < 0) return fail_with(NULL, MPSYNC_EINVAL, "instance_id is not valid UTF-8");
+  if (instance_chars > MAX_INSTANCE_ID)
     return fail_with(NULL, MPSYNC_ETOOLONG, "instance_id over 100 characters");
   if (strlen(cfg->host) > 255) return fail_with(NULL, MPSYNC_ETOOLONG, "host over 255 bytes");
   if (cfg->device_id && strlen(cfg->device_id) > 63)

@@ -9,26 +9,19 @@
 #include "client/message.h"
 #include "core/wire.h"
 #include "mpsync/mpsync.h"
+#include "util/utf8.h"
 
 static int put(mps_buf *b, const char *s) { return mps_buf_append(b, s, strlen(s)); }
 
+/* Text goes out as JSON any strict parser takes (the rule is mps_json_string's): each maximal
+ * ill-formed subpart as one U+FFFD, what Java, ICU and WHATWG decoders do, so every shim sees the
+ * same text. */
 static int put_json_string(mps_buf *b, const uint8_t *s, size_t n) {
-  int rc = mps_buf_append(b, "\"", 1);
-  for (size_t i = 0; !rc && i < n; i++) {
-    uint8_t c = s[i];
-    char esc[8];
-    if (c == '"' || c == '\\') {
-      esc[0] = '\\';
-      esc[1] = (char)c;
-      rc = mps_buf_append(b, esc, 2);
-    } else if (c < 0x20) {
-      snprintf(esc, sizeof esc, "\\u%04x", c);
-      rc = mps_buf_append(b, esc, 6);
-    } else {
-      rc = mps_buf_append(b, &c, 1);
-    }
-  }
-  return rc ? rc : mps_buf_append(b, "\"", 1);
+  size_t need = mps_json_string(s, n, NULL);
+  int rc = mps_buf_reserve(b, need);
+  if (rc) return rc;
+  b->len += mps_json_string(s, n, (char *)b->data + b->len);
+  return 0;
 }
 
 static int put_base64(mps_buf *b, const uint8_t *p, size_t n) {

@@ -39,6 +39,7 @@ struct mps_policy {
   uint64_t grace_until;     /* link closes then (C23); 0 = no grace running */
   phase link;
   uint64_t attempt_started_at, up_since;
+  uint64_t down_at;         /* when a link was last lost or dropped; 0 = never */
   unsigned attempt;         /* failed attempts since the last stable link */
   uint64_t reconnect_at;    /* 0 = none scheduled */
   int last_state;
@@ -244,9 +245,10 @@ static void connect_now(mps_policy *p, uint64_t now) {
   set_state(p, MPS_STATE_CONNECTING, "");
 }
 
-static void disconnect(mps_policy *p, const char *why) {
+static void disconnect(mps_policy *p, const char *why, uint64_t now) {
   if (p->link == PHASE_IDLE) return;
   p->link = PHASE_IDLE;
+  p->down_at = now;
   p->hb_cur_s = 0;
   mps_action *a = push(p, MPS_DO_DISCONNECT);
   if (a) snprintf(a->reason, sizeof a->reason, "%s", why);
@@ -255,7 +257,7 @@ static void disconnect(mps_policy *p, const char *why) {
 /* Drops the link on purpose and opens a new one at once (user, session or network changed). */
 static void replace_link(mps_policy *p, const char *why, uint64_t now) {
   if (p->link == PHASE_IDLE) return;
-  disconnect(p, why);
+  disconnect(p, why, now);
   set_state(p, MPS_STATE_DISCONNECTED, why);
   p->attempt = 0;
   connect_now(p, now);
@@ -300,8 +302,9 @@ void mps_policy_link_up(mps_policy *p, uint64_t now, uint32_t heartbeat_s, uint3
   }
   /* C10: global data is never pushed live; ask for it on every new link. */
   push(p, MPS_DO_PULL_GLOBAL);
-  /* C6: what was in flight before this link began is handed out again. */
-  redeliver_before(p, p->attempt_started_at);
+  /* C6: what was handed out while an earlier link was up is handed out again; what was handed
+   * out from the cache before the first link (at start) is not repeated for it. */
+  if (p->down_at) redeliver_before(p, p->down_at);
   dispatch_all(p);
 }
 
@@ -323,6 +326,7 @@ void mps_policy_link_down(mps_policy *p, uint64_t now, const char *reason, uint3
                           mps_down_cause cause) {
   if (p->link == PHASE_IDLE) return;
   int was_up = p->link == PHASE_UP;
+  p->down_at = now;
   if (was_up && cause == MPS_DOWN_SILENCE) heartbeat_failed(p);
   /* Only a link that stayed healthy resets the back-off: a server that welcomes and then drops
    * at once must not draw two connections a second forever. */
@@ -395,9 +399,9 @@ void mps_policy_foreground(mps_policy *p, uint64_t now) {
   }
 }
 
-static void close_for_background(mps_policy *p) {
+static void close_for_background(mps_policy *p, uint64_t now) {
   p->grace_until = 0;
-  disconnect(p, "app in background");
+  disconnect(p, "app in background", now);
   set_state(p, MPS_STATE_DISCONNECTED, "app in background");
 }
 
@@ -411,7 +415,7 @@ void mps_policy_background(mps_policy *p, uint64_t now) {
     return;
   }
   p->foreground = 0;
-  close_for_background(p);
+  close_for_background(p, now);
 }
 
 void mps_policy_network_changed(mps_policy *p, int network, uint64_t now) {
@@ -502,7 +506,7 @@ uint64_t mps_policy_deadline(const mps_policy *p) {
 void mps_policy_tick(mps_policy *p, uint64_t now) {
   if (p->grace_until && now >= p->grace_until) {
     p->foreground = 0;
-    close_for_background(p);
+    close_for_background(p, now);
   }
   if (p->reconnect_at && now >= p->reconnect_at) {
     p->reconnect_at = 0;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "mpsync/mpsync_errors.h"
+#include "util/utf8.h"
 
 int mps_buf_reserve(mps_buf *b, size_t extra) {
   if (b->cap - b->len >= extra) return 0;
@@ -166,30 +167,8 @@ int mps_valid_biz(const char *s) {
 }
 
 long mps_utf8_chars(const char *s) {
-  const unsigned char *p = (const unsigned char *)s;
-  long n = 0;
-  while (*p) {
-    unsigned c = *p, need;
-    uint32_t cp;
-    if (c < 0x80) {
-      p++;
-      n++;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF) need = 1, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) need = 2, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) need = 3, cp = c & 0x07;
-    else return -1;
-    for (unsigned i = 1; i <= need; i++) {
-      if ((p[i] & 0xC0) != 0x80) return -1;
-      cp = cp << 6 | (p[i] & 0x3F);
-    }
-    static const uint32_t least[4] = {0, 0x80, 0x800, 0x10000};
-    if (cp < least[need] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
-    p += need + 1;
-    n++;
-  }
-  return n;
+  size_t n = mps_utf8_count((const uint8_t *)s, strlen(s));
+  return n == (size_t)-1 ? -1 : (long)n;
 }
 
 int mps_valid_id(const char *s) {

@@ -22,10 +22,3 @@ char *mps_strdup(const char *s) {
   if (p) memcpy(p, s, n);
   return p;
 }
-
-size_t mps_utf8_len(const char *s) {
-  size_t n = 0;
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-    if ((*p & 0xC0) != 0x80) n++;
-  return n;
-}

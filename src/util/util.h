@@ -24,7 +24,5 @@ void mps_log(const mps_logger *lg, mpsync_log_level level, const char *fmt, ...)
 
 /* strdup that treats NULL as "". */
 char *mps_strdup(const char *s);
-/* Number of Unicode code points in a UTF-8 string (invalid bytes count one each). */
-size_t mps_utf8_len(const char *s);
 
 #endif

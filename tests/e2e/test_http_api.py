@@ -4,6 +4,7 @@ limit, the admin API, the TLS listener, and the link-control hooks client tests 
 rules (S3-S6, S10, retention, epochs) are in test_server_rules.py."""
 
 import base64
+import json
 import os
 import shutil
 import socket
@@ -144,10 +145,111 @@ class HttpApiTest(unittest.TestCase):
         self.assertCode(self.push(single("cp5", payload=None, binaryPayload="QUFB" * 1024)),
                         "NOT_ONLINE", True)
 
-    def test_system_error_on_non_object_body(self):
-        self.assertCode(self.push(b"not json"), "SYSTEM_ERROR", False)
-        self.assertCode(self.push(b"[1,2]"), "SYSTEM_ERROR", False)
-        self.assertCode(self.push(b""), "SYSTEM_ERROR", False)
+    # -- strict input (issue 13 items 3-5): client mistakes get client-error codes --
+
+    def assertRefused(self, body, instance=INSTANCE, code="ARGS_IS_NULL"):
+        """The push is refused with a client-error code, and stores nothing."""
+        self.assertCode(self.push(body, instance=instance), code, False)
+
+    def test_item3_nul_in_strings_refused(self):
+        # Cut at the NUL, both would be "order-N": B would answer DUPLICATED and lose its data.
+        self.assertRefused(single("order-N\u0000A"))
+        self.assertRefused(single("order-N\u0000B"))
+        self.assertRefused(single("nul-lt", linkToken="nvictim\u0000attacker"))
+        self.assertRefused(single("nul-pl", payload="line1\u0000line2"))
+        self.assertRefused(single("nul-key", **{"osType\u0000x": "IOS"}))
+        self.assertRefused(b'{"bizType":"UCHAT","linkToken":"u","thirdMsgId":"raw\x00",'
+                           b'"payload":"p"}')
+        # Instance "de" exists (the biz file's entries apply to every instance).
+        self.assertCode(self.push(single("nul-q"), instance="de"), "NOT_ONLINE", True)
+        self.assertRefused(single("nul-q2"), instance="de%00mo")
+        # Nothing of the refused pushes was stored under the shortened id.
+        self.assertCode(self.push(single("order-N")), "NOT_ONLINE", True)
+        self.assertCode(self.push(single("nul-q2"), instance="de"), "NOT_ONLINE", True)
+
+    def test_item4_invalid_utf8_payload_refused(self):
+        head = b'{"bizType":"UCHAT","linkToken":"u8","thirdMsgId":"%s","payload":"'
+        self.assertRefused(head % b"bad1" + b"ok\xff" + b'"}')
+        self.assertRefused(head % b"bad2" + b"\xed\xa0\x80" + b'"}')  # a surrogate in UTF-8
+        self.assertRefused(head % b"bad3" + b"\xc0\xaf" + b'"}')      # an overlong '/'
+        # 60 001 bytes that count as 0 characters when only lead bytes are counted.
+        self.assertRefused(head % b"bad4" + b"\x80" * 60001 + b'"}')
+        self.assertRefused(b'{"bizType":"UCHAT","linkToken":"u\xe4","thirdMsgId":"bad5",'
+                           b'"payload":"p"}')
+        # Valid UTF-8, 4-byte characters included, still passes; nothing refused was stored.
+        self.assertCode(self.push(single("bad1", linkToken="u8", payload="\U0001F600")),
+                        "NOT_ONLINE", True)
+
+    def test_item5_malformed_bodies_are_client_errors(self):
+        ok = '{"bizType":"UCHAT","linkToken":"u5","thirdMsgId":"%s","payload":"p"}'
+        cases = [
+            ("empty", b""),
+            ("whitespace", b"  \r\n"),
+            ("not JSON", b"not json"),
+            ("array", b"[1,2]"),
+            ("string", b'"text"'),
+            ("deeply nested", (ok % "m-deep")[:-1].encode() + b',"x":' + b'{"a":' * 100 +
+             b"1" + b"}" * 101),
+            ("lone high surrogate", (ok % "m-sur1").replace('"p"', '"a\\ud800b"').encode()),
+            ("lone low surrogate", (ok % "m-sur2").replace('"p"', '"\\udc00"').encode()),
+            ("trailing garbage", (ok % "m-trail").encode() + b" x"),
+            ("two objects", (ok % "m-two").encode() + b"{}"),
+            ("duplicate key", (ok % "m-dup")[:-1].encode() + b',"payload":"q"}'),
+            ("duplicate key by escape", (ok % "m-dup2")[:-1].encode() + b',"p\\u0061yload":"q"}'),
+            ("duplicate nested key", (ok % "m-dup3")[:-1].encode() + b',"x":{"a":1,"a":2}}'),
+            ("raw control character", (ok % "m-ctl").replace('"p"', '"a\tb"').encode()),
+            ("bad escape", (ok % "m-esc").replace('"p"', '"\\x41"').encode()),
+            ("truncated", (ok % "m-cut").encode()[:-5]),
+        ]
+        for name, body in cases:
+            with self.subTest(name):
+                self.assertRefused(body)
+        # A valid surrogate pair is a 4-byte character and fine; none of the above was stored.
+        pair = (ok % "m-sur1").replace('"p"', '"\\ud83d\\ude00"').encode()
+        self.assertCode(self.push(pair), "NOT_ONLINE", True)
+        self.assertCode(self.push(single("m-dup", linkToken="u5")), "NOT_ONLINE", True)
+
+    def test_item5_bounded_numbers_and_ranges(self):
+        cases = [
+            ("validTimeEnd 1e23", single("n1", validTimeEnd=10 ** 23)),
+            ("validTimeEnd 1e23 as text", single("n2", validTimeEnd=str(10 ** 23))),
+            ("validTimeEnd -5", single("n3", validTimeEnd=-5)),
+            ("validTimeEnd -5 as text", single("n4", validTimeEnd="-5")),
+            ("validTimeEnd past year 9999", single("n5", validTimeEnd=253402300800000)),
+            ("binaryPayload =", single("n6", payload=None, binaryPayload="=")),
+            ("binaryPayload ==", single("n7", payload=None, binaryPayload="==")),
+            ("appMin 9 > appMax 1", single("n8", appMinVersion="9", appMaxVersion="1")),
+            ("appMin 1.10 > appMax 1.9", single("n9", appMinVersion="1.10", appMaxVersion="1.9")),
+        ]
+        for name, body in cases:
+            with self.subTest(name):
+                self.assertRefused(body)
+        for third, extra in (("k1", {"validTimeEnd": 253402300799999}),
+                             ("k2", {"validTimeEnd": 0}),
+                             ("k3", {"appMinVersion": "1.9", "appMaxVersion": "1.10"}),
+                             ("k4", {"appMinVersion": "2", "appMaxVersion": "2.0"}),
+                             ("k5", {"payload": None, "binaryPayload": "AA=="})):
+            with self.subTest(third):
+                self.assertCode(self.push(single(third, **extra)), "NOT_ONLINE", True)
+
+    def test_item5_admin_json_and_query_strict(self):
+        base = {"bizType": "ADMIN-STRICT", "dimension": "user"}
+        for name, body in (
+                ("NUL in bizType", json.dumps(dict(base, bizType="ADMIN\u0000X"))),
+                ("duplicate key", json.dumps(base)[:-1] + ', "dimension": "device"}'),
+                ("trailing bytes", json.dumps(base) + "]"),
+                ("invalid UTF-8", json.dumps(base).encode()[:-1] + b',"description":"\xff"}'),
+                ("array", "[]")):
+            with self.subTest(name):
+                status, answer = self.server.request("POST", "/admin/biz", body)
+                self.assertEqual(status, 400, answer)
+                self.assertFalse(answer["success"])
+        status, answer = self.server.request("GET", "/admin/biz/UCHAT?instanceId=ws%00x")
+        self.assertEqual((status, answer["msg"]), (400, "BAD_QUERY"))
+        status, answer = self.server.request("GET", "/admin/biz/UCHAT?instanceId=%ff")
+        self.assertEqual((status, answer["msg"]), (400, "BAD_QUERY"))
+        status, answer = self.server.request("GET", "/admin/biz/ADMIN-STRICT")
+        self.assertEqual(status, 404, "nothing refused was created: %r" % (answer,))
 
     # -- global --
 
@@ -476,6 +578,116 @@ class LinkControlTest(unittest.TestCase):
                 close = c.recv_close(timeout=8)
                 self.assertEqual(close["code"], CLOSE_HEARTBEAT_TIMEOUT)
                 self.assertGreaterEqual(time.monotonic() - started, 4.5)
+
+
+class LimitedServer(MockServer):
+    """The mock server under a low descriptor limit (prlimit), so that a flood of connections
+    would exhaust it without the connection cap."""
+
+    def __init__(self, *args, nofile, **kw):
+        super().__init__(*args, **kw)
+        self.nofile = nofile
+
+    def command(self):
+        return ["prlimit", "--nofile=%d:%d" % (self.nofile, self.nofile), "--"] + super().command()
+
+
+def vm_rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def closed_by_peer(sock, timeout):
+    """True when the server closed sock within timeout (EOF or reset, after what it queued)."""
+    sock.settimeout(timeout)
+    try:
+        while True:
+            if not sock.recv(1 << 20):
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+class HttpLimits(unittest.TestCase):
+    """Issue 13 items 1 and 2 (HTTP side), SPEC S11: bounded output per connection, timeouts and a
+    connection cap. The timeout is 2 s here (--http-timeout) so that the tests are quick."""
+
+    TIMEOUT_S = 2
+
+    def start(self, *extra, nofile=None):
+        args = ["--http-timeout", str(self.TIMEOUT_S)] + list(extra)
+        server = (LimitedServer(BUILD_DIR, biz=BIZ, extra_args=args, nofile=nofile) if nofile
+                  else MockServer(BUILD_DIR, biz=BIZ, extra_args=args))
+        server.__enter__()
+        self.addCleanup(server.__exit__, None, None, None)
+        return server
+
+    def assertPushServed(self, server, third):
+        status, body = server.push_single(INSTANCE, single(third, linkToken="limits"))
+        self.assertEqual((status, body), (200, {"success": True, "msg": "NOT_ONLINE"}))
+
+    def test_item1_pipelining_peer_that_never_reads_keeps_rss_bounded(self):
+        server = self.start()
+        before = vm_rss_kb(server.proc.pid)
+        peer = socket.create_connection(("127.0.0.1", server.http_port))
+        self.addCleanup(peer.close)
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        chunk = b"GET /nowhere HTTP/1.1\r\nHost: a\r\n\r\n" * 2000  # 2 000 answers of 404
+        peer.setblocking(False)
+        sent, stalled_since = 0, None
+        give_up = time.monotonic() + 20
+        # 12 MB of requests: ~350 000 answers, over 100 MB if the server queued them all.
+        while sent < 12_000_000 and time.monotonic() < give_up:
+            try:
+                sent += peer.send(chunk)
+                stalled_since = None
+            except BlockingIOError:
+                now = time.monotonic()
+                stalled_since = stalled_since or now
+                if now - stalled_since > 1.0:
+                    break  # the server stopped reading: back-pressure reached the peer
+                time.sleep(0.01)
+        rss = vm_rss_kb(server.proc.pid)
+        self.assertLess(rss, 64 * 1024, "RSS %d kB (was %d kB) after %d bytes of requests"
+                        % (rss, before, sent))
+        # The server is not stuck behind the peer: another client is served at once.
+        self.assertPushServed(server, "rss-1")
+        # The stalled connection is closed after the timeout, freeing what it holds.
+        self.assertTrue(closed_by_peer(peer, self.TIMEOUT_S + 5), "stalled peer never closed")
+        self.assertPushServed(server, "rss-2")
+
+    def test_item2_half_open_requests_closed_and_pushes_still_served(self):
+        # 128 descriptors: without a cap, 200 half-open requests leave none for a push.
+        server = self.start(nofile=128)
+        half_open = []
+        self.addCleanup(lambda: [s.close() for s in half_open])
+        partial = (b"POST /webapi/sync/single?instanceId=" + INSTANCE.encode() +
+                   b" HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n{\"bizType\"")
+        for _ in range(200):
+            s = socket.create_connection(("127.0.0.1", server.http_port), timeout=5)
+            s.sendall(partial)
+            half_open.append(s)
+        time.sleep(0.2)
+        started = time.monotonic()
+        self.assertPushServed(server, "half-1")
+        self.assertLess(time.monotonic() - started, self.TIMEOUT_S, "push waited for the flood")
+        # Every half-open request is closed: dropped for room, or at its deadline.
+        deadline = time.monotonic() + self.TIMEOUT_S + 5
+        for s in half_open:
+            self.assertTrue(closed_by_peer(s, max(0.1, deadline - time.monotonic())),
+                            "a half-open request was still open after the timeout")
+        # An idle keep-alive connection is closed after the timeout too.
+        idle = socket.create_connection(("127.0.0.1", server.http_port), timeout=5)
+        self.addCleanup(idle.close)
+        t0 = time.monotonic()
+        self.assertTrue(closed_by_peer(idle, self.TIMEOUT_S + 5))
+        self.assertGreaterEqual(time.monotonic() - t0, self.TIMEOUT_S - 0.5)
+        self.assertPushServed(server, "half-2")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 /* libFuzzer target: round-trip property of the msgData encoder (SPEC §5): random oplogs ->
- * mpsync_message_to_json -> cJSON -> the same fields, binary payloads base64 back to their bytes. */
+ * mpsync_message_to_json -> strictly valid JSON text (UTF-8, no raw controls or U+2028/2029) ->
+ * cJSON -> the same fields; binary payloads base64 back to their bytes, valid text unchanged. */
 #include <cjson/cJSON.h>
 #include <mbedtls/base64.h>
 #include <stdlib.h>
@@ -8,12 +9,29 @@
 #include "fuzz_common.h"
 #include "client/message.h"
 #include "mpsync/mpsync.h"
+#include "util/utf8.h"
 
 #define MAX_OPLOGS 8
 
 static int is_str(const cJSON *o, const char *key, const char *want) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
   return cJSON_IsString(v) && !strcmp(v->valuestring, want);
+}
+
+static int valid_utf8(const void *s, size_t n) {
+  return mps_utf8_count(s, n) != (size_t)-1;
+}
+
+/* What RFC 8259 and strict parsers demand of the text beyond cJSON's checks: well-formed UTF-8,
+ * no raw control character; and what the SDK promises on top: no raw U+2028/2029. */
+static void check_strict_text(const char *json) {
+  size_t n = strlen(json);
+  FUZZ_CHECK(valid_utf8(json, n));
+  for (size_t i = 0; i < n; i++) {
+    const uint8_t *p = (const uint8_t *)json + i;
+    FUZZ_CHECK(*p >= 0x20);
+    FUZZ_CHECK(!(i + 2 < n && p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9)));
+  }
 }
 
 static double num(const cJSON *o, const char *key) {
@@ -55,6 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *json = NULL;
   FUZZ_CHECK(mpsync_message_to_json(&view.pub, &json) == 0);
   FUZZ_CHECK(json);
+  check_strict_text(json);
   const char *end = NULL;
   cJSON *arr = cJSON_ParseWithOpts(json, &end, 1); /* the whole string, nothing after it */
   FUZZ_CHECK(cJSON_IsArray(arr));
@@ -68,7 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(num(e, "mct") == (double)o->create_time_ms);
     FUZZ_CHECK(num(e, "st") == 0);
     FUZZ_CHECK(is_str(e, "ext", ""));
-    FUZZ_CHECK(is_str(e, "bId", o->third_msg_id));
+    if (valid_utf8(o->third_msg_id, strlen(o->third_msg_id)))
+      FUZZ_CHECK(is_str(e, "bId", o->third_msg_id));
     const cJSON *pl = cJSON_GetObjectItemCaseSensitive(e, "pl");
     FUZZ_CHECK(cJSON_IsString(pl));
     const char *s = pl->valuestring;
@@ -87,7 +107,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
        * the first NUL there (a Java or Objective-C JSON parser keeps the rest). */
       const uint8_t *nul = memchr(o->payload, 0, o->payload_len);
       size_t want = nul ? (size_t)(nul - o->payload) : o->payload_len;
-      FUZZ_CHECK(slen == want && (!want || !memcmp(s, o->payload, want)));
+      /* Valid text travels unchanged; ill-formed bytes become U+FFFD, so only validity holds. */
+      if (valid_utf8(o->payload, o->payload_len))
+        FUZZ_CHECK(slen == want && (!want || !memcmp(s, o->payload, want)));
+      else
+        FUZZ_CHECK(valid_utf8(s, slen) && slen > 0);
     }
   }
   cJSON_Delete(arr);

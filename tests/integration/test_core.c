@@ -459,6 +459,44 @@ static void withdrawn_message_is_not_counted(void) {
   teardown(&f);
 }
 
+
+static atomic_int uchat_gate;
+static atomic_int uchat_calls;
+
+/* Blocks the first call until uchat_gate opens, then reports from inside the callback. */
+static void gated_reporting_cb(mpsync_client *c, const mpsync_message *m, void *ud) {
+  if (atomic_fetch_add(&uchat_calls, 1) == 0)
+    while (!atomic_load(&uchat_gate)) sleep_ms(5);
+  recorder_cb(c, m, ud);
+  EXPECT(mpsync_report(c, m->biz, m->id) == 0 || atomic_load(&uchat_calls) > 1);
+}
+
+/* Found by the kill -9 soak: a reconnect hands the message in flight out again while its
+ * callback still runs; the callback reports it; the queued repeat must then never run (C5). */
+static void reported_message_never_runs_again_from_the_queue(void) {
+  fixture f;
+  setup(&f, 0);
+  EXPECT(mpsync_client_new(&f.cfg, &f.client) == 0);
+  EXPECT(mpsync_bind_user(f.client, "u1", "s1") == 0);
+  atomic_store(&uchat_gate, 0);
+  atomic_store(&uchat_calls, 0);
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", gated_reporting_cb, &f.rec) == 0);
+  online(&f);
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "once", "x"), "SUCCESS");
+  sleep_ms(300); /* the callback runs and waits at the gate */
+  pthread_mutex_lock(&f.rec.lock);
+  f.rec.n_states = 0;
+  pthread_mutex_unlock(&f.rec.lock);
+  EXPECT(mock_admin(&f.server, "links/close?instanceId=test_app") == 0);
+  if (recorder_wait_state(&f.rec, MPSYNC_STATE_CONNECTED, 10000) != 0) FAIL("no reconnect");
+  sleep_ms(200); /* the new link queued the repeat behind the running callback */
+  atomic_store(&uchat_gate, 1);
+  sleep_ms(1000);
+  EXPECT(recorder_count(&f.rec) == 1);
+  EXPECT(atomic_load(&uchat_calls) == 1);
+  teardown(&f);
+}
+
 typedef struct {
   const char *name;
   void (*fn)(void);
@@ -477,6 +515,8 @@ static const test_case tests[] = {
     {"free_sends_close_frame_before_the_end", free_sends_close_frame_before_the_end},
     {"state_change_logged_once_and_errors_explained", state_change_logged_once_and_errors_explained},
     {"withdrawn_message_is_not_counted", withdrawn_message_is_not_counted},
+    {"reported_message_never_runs_again_from_the_queue",
+     reported_message_never_runs_again_from_the_queue},
 };
 
 int main(int argc, char **argv) {

@@ -263,6 +263,19 @@ static void redelivered_at_reconnect_if_dispatched_before_the_link(void) {
   mps_policy_free(p);
 }
 
+/* What the cache handed out before the first link (at start) is not repeated for that link. */
+static void first_link_does_not_repeat_what_was_handed_out_before_it(void) {
+  mps_policy *p = make(0);
+  mps_policy_register(p, "UCHAT", 0);
+  CHECK_STR(drain(p), "DISPATCH:UCHAT");
+  mps_policy_dispatched(p, "UCHAT", 1, 1, 1);
+  mps_policy_foreground(p, 2);
+  CHECK_STR(drain(p), "CONNECT STATE1");
+  mps_policy_link_up(p, 3, 30, 30, 0);
+  CHECK_STR(drain(p), "STATE2 HB=30 PULL");
+  mps_policy_free(p);
+}
+
 /* Issue 17: no repeat at a foreground right after a dispatch; a repeat for one from before. */
 static void foreground_redelivers_only_what_was_dispatched_before_background(void) {
   mps_policy *p = online(0);
@@ -437,6 +450,7 @@ int main(void) {
   RUN(report_dispatches_next_at_once_and_stops_redelivery);
   RUN(unregistered_biz_is_never_dispatched_and_recalls_in_flight);
   RUN(redelivered_at_reconnect_if_dispatched_before_the_link);
+  RUN(first_link_does_not_repeat_what_was_handed_out_before_it);
   RUN(foreground_redelivers_only_what_was_dispatched_before_background);
   RUN(foreground_while_up_pulls_global);
   RUN(background_grace_keeps_link_then_closes);

@@ -1,5 +1,6 @@
 /* mpsync-cli: a command-line sync client on the public C API, printing one JSON line per oplog. */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -9,10 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
 #include <mbedtls/base64.h>
 
 #include "mpsync/mpsync.h"
+#include "util/utf8.h"
 
 typedef struct cli {
   int report;
@@ -44,64 +45,66 @@ static void on_state(void *ud, mpsync_state st, const char *reason) {
   fprintf(stderr, "mpsync-cli: state %s%s%s\n", names[st], *reason ? ": " : "", reason);
 }
 
-static char *payload_text(const mpsync_oplog *op) {
-  if (!op->binary) {
-    char *s = malloc(op->payload_len + 1);
-    if (s) {
-      memcpy(s, op->payload, op->payload_len);
-      s[op->payload_len] = '\0';
-    }
-    return s;
-  }
+/* A JSON string of s[0..n) (valid UTF-8, see mps_json_string), appended at *at of a buffer sized
+ * by the caller from mps_json_string's measure. */
+static void put_str(char *line, size_t *at, const void *s, size_t n) {
+  *at += mps_json_string(s, n, line + *at);
+}
+
+/* The binary payload as base64, malloc'ed; NULL when out of memory. */
+static char *base64_of(const mpsync_oplog *op, size_t *len) {
   size_t need = 0;
   mbedtls_base64_encode(NULL, 0, &need, op->payload, op->payload_len);
-  char *s = malloc(need + 1);
-  size_t n = 0;
-  if (s && mbedtls_base64_encode((unsigned char *)s, need, &n, op->payload, op->payload_len) != 0) {
+  unsigned char *s = malloc(need + 1);
+  if (s && mbedtls_base64_encode(s, need + 1, len, op->payload, op->payload_len) != 0) {
     free(s);
     return NULL;
   }
-  if (s) s[n] = '\0';
-  return s;
+  return (char *)s;
 }
 
+/* One line per oplog. Written by hand rather than with cJSON, which prints numbers as doubles (so
+ * ids 2^64-2 and 2^64-1 would print alike) and copies ill-formed UTF-8 as it comes. */
 static void print_oplog(const mpsync_message *m, const mpsync_oplog *op) {
-  char *pl = payload_text(op);
-  cJSON *o = cJSON_CreateObject();
-  if (!pl || !o) {
+  size_t b64_len = 0;
+  char *b64 = op->binary ? base64_of(op, &b64_len) : NULL;
+  const char *third = op->third_msg_id ? op->third_msg_id : "";
+  const void *pl = op->binary ? (const void *)b64 : op->payload;
+  size_t pl_len = op->binary ? b64_len : op->payload_len;
+  char nums[160];
+  int nlen = snprintf(nums, sizeof nums, ",\"isB\":%s,\"mct\":%" PRId64 ",\"delivery\":%u}\n",
+                      op->binary ? "true" : "false", op->create_time_ms, (unsigned)m->delivery);
+  size_t need = 64 + mps_json_string((const uint8_t *)m->biz, strlen(m->biz), NULL) +
+                mps_json_string((const uint8_t *)m->user_id, strlen(m->user_id), NULL) +
+                mps_json_string((const uint8_t *)third, strlen(third), NULL) +
+                mps_json_string(pl, pl_len, NULL) + (size_t)nlen;
+  char *line = (op->binary && !b64) ? NULL : malloc(need);
+  if (!line) {
     fprintf(stderr, "mpsync-cli: out of memory\n");
-    free(pl);
-    cJSON_Delete(o);
+    free(b64);
     return;
   }
-  cJSON_AddStringToObject(o, "biz", m->biz);
-  cJSON_AddStringToObject(o, "userId", m->user_id);
-  cJSON_AddNumberToObject(o, "mk", (double)op->id);
-  cJSON_AddStringToObject(o, "bId", op->third_msg_id);
-  cJSON_AddStringToObject(o, "pl", pl);
-  cJSON_AddBoolToObject(o, "isB", op->binary);
-  cJSON_AddNumberToObject(o, "mct", (double)op->create_time_ms);
-  cJSON_AddNumberToObject(o, "delivery", m->delivery);
-  char *line = cJSON_PrintUnformatted(o);
-  if (line) {
-    /* One write per line, newline included: a reader that merges stdout and stderr never sees a
-     * log line cut into an oplog line. */
-    size_t n = strlen(line);
-    char *out = realloc(line, n + 2);
-    if (out) {
-      line = out;
-      line[n] = '\n';
-      fflush(stdout);
-      for (size_t off = 0; off < n + 1;) {
-        ssize_t w = write(STDOUT_FILENO, line + off, n + 1 - off);
-        if (w <= 0) break;
-        off += (size_t)w;
-      }
-    }
+  size_t at = 0;
+  at += (size_t)sprintf(line, "{\"biz\":");
+  put_str(line, &at, m->biz, strlen(m->biz));
+  at += (size_t)sprintf(line + at, ",\"userId\":");
+  put_str(line, &at, m->user_id, strlen(m->user_id));
+  at += (size_t)sprintf(line + at, ",\"mk\":%" PRIu64 ",\"bId\":", op->id);
+  put_str(line, &at, third, strlen(third));
+  at += (size_t)sprintf(line + at, ",\"pl\":");
+  put_str(line, &at, pl, pl_len);
+  memcpy(line + at, nums, (size_t)nlen);
+  at += (size_t)nlen;
+  /* One write per line, newline included: a reader that merges stdout and stderr never sees a
+   * log line cut into an oplog line. */
+  fflush(stdout);
+  for (size_t off = 0; off < at;) {
+    ssize_t w = write(STDOUT_FILENO, line + off, at - off);
+    if (w <= 0) break;
+    off += (size_t)w;
   }
   free(line);
-  free(pl);
-  cJSON_Delete(o);
+  free(b64);
 }
 
 static void on_message(mpsync_client *client, const mpsync_message *m, void *ud) {

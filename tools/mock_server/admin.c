@@ -47,6 +47,15 @@ static void record(mock_server *srv, const char *query, const char *instance, co
 
 /* ---- biz configs ---- */
 
+/* A config body, strict as the push API's (util.h json_strict_object): cJSON alone would cut a
+ * "bizType" at \u0000 or keep the first of two "online" keys. NULL with err set when refused. */
+static cJSON *parse_strict(const http_request *req, char *err, size_t n) {
+  const char *why = json_strict_object(req->body, req->body_len);
+  cJSON *body = why ? NULL : cJSON_ParseWithLength(req->body, req->body_len);
+  if (!body) snprintf(err, n, "invalid JSON body: %s", why ? why : "out of memory");
+  return body;
+}
+
 static int add_to_array(void *ud, const biz_config *c) {
   cJSON_AddItemToArray(ud, biz_to_json(c));
   return 0;
@@ -69,10 +78,10 @@ static void biz_create(mock_server *srv, const http_request *req, http_response 
   biz_defaults(&c);
   query_get(req->query, "instanceId", c.instance_id, sizeof c.instance_id);
   char err[256];
-  cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
-  int bad = !cJSON_GetObjectItemCaseSensitive(body, "bizType") ||
+  cJSON *body = parse_strict(req, err, sizeof err);
+  int bad = !body || !cJSON_GetObjectItemCaseSensitive(body, "bizType") ||
             biz_apply_json(&c, body, 1, err, sizeof err);
-  if (bad && !cJSON_GetObjectItemCaseSensitive(body, "bizType"))
+  if (bad && body && !cJSON_GetObjectItemCaseSensitive(body, "bizType"))
     snprintf(err, sizeof err, "\"bizType\" is required");
   cJSON_Delete(body);
   if (bad) {
@@ -121,9 +130,9 @@ static void biz_modify(mock_server *srv, const http_request *req, const char *bi
   biz_config c;
   if (load_row(srv, req->query, biz, &c, resp) <= 0) return;
   char err[256];
-  cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
+  cJSON *body = parse_strict(req, err, sizeof err);
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "bizType");
-  int bad = biz_apply_json(&c, body, 0, err, sizeof err);
+  int bad = !body || biz_apply_json(&c, body, 0, err, sizeof err);
   if (!bad && name && strcmp(c.biz_type, biz) != 0) {
     snprintf(err, sizeof err, "\"bizType\" cannot be changed");
     bad = 1;

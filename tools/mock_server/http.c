@@ -14,9 +14,24 @@
 #include "wire.h"
 
 #define HTTP_MAX_URL 8192
+/* Output budget per connection (bytes queued in libuv, not yet taken by the kernel): above the
+ * soft mark the connection stops reading and parsing until the peer reads the queue down to
+ * half of it; above the hard mark (only a huge single answer gets there) it is closed. */
+#define HTTP_OUT_SOFT (256u * 1024u)
+#define HTTP_OUT_HARD (4u * 1024u * 1024u)
+
+/* One server per process: the limits main.c sets (http_set_limits) and the open count. */
+static unsigned limit_timeout_s = HTTP_DEFAULT_TIMEOUT_S;
+static unsigned limit_conns = HTTP_DEFAULT_MAX_CONNS;
+static size_t open_conns;
 
 typedef struct http_conn {
   uv_tcp_t tcp;
+  uv_timer_t timer; /* request, idle and stalled-output deadline: one at a time */
+  int open_handles; /* tcp and timer: freed when both close callbacks ran */
+  uint64_t last_active;
+  int out_paused;    /* not reading: the output queue is over HTTP_OUT_SOFT */
+  mps_buf unparsed;  /* bytes read but not parsed while paused */
   uv_shutdown_t shutdown_req;
   http_parser parser;
   mock_server *srv;
@@ -57,14 +72,22 @@ void http_respond_code(http_response *resp, int status, int success, const char 
   cJSON_Delete(o);
 }
 
+void http_set_limits(unsigned timeout_s, unsigned max_conns) {
+  limit_timeout_s = timeout_s;
+  limit_conns = max_conns;
+}
+
 /* ---- lifecycle ---- */
 
 static void on_closed(uv_handle_t *h) {
   http_conn *c = h->data;
+  if (--c->open_handles > 0) return;
   if (c->next) c->next->pprev = c->pprev;
   *c->pprev = c->next;
   mps_buf_free(&c->url);
   mps_buf_free(&c->body);
+  mps_buf_free(&c->unparsed);
+  open_conns--;
   free(c);
 }
 
@@ -72,6 +95,16 @@ static void close_handle(http_conn *c) {
   if (c->handle_closing) return;
   c->handle_closing = c->closing = 1;
   uv_close((uv_handle_t *)&c->tcp, on_closed);
+  uv_close((uv_handle_t *)&c->timer, on_closed);
+}
+
+static void on_deadline(uv_timer_t *t) { close_handle(t->data); }
+
+/* A request must be complete, an idle keep-alive connection used, a stalled output read and a
+ * graceful close done within limit_timeout_s of the event that armed it. Bytes that trickle in
+ * do not re-arm it, so a request sent one byte at a time still ends at its deadline. */
+static void arm_deadline(http_conn *c) {
+  uv_timer_start(&c->timer, on_deadline, (uint64_t)limit_timeout_s * 1000, 0);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
@@ -79,11 +112,13 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
   close_handle(req->data);
 }
 
-/* Closes after the queued response has been written. */
+/* Closes after the queued response has been written (or at the deadline, for a peer that never
+ * reads it). */
 static void begin_close(http_conn *c) {
   if (c->closing) return;
   c->closing = 1;
   uv_read_stop((uv_stream_t *)&c->tcp);
+  arm_deadline(c);
   c->shutdown_req.data = c;
   if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) close_handle(c);
 }
@@ -93,6 +128,43 @@ void http_close_all(mock_server *srv) {
 }
 
 /* ---- responses ---- */
+
+static void resume(http_conn *c);
+
+typedef struct conn_write {
+  uv_write_t req;
+  http_conn *conn;
+  uv_buf_t buf;
+  char data[];
+} conn_write;
+
+static void on_conn_write(uv_write_t *req, int status) {
+  (void)status; /* a failed write surfaces as a read error or EOF on the same stream */
+  http_conn *c = ((conn_write *)req)->conn;
+  free(req);
+  if (c->out_paused && !c->closing &&
+      uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= HTTP_OUT_SOFT / 2)
+    resume(c);
+}
+
+/* Queues a copy of data; closes the connection when its queue passes the hard budget. */
+static void conn_write_copy(http_conn *c, const void *data, size_t n) {
+  if (c->handle_closing) return;
+  conn_write *w = malloc(sizeof *w + n);
+  if (!w) {
+    close_handle(c);
+    return;
+  }
+  memcpy(w->data, data, n);
+  w->conn = c;
+  w->buf = uv_buf_init(w->data, (unsigned)n);
+  if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &w->buf, 1, on_conn_write) != 0) {
+    free(w);
+    close_handle(c);
+  } else if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > HTTP_OUT_HARD) {
+    close_handle(c);
+  }
+}
 
 static void send_response(http_conn *c, const http_response *resp, int keep_alive) {
   const char *body = resp->body ? resp->body : "";
@@ -106,7 +178,7 @@ static void send_response(http_conn *c, const http_response *resp, int keep_aliv
                    resp->allow ? resp->allow : "", resp->allow ? "\r\n" : "");
   mps_buf out = {0};
   if (mps_buf_append(&out, head, (size_t)n) == 0 && mps_buf_append(&out, body, blen) == 0)
-    stream_write_copy((uv_stream_t *)&c->tcp, out.data, out.len);
+    conn_write_copy(c, out.data, out.len);
   mps_buf_free(&out);
 }
 
@@ -131,7 +203,11 @@ static void route_push(mock_server *srv, const http_request *req, http_response 
 }
 
 static void route(mock_server *srv, const http_request *req, http_response *resp) {
-  if (strcmp(req->path, "/webapi/sync/single") == 0) {
+  /* The push API answers a bad query with its own code (ARGS_IS_NULL); the admin API here. */
+  int push = !strncmp(req->path, "/webapi/", 8);
+  if (!push && !query_is_clean(req->query)) {
+    http_respond_code(resp, 400, 0, "BAD_QUERY");
+  } else if (strcmp(req->path, "/webapi/sync/single") == 0) {
     route_push(srv, req, resp, 0);
   } else if (strcmp(req->path, "/webapi/sync/global") == 0) {
     route_push(srv, req, resp, 1);
@@ -184,6 +260,7 @@ static void handle_request(http_conn *c) {
 
 static int on_message_begin(http_parser *p) {
   http_conn *c = p->data;
+  arm_deadline(c); /* the whole request, headers and body, within the timeout */
   c->url.len = 0;
   c->body.len = 0;
   c->expect_continue = 0;
@@ -228,7 +305,7 @@ static int on_headers_complete(http_parser *p) {
   }
   if (c->expect_continue) {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    stream_write_copy((uv_stream_t *)&c->tcp, cont, sizeof cont - 1);
+    conn_write_copy(c, cont, sizeof cont - 1);
   }
   return 0;
 }
@@ -246,6 +323,10 @@ static int on_message_complete(http_parser *p) {
   http_conn *c = p->data;
   if (c->close_after) return 0; /* pipelined requests after Connection: close are ignored */
   handle_request(c);
+  arm_deadline(c); /* now idle until the next request begins */
+  /* A peer that pipelines without reading the answers: parse no further until it reads. */
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > HTTP_OUT_SOFT)
+    http_parser_pause(p, 1);
   return 0;
 }
 
@@ -267,6 +348,49 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = buf->base ? suggested : 0;
 }
 
+/* Parses what was read. When the output budget pauses the parser, the rest is kept and the
+ * socket is no longer read, so the peer's own send buffer fills and it blocks. */
+static void feed(http_conn *c, const char *data, size_t n) {
+  size_t done = http_parser_execute(&c->parser, &parser_settings, data, n);
+  if (HTTP_PARSER_ERRNO(&c->parser) == HPE_PAUSED) {
+    if (!c->out_paused) {
+      c->out_paused = 1;
+      uv_read_stop((uv_stream_t *)&c->tcp);
+      arm_deadline(c); /* the peer must read within the timeout, or it is closed */
+    }
+    c->unparsed.len = 0;
+    if (mps_buf_append(&c->unparsed, data + done, n - done) != 0) close_handle(c);
+    return;
+  }
+  if (c->too_big == 413) {
+    send_error(c, 413, "PAYLOAD_TOO_LARGE");
+    c->close_after = 1;
+  } else if (c->too_big == 414) {
+    send_error(c, 414, "URI_TOO_LONG");
+    c->close_after = 1;
+  } else if (!c->close_after && (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK || done != n)) {
+    send_error(c, 400, "BAD_REQUEST");
+    c->close_after = 1;
+  }
+  if (c->close_after) begin_close(c);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+/* The peer read its answers down: parse what was held back, then read again. */
+static void resume(http_conn *c) {
+  c->out_paused = 0;
+  http_parser_pause(&c->parser, 0);
+  mps_buf held = c->unparsed;
+  c->unparsed = (mps_buf){0};
+  feed(c, (const char *)held.data, held.len);
+  mps_buf_free(&held);
+  if (!c->out_paused && !c->closing) {
+    arm_deadline(c);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) close_handle(c);
+  }
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   http_conn *c = s->data;
   if (nread < 0) {
@@ -275,31 +399,34 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread > 0 && !c->closing) {
-    size_t done = http_parser_execute(&c->parser, &parser_settings, buf->base, (size_t)nread);
-    if (c->too_big == 413) {
-      send_error(c, 413, "PAYLOAD_TOO_LARGE");
-      c->close_after = 1;
-    } else if (c->too_big == 414) {
-      send_error(c, 414, "URI_TOO_LONG");
-      c->close_after = 1;
-    } else if (!c->close_after &&
-               (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK || done != (size_t)nread)) {
-      send_error(c, 400, "BAD_REQUEST");
-      c->close_after = 1;
-    }
-    if (c->close_after) begin_close(c);
+    c->last_active = uv_now(c->srv->loop);
+    feed(c, buf->base, (size_t)nread);
   }
   free(buf->base);
+}
+
+/* At the cap, the connection that has been quiet longest makes room: a flood of half-open or idle
+ * connections then costs its own oldest members, never the descriptor a new push needs. */
+static void drop_oldest(mock_server *srv) {
+  http_conn *oldest = NULL;
+  for (http_conn *c = srv->http_conns; c; c = c->next)
+    if (!c->handle_closing && (!oldest || c->last_active < oldest->last_active)) oldest = c;
+  if (oldest) close_handle(oldest);
 }
 
 void http_on_connection(uv_stream_t *listener, int status) {
   mock_server *srv = listener->data;
   if (status < 0 || srv->stopping) return;
+  if (open_conns >= limit_conns) drop_oldest(srv);
   http_conn *c = calloc(1, sizeof *c);
   if (!c) return;
   c->srv = srv;
   uv_tcp_init(srv->loop, &c->tcp);
-  c->tcp.data = c;
+  uv_timer_init(srv->loop, &c->timer);
+  c->tcp.data = c->timer.data = c;
+  c->open_handles = 2;
+  c->last_active = uv_now(srv->loop);
+  open_conns++;
   http_parser_init(&c->parser, HTTP_REQUEST);
   c->parser.data = c;
   c->next = srv->http_conns;
@@ -311,5 +438,6 @@ void http_on_connection(uv_stream_t *listener, int status) {
     close_handle(c);
     return;
   }
+  arm_deadline(c);
   uv_tcp_nodelay(&c->tcp, 1);
 }

@@ -7,6 +7,12 @@
 #include "server.h"
 
 #define HTTP_MAX_BODY (64u * 1024u)
+/* A request must arrive whole, an idle keep-alive connection be used again, and a peer read the
+ * answers queued for it within this many seconds, or the connection is closed (--http-timeout). */
+#define HTTP_DEFAULT_TIMEOUT_S 30
+/* Open HTTP connections at most; the one quiet longest is closed to admit a new one
+ * (--http-max-conns; main.c lowers the default to fit the descriptor limit). */
+#define HTTP_DEFAULT_MAX_CONNS 4096
 
 typedef struct http_request {
   int method;        /* enum http_method */
@@ -21,6 +27,9 @@ typedef struct http_response {
   char *body;        /* malloc'ed JSON text */
   const char *allow; /* Allow header for 405, or NULL */
 } http_response;
+
+/* Sets the timeout and the connection cap (one server per process). */
+void http_set_limits(unsigned timeout_s, unsigned max_conns);
 
 /* Connection callback of the HTTP listener. */
 void http_on_connection(uv_stream_t *listener, int status);

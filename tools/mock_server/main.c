@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@ static void usage(void) {
           "         [--link HOST:PORT] [--link-tls HOST:PORT --cert FILE --key FILE]\n"
           "         [--biz-file FILE] [--heartbeat SECONDS] [--heartbeat-timeout SECONDS]\n"
           "         [--heartbeat-max SECONDS] [--retention-days N]\n"
+          "         [--http-timeout SECONDS] [--http-max-conns N]\n"
           "       at least one of --link and --link-tls\n");
 }
 
@@ -35,6 +37,19 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out) 
   if (!*s || *end || errno || v < min || v > max || *s == '-') return -1;
   *out = (unsigned)v;
   return 0;
+}
+
+/* HTTP limits (http.h), kept out of server_options: only the HTTP front reads them. */
+static unsigned http_timeout_s = HTTP_DEFAULT_TIMEOUT_S;
+static unsigned http_max_conns;
+
+/* The default cap leaves three quarters of the descriptors to links, the store and the logs. */
+static unsigned default_http_max_conns(void) {
+  struct rlimit rl;
+  unsigned cap = HTTP_DEFAULT_MAX_CONNS;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 4 < cap)
+    cap = rl.rlim_cur / 4 > 8 ? (unsigned)(rl.rlim_cur / 4) : 8;
+  return cap;
 }
 
 static int parse_args(int argc, char **argv, server_options *o) {
@@ -60,6 +75,8 @@ static int parse_args(int argc, char **argv, server_options *o) {
     else if (!strcmp(a, "--heartbeat-timeout")) bad = parse_uint(v, 1, 3600, &o->heartbeat_timeout_s);
     else if (!strcmp(a, "--heartbeat-max")) bad = parse_uint(v, 0, 3600, &o->heartbeat_max_s);
     else if (!strcmp(a, "--retention-days")) bad = parse_uint(v, 1, 36500, &o->retention_days);
+    else if (!strcmp(a, "--http-timeout")) bad = parse_uint(v, 1, 3600, &http_timeout_s);
+    else if (!strcmp(a, "--http-max-conns")) bad = parse_uint(v, 1, 1000000, &http_max_conns);
     else {
       fprintf(stderr, "mpsync-mock-server: unknown option %s\n", a);
       return -1;
@@ -211,6 +228,7 @@ int main(int argc, char **argv) {
     usage();
     return EXIT_USAGE;
   }
+  http_set_limits(http_timeout_s, http_max_conns ? http_max_conns : default_http_max_conns());
   /* A peer that vanishes mid-write must cost an error code, not the process. */
   signal(SIGPIPE, SIG_IGN);
   snprintf(srv.server_id, sizeof srv.server_id, "mpsync-mock-server/%ld", (long)getpid());

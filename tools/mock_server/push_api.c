@@ -19,6 +19,8 @@
 #define VERSION_MAX 20
 #define BULK_MAX 10000000
 #define BULK_CHUNK 10000
+/* validTimeEnd: 0 (or absent) means no end; otherwise epoch ms up to 9999-12-31T23:59:59.999Z. */
+#define VALID_TIME_END_MAX 253402300799999LL
 
 #define C_SUCCESS "SUCCESS"
 #define C_DUPLICATED "DUPLICATED_BIZ_ID"
@@ -45,6 +47,19 @@ typedef struct push_req {
   const char *app_max;
   int64_t valid_end_ms;
 } push_req;
+
+/* The body as cJSON once it passed the strict check (util.h): a body that is not exactly one
+ * clean JSON object is the caller's mistake, answered ARGS_IS_NULL (its required parameters
+ * cannot be read), never SYSTEM_ERROR, which tells the caller to retry. NULL when refused. */
+static cJSON *parse_body(const char *body, size_t len, const char **code) {
+  if (json_strict_object(body ? body : "", len)) {
+    *code = C_ARGS_NULL;
+    return NULL;
+  }
+  cJSON *json = cJSON_ParseWithLength(body, len);
+  if (!json) *code = C_SYSTEM; /* it passed the strict check: only memory can fail here */
+  return json;
+}
 
 int push_code_success(const char *code) {
   return !strcmp(code, C_SUCCESS) || !strcmp(code, C_DUPLICATED) || !strcmp(code, C_NOT_ONLINE);
@@ -96,7 +111,8 @@ static const char *check_payload(push_req *r, const cJSON *body) {
   if (utf8_count(b64) > PAYLOAD_MAX) return C_PAYLOAD_LONG;
   r->binary = malloc(len);
   if (!r->binary) return C_SYSTEM;
-  if (mbedtls_base64_decode(r->binary, len, &out, (const unsigned char *)b64, len) != 0)
+  /* "=" and the like decode to nothing: a binary push carries at least one byte. */
+  if (mbedtls_base64_decode(r->binary, len, &out, (const unsigned char *)b64, len) != 0 || !out)
     return C_ARGS_NULL;
   r->binary_len = out;
   return NULL;
@@ -112,23 +128,28 @@ static int optional_string(const cJSON *body, const char *key, const char **out)
   return 0;
 }
 
+/* A whole number of epoch ms in [0, VALID_TIME_END_MAX], as a JSON number or a decimal string;
+ * anything else is refused rather than saturated or read as "no end". */
 static int parse_valid_time_end(const cJSON *body, int64_t *out) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "validTimeEnd");
   *out = 0;
   if (!v || cJSON_IsNull(v)) return 0;
   if (cJSON_IsNumber(v)) {
     double d = v->valuedouble;
-    /* Whole numbers only; the bound keeps the conversion exact and defined. */
-    if (d > 9.0e15 || d < -9.0e15 || (double)(int64_t)d != d) return -1;
+    /* Range first: the conversion to int64_t is only defined inside it. */
+    if (!(d >= 0 && d <= (double)VALID_TIME_END_MAX) || (double)(int64_t)d != d) return -1;
     *out = (int64_t)d;
     return 0;
   }
   if (!cJSON_IsString(v)) return -1;
   const char *s = v->valuestring;
   if (!*s) return 0;
-  char *end;
-  long long n = strtoll(s, &end, 10);
-  if (*end || (*s != '-' && (*s < '0' || *s > '9'))) return -1;
+  int64_t n = 0;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9') return -1;
+    n = n * 10 + (*s - '0');
+    if (n > VALID_TIME_END_MAX) return -1;
+  }
   *out = n;
   return 0;
 }
@@ -147,6 +168,8 @@ static const char *check_filters(push_req *r, const cJSON *body) {
                       (!str_ieq(r->os_type, "IOS") && !str_ieq(r->os_type, "ANDROID"))))
     return C_ARGS_NULL;
   if (!valid_version(r->app_min) || !valid_version(r->app_max)) return C_ARGS_NULL;
+  /* An empty range matches no device: refused rather than stored for nobody. */
+  if (*r->app_min && *r->app_max && version_cmp(r->app_min, r->app_max) > 0) return C_ARGS_NULL;
   return NULL;
 }
 
@@ -155,11 +178,12 @@ static const char *check_request(mock_server *srv, push_req *r, const char *quer
                                  const cJSON *body, int global) {
   char instance[INSTANCE_MAX + 2];
   /* Ids longer than INSTANCE_MAX are refused rather than silently truncated. */
-  if (!query || !query_get(query, "instanceId", instance, sizeof instance) || !instance[0] ||
+  if (!query || !query_is_clean(query) ||
+      !query_get(query, "instanceId", instance, sizeof instance) || !instance[0] ||
       strlen(instance) > INSTANCE_MAX)
     return C_ARGS_NULL;
   memcpy(r->instance, instance, sizeof r->instance);
-  if (!cJSON_IsObject(body)) return C_SYSTEM;
+  if (!cJSON_IsObject(body)) return C_ARGS_NULL;
   const char *code = check_biz(srv, r, body, global);
   if (!code) code = check_ids(r, body, global);
   if (!code) code = check_payload(r, body);
@@ -303,8 +327,9 @@ const char *push_api_bulk(mock_server *srv, const char *query, const char *body,
   *stored = *duplicated = 0;
   push_req r;
   memset(&r, 0, sizeof r);
-  cJSON *json = cJSON_ParseWithLength(body ? body : "", len);
-  const char *code = check_request(srv, &r, query, json, 0);
+  const char *code = NULL;
+  cJSON *json = parse_body(body, len, &code);
+  if (!code) code = check_request(srv, &r, query, json, 0);
   const cJSON *count = cJSON_GetObjectItemCaseSensitive(json, "count");
   int64_t n = cJSON_IsNumber(count) ? (int64_t)count->valuedouble : 0;
   if (!code && (!cJSON_IsNumber(count) || (double)n != count->valuedouble || n < 1 || n > BULK_MAX))
@@ -325,8 +350,9 @@ const char *push_api_handle(mock_server *srv, int global, const char *query, con
                             size_t len) {
   push_req r;
   memset(&r, 0, sizeof r);
-  cJSON *json = cJSON_ParseWithLength(body ? body : "", len);
-  const char *code = check_request(srv, &r, query, json, global);
+  const char *code = NULL;
+  cJSON *json = parse_body(body, len, &code);
+  if (!code) code = check_request(srv, &r, query, json, global);
   if (!code) code = accept_push(srv, &r);
   free(r.binary);
   cJSON_Delete(json);

@@ -10,6 +10,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "util/utf8.h"
+
 int64_t wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -27,12 +29,226 @@ uint64_t random_epoch(void) {
   return v;
 }
 
-size_t utf8_count(const char *s) {
-  size_t n = 0;
-  /* Every code point has exactly one byte that is not a continuation byte (10xxxxxx). */
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-    if ((*p & 0xC0) != 0x80) n++;
-  return n;
+static int hexval(int c);
+
+size_t utf8_count(const char *s) { return mps_utf8_count((const uint8_t *)s, strlen(s)); }
+
+/* ---- strict JSON ---- */
+
+typedef struct jscan {
+  const uint8_t *p, *end;
+  const char *err;
+  uint8_t *keys; /* the decoded keys of the open objects, each as [len][bytes], innermost last */
+  size_t keys_len, keys_cap;
+} jscan;
+
+static int jfail(jscan *j, const char *why) {
+  if (!j->err) j->err = why;
+  return -1;
+}
+
+static void jws(jscan *j) {
+  while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
+}
+
+static int jhex4(jscan *j, uint32_t *v) {
+  if (j->end - j->p < 4) return jfail(j, "bad \\u escape");
+  *v = 0;
+  for (int i = 0; i < 4; i++) {
+    int h = hexval(j->p[i]);
+    if (h < 0) return jfail(j, "bad \\u escape");
+    *v = *v << 4 | (uint32_t)h;
+  }
+  j->p += 4;
+  return 0;
+}
+
+/* Appends decoded key bytes; a key past JSON_MAX_KEY is refused. */
+static int jkey_put(jscan *j, const void *b, size_t n, size_t *klen) {
+  if (*klen + n > JSON_MAX_KEY) return jfail(j, "key too long");
+  memcpy(j->keys + j->keys_len + 2 + *klen, b, n);
+  *klen += n;
+  return 0;
+}
+
+/* Reads a string at '"'. As a key (key set) its decoded bytes go after the open keys. */
+static int jstring(jscan *j, int key, size_t *klen) {
+  j->p++;
+  while (j->p < j->end) {
+    uint8_t c = *j->p;
+    uint8_t enc[4];
+    size_t n;
+    if (c == '"') {
+      j->p++;
+      return 0;
+    }
+    if (c < 0x20) return jfail(j, c ? "control character in a string" : "NUL in a string");
+    if (c == '\\') {
+      if (++j->p >= j->end) break;
+      uint8_t e = *j->p++;
+      uint32_t cp;
+      const char *simple = strchr("\"\\/bfnrt", e);
+      if (e && simple) {
+        static const char out[] = "\"\\/\b\f\n\r\t";
+        enc[0] = (uint8_t)out[simple - "\"\\/bfnrt"];
+        n = 1;
+      } else if (e == 'u') {
+        if (jhex4(j, &cp)) return -1;
+        if (cp == 0) return jfail(j, "\\u0000 in a string");
+        if (cp >= 0xDC00 && cp <= 0xDFFF) return jfail(j, "lone surrogate");
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          uint32_t lo;
+          if (j->end - j->p < 2 || j->p[0] != '\\' || j->p[1] != 'u')
+            return jfail(j, "lone surrogate");
+          j->p += 2;
+          if (jhex4(j, &lo)) return -1;
+          if (lo < 0xDC00 || lo > 0xDFFF) return jfail(j, "lone surrogate");
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        n = mps_utf8_put(cp, enc);
+      } else {
+        return jfail(j, "bad escape");
+      }
+      if (key && jkey_put(j, enc, n, klen)) return -1;
+      continue;
+    }
+    uint32_t cp;
+    n = mps_utf8_next(j->p, (size_t)(j->end - j->p), &cp);
+    if (cp == MPS_UTF8_BAD) return jfail(j, "invalid UTF-8");
+    if (key && jkey_put(j, j->p, n, klen)) return -1;
+    j->p += n;
+  }
+  return jfail(j, "unterminated string");
+}
+
+static int jdigits(jscan *j) {
+  const uint8_t *start = j->p;
+  while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+  return j->p > start ? 0 : jfail(j, "bad number");
+}
+
+static int jnumber(jscan *j) {
+  if (*j->p == '-') j->p++;
+  if (j->p < j->end && *j->p == '0')
+    j->p++;
+  else if (jdigits(j))
+    return -1;
+  if (j->p < j->end && *j->p == '.') {
+    j->p++;
+    if (jdigits(j)) return -1;
+  }
+  if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+    j->p++;
+    if (j->p < j->end && (*j->p == '+' || *j->p == '-')) j->p++;
+    if (jdigits(j)) return -1;
+  }
+  return 0;
+}
+
+static int jvalue(jscan *j, int depth);
+
+static int jobject(jscan *j, int depth) {
+  size_t base = j->keys_len, members = 0;
+  j->p++;
+  jws(j);
+  if (j->p < j->end && *j->p == '}') {
+    j->p++;
+    return 0;
+  }
+  for (;;) {
+    jws(j);
+    if (j->p >= j->end || *j->p != '"') return jfail(j, "expected a key");
+    if (++members > JSON_MAX_MEMBERS) return jfail(j, "too many members");
+    if (j->keys_cap - j->keys_len < 2 + JSON_MAX_KEY) {
+      size_t cap = j->keys_cap ? j->keys_cap * 2 : 4096;
+      uint8_t *k = realloc(j->keys, cap);
+      if (!k) return jfail(j, "out of memory");
+      j->keys = k;
+      j->keys_cap = cap;
+    }
+    size_t klen = 0;
+    if (jstring(j, 1, &klen)) return -1;
+    uint8_t *mine = j->keys + j->keys_len;
+    for (size_t at = base; at < j->keys_len; at += 2 + (size_t)(j->keys[at] << 8 | j->keys[at + 1]))
+      if ((size_t)(j->keys[at] << 8 | j->keys[at + 1]) == klen && !memcmp(j->keys + at + 2, mine + 2, klen))
+        return jfail(j, "duplicate key");
+    mine[0] = (uint8_t)(klen >> 8);
+    mine[1] = (uint8_t)klen;
+    j->keys_len += 2 + klen;
+    jws(j);
+    if (j->p >= j->end || *j->p++ != ':') return jfail(j, "expected ':'");
+    if (jvalue(j, depth)) return -1;
+    jws(j);
+    if (j->p < j->end && *j->p == ',') {
+      j->p++;
+      continue;
+    }
+    if (j->p < j->end && *j->p == '}') {
+      j->p++;
+      j->keys_len = base; /* the keys of a closed object no longer clash with anything */
+      return 0;
+    }
+    return jfail(j, "expected ',' or '}'");
+  }
+}
+
+static int jarray(jscan *j, int depth) {
+  j->p++;
+  jws(j);
+  if (j->p < j->end && *j->p == ']') {
+    j->p++;
+    return 0;
+  }
+  for (;;) {
+    if (jvalue(j, depth)) return -1;
+    jws(j);
+    if (j->p < j->end && *j->p == ',') {
+      j->p++;
+      continue;
+    }
+    if (j->p < j->end && *j->p == ']') {
+      j->p++;
+      return 0;
+    }
+    return jfail(j, "expected ',' or ']'");
+  }
+}
+
+static int jliteral(jscan *j, const char *word) {
+  size_t n = strlen(word);
+  if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n) != 0) return jfail(j, "not JSON");
+  j->p += n;
+  return 0;
+}
+
+static int jvalue(jscan *j, int depth) {
+  jws(j);
+  if (j->p >= j->end) return jfail(j, "value expected");
+  if (depth >= JSON_MAX_DEPTH && (*j->p == '{' || *j->p == '[')) return jfail(j, "nested too deep");
+  switch (*j->p) {
+    case '{': return jobject(j, depth + 1);
+    case '[': return jarray(j, depth + 1);
+    case '"': return jstring(j, 0, NULL);
+    case 't': return jliteral(j, "true");
+    case 'f': return jliteral(j, "false");
+    case 'n': return jliteral(j, "null");
+    default:
+      if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) return jnumber(j);
+      return jfail(j, "not JSON");
+  }
+}
+
+const char *json_strict_object(const char *s, size_t n) {
+  jscan j = {.p = (const uint8_t *)s, .end = (const uint8_t *)s + n};
+  jws(&j);
+  if (j.p >= j.end) return "empty body";
+  if (*j.p != '{') return "not a JSON object";
+  if (jvalue(&j, 0) == 0) {
+    jws(&j);
+    if (j.p != j.end) jfail(&j, "trailing bytes after the object");
+  }
+  free(j.keys);
+  return j.err;
 }
 
 int is_dotted_numeric(const char *s) {
@@ -157,6 +373,21 @@ void url_decode(char *s) {
     }
   }
   *o = '\0';
+}
+
+int query_is_clean(const char *query) {
+  size_t n = strlen(query);
+  char *copy = malloc(n + 1);
+  if (!copy) return 0;
+  int clean = 1;
+  /* A %00 decodes to a NUL, and the decoded text must be UTF-8 like any other text. */
+  for (const char *p = query; *p && clean; p++)
+    if (*p == '%' && p[1] == '0' && p[2] == '0') clean = 0;
+  memcpy(copy, query, n + 1);
+  url_decode(copy);
+  if (clean) clean = utf8_count(copy) != (size_t)-1;
+  free(copy);
+  return clean;
 }
 
 int query_get(const char *query, const char *key, char *out, size_t n) {

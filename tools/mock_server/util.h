@@ -12,8 +12,25 @@ int64_t wall_ms(void);
 /* A random non-zero 63-bit stream epoch (fits SQLite's signed 64-bit integers). */
 uint64_t random_epoch(void);
 
-/* Number of Unicode code points in UTF-8 text (the API limits count characters, not bytes). */
+/* Number of Unicode code points in UTF-8 text (the API limits count characters, not bytes), or
+ * (size_t)-1 when s is not well-formed UTF-8: a limit is never checked on a byte guess. */
 size_t utf8_count(const char *s);
+
+/* Bounds of the strict JSON the HTTP APIs accept (docs/PROTOCOL.md). */
+#define JSON_MAX_DEPTH 16
+#define JSON_MAX_MEMBERS 64 /* per object: duplicate keys are found by comparing each pair */
+#define JSON_MAX_KEY 256    /* bytes of a decoded key */
+
+/* Checks that s[0..n) is exactly one JSON object (RFC 8259) that cJSON will read faithfully:
+ * well-formed UTF-8, no NUL (raw or \u0000), no lone surrogate escape, no duplicate key in any
+ * object, nothing but whitespace after it, and within the bounds above. cJSON alone cuts strings
+ * at \u0000 and keeps the first of two equal keys, so both would change what a request means.
+ * Returns NULL when it passes, else a static text saying why. */
+const char *json_strict_object(const char *s, size_t n);
+
+/* True when every %XX of a query string decodes to well-formed UTF-8 without NUL: a value
+ * holding %00 would otherwise be cut short ("de%00mo" read as "de"). */
+int query_is_clean(const char *query);
 
 /* True for "1", "1.2.30": digits separated by single dots. */
 int is_dotted_numeric(const char *s);
