@@ -1,7 +1,8 @@
 # Find module for mbedTLS releases that ship no CMake package (Debian 12's 2.28): MbedTLS::* targets.
 #
-# mbedTLS 3.x installs MbedTLSConfig.cmake with the same target names; the top CMakeLists tries that
-# first, so this module only has to match it for the 2.x series.
+# mbedTLS 3.x builds install MbedTLSConfig.cmake with the same target names; the top CMakeLists
+# tries that first. This module finds 2.x and 3.x installs alike (3.x keeps the version in
+# build_info.h).
 #
 # Result variables: MbedTLS_FOUND, MbedTLS_VERSION, MbedTLS_INCLUDE_DIR, MbedTLS_LIBRARIES.
 # Imported targets: MbedTLS::mbedtls -> MbedTLS::mbedx509 -> MbedTLS::mbedcrypto (link order).
@@ -29,8 +30,7 @@ include(FindPackageHandleStandardArgs)
 find_package_handle_standard_args(MbedTLS
   REQUIRED_VARS MbedTLS_mbedtls_LIBRARY MbedTLS_mbedx509_LIBRARY MbedTLS_mbedcrypto_LIBRARY
                 MbedTLS_INCLUDE_DIR
-  VERSION_VAR MbedTLS_VERSION
-  HANDLE_VERSION_RANGE)
+  VERSION_VAR MbedTLS_VERSION)
 
 if(MbedTLS_FOUND)
   set(MbedTLS_LIBRARIES ${MbedTLS_mbedtls_LIBRARY} ${MbedTLS_mbedx509_LIBRARY}
