@@ -57,7 +57,7 @@ static int parse_args(int argc, char **argv, server_options *o) {
   o->heartbeat_s = 30;
   o->heartbeat_timeout_s = 15;
   o->retention_days = 30;
-  for (int i = 1; i < argc; i++) {
+  for (int i = 1; i < argc; i += 2) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     int bad = 0;
     if (!v) {
@@ -85,7 +85,6 @@ static int parse_args(int argc, char **argv, server_options *o) {
       fprintf(stderr, "mpsync-mock-server: bad value for %s: %s\n", a, v);
       return -1;
     }
-    i++;
   }
   if (!o->http_addr || !o->data_dir || (!o->link_addr && !o->link_tls_addr)) {
     fprintf(stderr, "mpsync-mock-server: --http, --data and --link or --link-tls are required\n");
