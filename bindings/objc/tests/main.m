@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The mock server's answers that mean "stored": pushed now, or kept for the next connect. */
 #define CHECK_PUSHED(answer)                                                                    \
@@ -94,7 +95,97 @@ static NSString *user_of(NSDictionary *info) { return [info objectForKey:@"userI
 }
 @end
 
+/* Flags shared between the main thread, the SDK's delivery thread and a test thread (gcc's
+ * Objective-C has no _Atomic; its __atomic builtins do the same). */
+#define FLAG_GET(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define FLAG_SET(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define FLAG_SWAP(p, v) __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
+
+/* An observer that, when armed, holds its next notification until the test says a bind or unbind
+ * is under way on another thread, then responds from inside the handler: the guide's pattern, run
+ * while the SDK waits for this very handler to return. */
+@interface HoldingObserver : TestObserver {
+ @public
+  int armed;    /* hold the next notification */
+  int entered;  /* a held handler is running */
+  int released; /* the test's other thread has started its call */
+  int returned; /* the held handler got past responseMessageNotify: */
+}
+@end
+@implementation HoldingObserver
+- (void)onSync:(NSNotification *)note {
+  [super onSync:note];
+  if (!FLAG_SWAP(&armed, 0)) {
+    [MPSyncInterface responseMessageNotify:[note userInfo]];
+    return;
+  }
+  FLAG_SET(&entered, 1);
+  for (int i = 0; i < 1000 && !FLAG_GET(&released); i++) usleep(10000);
+  usleep(300000); /* let the other thread's call reach the SDK's wait for this handler */
+  [MPSyncInterface responseMessageNotify:[note userInfo]];
+  FLAG_SET(&returned, 1);
+}
+@end
+
+/* Runs a bind or unbind on its own thread so the main thread can put a deadline on it. */
+@interface UserSwitcher : NSObject {
+ @public
+  HoldingObserver *obs;
+  NSString *sessionId; /* nil: unBindUser */
+  int done;
+}
+- (void)run:(id)unused;
+@end
+@implementation UserSwitcher
+- (void)run:(id)unused {
+  (void)unused;
+  NSAutoreleasePool *pool = [[NSAutoreleasePool alloc] init];
+  FLAG_SET(&obs->released, 1);
+  if (sessionId)
+    [MPSyncInterface bindUserWithSessionId:sessionId];
+  else
+    [MPSyncInterface unBindUser];
+  FLAG_SET(&done, 1);
+  [pool drain];
+}
+@end
+
+/* Starts the switch while obs holds a handler, and fails (rather than hangs) if either side is
+ * still blocked after the deadline. */
+static void switch_user_while_handler_reports(HoldingObserver *obs, NSString *sessionId,
+                                              const char *what) {
+  NSDate *end = [NSDate dateWithTimeIntervalSinceNow:10];
+  while (!FLAG_GET(&obs->entered) && [end timeIntervalSinceNow] > 0) spin(0.02);
+  CHECK(FLAG_GET(&obs->entered));
+  UserSwitcher *sw = [[[UserSwitcher alloc] init] autorelease];
+  sw->obs = obs;
+  sw->sessionId = sessionId;
+  [NSThread detachNewThreadSelector:@selector(run:) toTarget:sw withObject:nil];
+  end = [NSDate dateWithTimeIntervalSinceNow:10];
+  while (!(FLAG_GET(&sw->done) && FLAG_GET(&obs->returned)) && [end timeIntervalSinceNow] > 0)
+    spin(0.02);
+  if (!FLAG_GET(&sw->done) || !FLAG_GET(&obs->returned))
+    test_fail(__FILE__, __LINE__,
+              [NSString stringWithFormat:@"deadlock: after 10 s %s %s, and the handler calling "
+                                          "responseMessageNotify: %s",
+                                         what, FLAG_GET(&sw->done) ? "returned" : "is still blocked",
+                                         FLAG_GET(&obs->returned) ? "returned" : "is still blocked"]);
+  FLAG_SET(&obs->entered, 0);
+  FLAG_SET(&obs->released, 0);
+  FLAG_SET(&obs->returned, 0);
+}
+
 /* ------------------------------------------------------------------------------------- cases */
+
+/* The usual start: obs observes UCHAT, then initSync with u1 bound (session S1), connected. */
+static void start_u1_with_uchat(TestObserver *obs) {
+  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:obs
+                                        selector:@selector(onSync:)]);
+  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
+  [MPSyncInterface initSync];
+  [MPSyncInterface bindUserWithSessionId:@"S1"];
+  CHECK(wait_connected(10));
+}
 
 /* The guide's sample, run as shipped (adapted only as its file says): it receives, handles on the
  * main thread and acknowledges; an acknowledged message never comes back. */
@@ -132,14 +223,9 @@ static void text_binary_chinese_on_two_biz_types(TestEnv *env) {
   TestObserver *chat = [[TestObserver alloc] init], *trade = [[TestObserver alloc] init];
   [chat setAutoRespond:YES];
   [trade setAutoRespond:YES];
-  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:chat
-                                        selector:@selector(onSync:)]);
   CHECK([MPSyncInterface registerSyncBizWithName:@"SYNC-TRADE-DATA" syncObserver:trade
                                         selector:@selector(onSync:)]);
-  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
-  [MPSyncInterface initSync];
-  [MPSyncInterface bindUserWithSessionId:@"S1"];
-  CHECK(wait_connected(10));
+  start_u1_with_uchat(chat);
 
   NSMutableString *zh = [NSMutableString string];
   while ([zh length] < 4096) [zh appendString:@"数据同步"];
@@ -323,14 +409,9 @@ static void bind_unbind_isolates_users(TestEnv *env) {
 static void unreported_message_is_redelivered(TestEnv *env) {
   TestObserver *obs = [[TestObserver alloc] init];
   RaisingObserver *bad = [[RaisingObserver alloc] init];
-  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:obs
-                                        selector:@selector(onSync:)]);
   CHECK([MPSyncInterface registerSyncBizWithName:@"SYNC-TRADE-DATA" syncObserver:bad
                                         selector:@selector(onSync:)]);
-  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
-  [MPSyncInterface initSync];
-  [MPSyncInterface bindUserWithSessionId:@"S1"];
-  CHECK(wait_connected(10));
+  start_u1_with_uchat(obs);
   CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"r1" text:@"answer me"]);
   CHECK_PUSHED([env pushBiz:@"SYNC-TRADE-DATA" to:@"u1" third:@"x1" text:@"raise on me"]);
   CHECK(wait_count(obs, 1, 10));
@@ -364,12 +445,7 @@ static void unreported_message_is_redelivered(TestEnv *env) {
 /* responseMessageNotify: with anything but the userInfo of the message in flight reports nothing. */
 static void foreign_dictionary_is_ignored(TestEnv *env) {
   TestObserver *obs = [[TestObserver alloc] init];
-  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:obs
-                                        selector:@selector(onSync:)]);
-  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
-  [MPSyncInterface initSync];
-  [MPSyncInterface bindUserWithSessionId:@"S1"];
-  CHECK(wait_connected(10));
+  start_u1_with_uchat(obs);
   CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"f1" text:@"keep me"]);
   CHECK(wait_count(obs, 1, 10));
   NSDictionary *info = [obs userInfoAt:0];
@@ -451,6 +527,43 @@ static void status_device_id_and_env(TestEnv *env) {
   CHECK(wait_status(MPSyncNetConnectTypeConnectFailed, 10));
 }
 
+/* Issue 12 defect 3: a handler that calls responseMessageNotify: (the guide's pattern) while another
+ * thread binds another user or unbinds. bind/unbind wait for the old user's running handlers; the
+ * shim must not hold its lock meanwhile, or the handler waits for the bind and the bind for it. */
+static void bind_unbind_while_handler_reports(TestEnv *env) {
+  HoldingObserver *obs = [[HoldingObserver alloc] init];
+  start_u1_with_uchat(obs);
+
+  FLAG_SET(&obs->armed, 1);
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"h1" text:@"held by u1's handler"]);
+  [[MPaaSInterface sharedInstance] setUserId:@"u2"];
+  switch_user_while_handler_reports(obs, @"S2", "bindUserWithSessionId: (u1 -> u2)");
+  CHECK(wait_connected(10));
+  CHECK_EQ_STR([[MPSyncInterface getComponentEnv] objectForKey:@"userId"], @"u2");
+
+  FLAG_SET(&obs->armed, 1);
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u2" third:@"h2" text:@"held by u2's handler"]);
+  switch_user_while_handler_reports(obs, nil, "unBindUser");
+  CHECK([[MPSyncInterface getComponentEnv] objectForKey:@"userId"] == nil);
+
+  /* The SDK still works afterwards: u1 again gets only what is his. */
+  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
+  [MPSyncInterface bindUserWithSessionId:@"S1"];
+  CHECK(wait_connected(10));
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"h3" text:@"after"]);
+  NSDate *end = [NSDate dateWithTimeIntervalSinceNow:10];
+  while (![third_ids([obs oplogs]) containsObject:@"h3"] && [end timeIntervalSinceNow] > 0)
+    spin(0.02);
+  CHECK([third_ids([obs oplogs]) containsObject:@"h3"]);
+  for (NSUInteger i = 0; i < [obs count]; i++) {
+    NSArray *ids = third_ids(parse_op([obs userInfoAt:i]));
+    NSString *user = user_of([obs userInfoAt:i]);
+    CHECK(![ids containsObject:@"h2"] || [user isEqual:@"u2"]);
+    CHECK(!([ids containsObject:@"h1"] || [ids containsObject:@"h3"]) || [user isEqual:@"u1"]);
+  }
+  [MPSyncInterface removeSyncNotificationObserver:obs];
+}
+
 /* ------------------------------------------------------------------------------------- runner */
 
 typedef void (*test_fn)(TestEnv *);
@@ -466,6 +579,7 @@ static const struct {
     {"unreported_message_is_redelivered", unreported_message_is_redelivered},
     {"foreign_dictionary_is_ignored", foreign_dictionary_is_ignored},
     {"status_device_id_and_env", status_device_id_and_env},
+    {"bind_unbind_while_handler_reports", bind_unbind_while_handler_reports},
 };
 
 int main(int argc, char **argv) {
