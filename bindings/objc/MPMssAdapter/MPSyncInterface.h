@@ -52,6 +52,7 @@ typedef NS_ENUM(NSInteger, MPSyncNetConnectType) { MPSyncNetConnectTypeNotAvaila
 + (void)unbindUser;
 /** The persisted device id (for device-dimension pushes); nil before initSync. */
 + (NSString *)getSyncDeviceId;
-/** The effective configuration: meta.config keys plus what libmpsync derived from them. */
+/** The effective configuration: meta.config keys plus what libmpsync derived from them, and the
+ *  bound userId. Never the session token: "sessionIdSet" says only whether the app gave one. */
 + (NSDictionary *)getComponentEnv;
 @end

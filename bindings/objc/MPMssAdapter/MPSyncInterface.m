@@ -88,7 +88,8 @@ static NSString *gDataDir;       /* explicit data dir, or nil = Application Supp
 static id gProvider;             /* explicit userId provider, or nil = MPaaSInterface */
 static NSMutableSet *gBizs;      /* bizTypes the app registered: dispatched by the core */
 static NSString *gUserId;        /* the bound user (applied at initSync when bound before it) */
-static NSString *gSessionId;
+static NSString *gSessionId;     /* a secret: never logged, never in getComponentEnv */
+static BOOL gSessionGiven;       /* the app passed a sessionId (else SESSION_DEMO) */
 static unsigned long gUserSeq;   /* bumped at each change of gUserId/gSessionId */
 static NSDictionary *gEnv;       /* the effective config, built at initSync */
 static BOOL gObservingLifecycle;
@@ -472,6 +473,7 @@ static void apply_user(const char *what) {
   pthread_mutex_lock(&gLock);
   MPS_SET(gUserId, MPS_AUTORELEASE([user copy]));
   MPS_SET(gSessionId, MPS_AUTORELEASE([session copy]));
+  gSessionGiven = valid_string(sessionId);
   gUserSeq++;
   pthread_mutex_unlock(&gLock);
   apply_user("bindUserWithSessionId");
@@ -481,6 +483,7 @@ static void apply_user(const char *what) {
   pthread_mutex_lock(&gLock);
   MPS_SET(gUserId, nil);
   MPS_SET(gSessionId, nil);
+  gSessionGiven = NO;
   gUserSeq++;
   pthread_mutex_unlock(&gLock);
   apply_user("unBindUser");
@@ -502,7 +505,8 @@ static void apply_user(const char *what) {
   pthread_mutex_lock(&gLock);
   NSMutableDictionary *env = [NSMutableDictionary dictionaryWithDictionary:gEnv];
   put(env, @"userId", gUserId);
-  put(env, @"sessionId", gSessionId);
+  /* Diagnostics get logged and sent around: whether the app gave a session token, never the token. */
+  if (gUserId) put(env, @"sessionIdSet", gSessionGiven ? @"YES" : @"NO");
   pthread_mutex_unlock(&gLock);
   return env;
 }

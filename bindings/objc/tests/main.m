@@ -359,7 +359,7 @@ static void bind_unbind_isolates_users(TestEnv *env) {
   [[MPaaSInterface sharedInstance] setUserId:@"u1"];
   [MPSyncInterface initSync];
   [MPSyncInterface bindUserWithSessionId:nil];
-  CHECK_EQ_STR([[MPSyncInterface getComponentEnv] objectForKey:@"sessionId"], @"SESSION_DEMO");
+  CHECK_EQ_STR([[MPSyncInterface getComponentEnv] objectForKey:@"sessionIdSet"], @"NO");
   CHECK_EQ_STR([[MPSyncInterface getComponentEnv] objectForKey:@"userId"], @"u1");
   CHECK(wait_connected(10));
   NSString *device = [MPSyncInterface getSyncDeviceId];
@@ -564,6 +564,46 @@ static void bind_unbind_while_handler_reports(TestEnv *env) {
   [MPSyncInterface removeSyncNotificationObserver:obs];
 }
 
+/* Whether text appears in any key or value of a getComponentEnv dictionary. */
+static BOOL env_mentions(NSDictionary *e, NSString *secret) {
+  for (id key in e) {
+    if ([[key description] rangeOfString:secret].location != NSNotFound) return YES;
+    if ([[[e objectForKey:key] description] rangeOfString:secret].location != NSNotFound) return YES;
+  }
+  return NO;
+}
+
+/* Issue 17: getComponentEnv is diagnostics that apps log and send; the session token is a secret.
+ * It says only whether the app gave one (bound before and after initSync, defaulted, unbound). */
+static void component_env_has_no_session_id(TestEnv *env) {
+  (void)env;
+  NSString *secret = @"tok-3f9a7c-SECRET";
+  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
+  [MPSyncInterface bindUserWithSessionId:secret]; /* before initSync: remembered */
+  NSDictionary *e = [MPSyncInterface getComponentEnv];
+  CHECK(!env_mentions(e, secret));
+  CHECK([e objectForKey:@"sessionId"] == nil);
+  CHECK_EQ_STR([e objectForKey:@"sessionIdSet"], @"YES");
+  CHECK_EQ_STR([e objectForKey:@"userId"], @"u1");
+
+  [MPSyncInterface initSync];
+  CHECK(wait_connected(10));
+  e = [MPSyncInterface getComponentEnv];
+  CHECK_EQ_STR([e objectForKey:@"instanceId"], @"test_TESTAPP"); /* the full env, after initSync */
+  CHECK(!env_mentions(e, secret));
+  CHECK([e objectForKey:@"sessionId"] == nil);
+  CHECK_EQ_STR([e objectForKey:@"sessionIdSet"], @"YES");
+
+  [MPSyncInterface bindUserWithSessionId:nil]; /* the SESSION_DEMO default: not the app's token */
+  e = [MPSyncInterface getComponentEnv];
+  CHECK(!env_mentions(e, @"SESSION_DEMO"));
+  CHECK_EQ_STR([e objectForKey:@"sessionIdSet"], @"NO");
+
+  [MPSyncInterface unBindUser];
+  e = [MPSyncInterface getComponentEnv];
+  CHECK([e objectForKey:@"userId"] == nil && [e objectForKey:@"sessionIdSet"] == nil);
+}
+
 /* ------------------------------------------------------------------------------------- runner */
 
 typedef void (*test_fn)(TestEnv *);
@@ -580,6 +620,7 @@ static const struct {
     {"foreign_dictionary_is_ignored", foreign_dictionary_is_ignored},
     {"status_device_id_and_env", status_device_id_and_env},
     {"bind_unbind_while_handler_reports", bind_unbind_while_handler_reports},
+    {"component_env_has_no_session_id", component_env_has_no_session_id},
 };
 
 int main(int argc, char **argv) {
