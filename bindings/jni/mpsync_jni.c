@@ -21,10 +21,14 @@
 /* ------------------------------------------------------------------------------------------------
  * Process-wide state. MPSync is a static facade, so there is one client per process.
  *
- * g_lock guards g_client, the bizType table and the listener list. It is held only for short,
- * non-blocking work (JNI reference calls, mpsync_register_biz); never across a call into app code
- * and never across mpsync_unregister_biz (which waits for a running callback that may itself call
- * into MPSync).
+ * g_lock guards g_client, g_calls, the bizType table and the listener list. It is held only for
+ * short, non-blocking work (JNI reference calls, mpsync_register_biz); never across a call into app
+ * code and never across a core call that can wait (bind/clear user and unregister wait for running
+ * callbacks, which may themselves call into MPSync; report waits for the cache commit).
+ *
+ * Those calls run on a client pinned by client_acquire(): MPSync.shutdown may run on another thread
+ * at any time, and it frees the client only once g_calls, the pinned calls in progress, is back to
+ * zero; calls that start after it find no client and answer MPSYNC_ESHUTDOWN.
  * ---------------------------------------------------------------------------------------------- */
 
 static JavaVM *g_vm;
@@ -53,7 +57,9 @@ typedef struct jbiz {
 } jbiz;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_idle = PTHREAD_COND_INITIALIZER; /* g_calls dropped to zero */
 static mpsync_client *g_client;
+static unsigned g_calls;
 static jbiz *g_bizs;
 static jobject *g_listeners; /* global references */
 static size_t g_nlisteners, g_cap_listeners;
@@ -392,7 +398,10 @@ static void release_app_refs(JNIEnv *env) {
 static void shutdown_client(JNIEnv *env) {
   pthread_mutex_lock(&g_lock);
   mpsync_client *c = g_client;
-  g_client = NULL;
+  g_client = NULL; /* calls starting from now on find no client */
+  /* Calls already under way hold the pointer: they finish first. None of them waits for this
+   * thread: a callback they may wait for finds no client when it calls in, and returns. */
+  while (g_calls > 0) pthread_cond_wait(&g_idle, &g_lock);
   pthread_mutex_unlock(&g_lock);
   /* Joins the SDK threads; each delivery thread detaches itself from the JVM as it exits. After
    * this no callback runs, so the references can go. */
@@ -414,13 +423,21 @@ JNIEXPORT void JNICALL JNI_OnUnload(JavaVM *vm, void *reserved) {
 
 /* ---------------------------------------------------------------------------- MPSync natives */
 
-/* The client, or NULL before initialize. MPSync.shutdown (tests only) must not race other calls;
- * apart from it the client lives as long as the process. */
-static mpsync_client *client(void) {
+/* The client pinned for one native call, or NULL before initialize and once shutdown has begun.
+ * Every non-NULL result goes back through client_release, which lets a waiting shutdown go on. */
+static mpsync_client *client_acquire(void) {
   pthread_mutex_lock(&g_lock);
   mpsync_client *c = g_client;
+  if (c) g_calls++;
   pthread_mutex_unlock(&g_lock);
   return c;
+}
+
+static void client_release(mpsync_client *c) {
+  if (!c) return;
+  pthread_mutex_lock(&g_lock);
+  if (--g_calls == 0) pthread_cond_broadcast(&g_idle);
+  pthread_mutex_unlock(&g_lock);
 }
 
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeInit(JNIEnv *env, jclass cls,
@@ -468,27 +485,31 @@ JNIEXPORT void JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeShutdown(JNIE
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeForeground(JNIEnv *env, jclass cls) {
   (void)env;
   (void)cls;
-  mpsync_client *c = client();
-  return c ? mpsync_foreground(c) : MPSYNC_ESHUTDOWN;
+  mpsync_client *c = client_acquire();
+  int rc = c ? mpsync_foreground(c) : MPSYNC_ESHUTDOWN;
+  client_release(c);
+  return rc;
 }
 
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeBackground(JNIEnv *env, jclass cls) {
   (void)env;
   (void)cls;
-  mpsync_client *c = client();
-  return c ? mpsync_background(c) : MPSYNC_ESHUTDOWN;
+  mpsync_client *c = client_acquire();
+  int rc = c ? mpsync_background(c) : MPSYNC_ESHUTDOWN;
+  client_release(c);
+  return rc;
 }
 
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeBindUser(JNIEnv *env, jclass cls,
                                                                            jstring juser,
                                                                            jstring jsession) {
   (void)cls;
-  mpsync_client *c = client();
-  if (!c) return MPSYNC_ESHUTDOWN;
   char *user = NULL, *session = NULL;
   int rc = utf8_from_jstring(env, juser, &user);
   if (!rc) rc = utf8_from_jstring(env, jsession, &session);
-  if (!rc) rc = mpsync_bind_user(c, user, session);
+  mpsync_client *c = rc ? NULL : client_acquire();
+  if (!rc) rc = c ? mpsync_bind_user(c, user, session) : MPSYNC_ESHUTDOWN;
+  client_release(c);
   free(user);
   free(session);
   return rc;
@@ -497,16 +518,16 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeBindUser(JNIE
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeClearUser(JNIEnv *env, jclass cls) {
   (void)env;
   (void)cls;
-  mpsync_client *c = client();
-  return c ? mpsync_clear_user(c) : MPSYNC_ESHUTDOWN;
+  mpsync_client *c = client_acquire();
+  int rc = c ? mpsync_clear_user(c) : MPSYNC_ESHUTDOWN;
+  client_release(c);
+  return rc;
 }
 
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeRegister(JNIEnv *env, jclass cls,
                                                                            jstring jbizname,
                                                                            jobject jcallback) {
   (void)cls;
-  mpsync_client *c = client();
-  if (!c) return MPSYNC_ESHUTDOWN;
   char *biz = NULL;
   int rc = utf8_from_jstring(env, jbizname, &biz);
   if (rc) return rc;
@@ -521,8 +542,8 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeRegister(JNIE
   jobject old = NULL;
   pthread_mutex_lock(&g_lock);
   /* The core validates the bizType; it dispatches the backlog on other threads, whose lookup waits
-   * for g_lock and so sees the new callback. */
-  rc = mpsync_register_biz(c, biz, on_message, NULL);
+   * for g_lock and so sees the new callback. Under g_lock: it does not wait. */
+  rc = g_client ? mpsync_register_biz(g_client, biz, on_message, NULL) : MPSYNC_ESHUTDOWN;
   if (!rc) {
     jbiz *b = g_bizs;
     while (b && strcmp(b->biz, biz) != 0) b = b->next;
@@ -549,11 +570,14 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeRegister(JNIE
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeUnregister(JNIEnv *env, jclass cls,
                                                                              jstring jbizname) {
   (void)cls;
-  mpsync_client *c = client();
-  if (!c) return MPSYNC_ESHUTDOWN;
   char *biz = NULL;
   int rc = utf8_from_jstring(env, jbizname, &biz);
   if (rc) return rc;
+  mpsync_client *c = client_acquire();
+  if (!c) {
+    free(biz);
+    return MPSYNC_ESHUTDOWN;
+  }
   jbiz *gone = NULL;
   pthread_mutex_lock(&g_lock);
   for (jbiz **pp = &g_bizs; *pp; pp = &(*pp)->next)
@@ -579,6 +603,7 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeUnregister(JN
       break;
     }
   pthread_mutex_unlock(&g_lock);
+  client_release(c);
   free(biz);
   return rc;
 }
@@ -586,12 +611,12 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeUnregister(JN
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeReport(JNIEnv *env, jclass cls,
                                                                          jstring jbizname, jstring jid) {
   (void)cls;
-  mpsync_client *c = client();
-  if (!c) return MPSYNC_ESHUTDOWN;
   char *biz = NULL, *id = NULL;
   int rc = utf8_from_jstring(env, jbizname, &biz);
   if (!rc) rc = utf8_from_jstring(env, jid, &id);
-  if (!rc) rc = mpsync_report(c, biz, id);
+  mpsync_client *c = rc ? NULL : client_acquire();
+  if (!rc) rc = c ? mpsync_report(c, biz, id) : MPSYNC_ESHUTDOWN;
+  client_release(c);
   free(biz);
   free(id);
   return rc;
@@ -601,8 +626,10 @@ JNIEXPORT jboolean JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeIsConnect
                                                                                   jclass cls) {
   (void)env;
   (void)cls;
-  mpsync_client *c = client();
-  return c && mpsync_is_connected(c) ? JNI_TRUE : JNI_FALSE;
+  mpsync_client *c = client_acquire();
+  jboolean up = c && mpsync_is_connected(c) ? JNI_TRUE : JNI_FALSE;
+  client_release(c);
+  return up;
 }
 
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeAddListener(JNIEnv *env, jclass cls,
@@ -653,9 +680,12 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeRemoveListene
 JNIEXPORT jstring JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeStrerror(JNIEnv *env, jclass cls,
                                                                               jint rc) {
   (void)cls;
+  pthread_mutex_lock(&g_lock);
+  int started = g_client != NULL;
+  pthread_mutex_unlock(&g_lock);
   char text[160];
   snprintf(text, sizeof text, "%s (%s)%s", mpsync_strerror(rc), mpsync_err_name(rc),
-           rc == MPSYNC_ESHUTDOWN && !client() ? ": MPSync.initialize has not succeeded" : "");
+           rc == MPSYNC_ESHUTDOWN && !started ? ": MPSync.initialize has not succeeded" : "");
   return (*env)->NewStringUTF(env, text);
 }
 
@@ -663,8 +693,9 @@ JNIEXPORT jstring JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeStrerror(J
 
 JNIEXPORT jstring JNICALL Java_com_ut_device_UTDevice_nativeDeviceId(JNIEnv *env, jclass cls) {
   (void)cls;
-  mpsync_client *c = client();
+  mpsync_client *c = client_acquire();
   char id[128];
   int n = c ? mpsync_device_id(c, id, sizeof id) : MPSYNC_ESHUTDOWN;
+  client_release(c);
   return n < 0 ? NULL : new_string_utf8(env, id, (size_t)n);
 }
