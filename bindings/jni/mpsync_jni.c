@@ -316,63 +316,103 @@ static jclass global_class(JNIEnv *env, const char *name) {
   return global;
 }
 
+/* The global references JNI_OnLoad makes. DeleteGlobalRef is one of the calls JNI allows with an
+ * exception pending, so this also cleans up after a failed load. */
+static void release_globals(JNIEnv *env) {
+  jobject *globals[] = {(jobject *)&g_sync_message_cls, (jobject *)&g_conn_event_cls,
+                        (jobject *)&g_string_cls, &g_utf8, &g_event_types[0], &g_event_types[1],
+                        &g_event_types[2], &g_event_types[3], &g_event_types[4]};
+  for (size_t i = 0; i < sizeof globals / sizeof globals[0]; i++)
+    if (*globals[i]) {
+      (*env)->DeleteGlobalRef(env, *globals[i]);
+      *globals[i] = NULL;
+    }
+}
+
+/*
+ * Resolves every class and member the shim uses. A failed lookup leaves an exception pending
+ * (NoClassDefFoundError, NoSuchMethodError, NoSuchFieldError, e.g. for a SyncMessage class an
+ * obfuscator renamed), and no JNI call but a few cleanup ones may be made then (fatal under
+ * -Xcheck:jni): so each lookup is checked and the first failure stops here, its exception still
+ * pending for System.loadLibrary to throw. 0, or -1 after a failure.
+ */
+static int resolve_ids(JNIEnv *env) {
+#define SYNCMODEL "com/alipay/mobile/rome/longlinkservice/syncmodel/SyncMessage"
+#define EVENT "com/mpaas/mobile/rome/longlinkservice/ConnectionEvent"
+#define NEED(expr)                                              \
+  do {                                                          \
+    if (!(expr) || (*env)->ExceptionCheck(env)) goto done; \
+  } while (0)
+  jclass type_cls = NULL, cb_cls = NULL, listener_cls = NULL, charset_cls = NULL;
+  jstring utf8_name = NULL;
+  jobject utf8 = NULL;
+  int rc = -1;
+  NEED(g_sync_message_cls = global_class(env, SYNCMODEL));
+  NEED(g_conn_event_cls = global_class(env, EVENT));
+  NEED(g_string_cls = global_class(env, "java/lang/String"));
+  NEED(type_cls = (*env)->FindClass(env, EVENT "$Type"));
+  NEED(cb_cls = (*env)->FindClass(env, "com/alipay/mobile/rome/longlinkservice/ISyncCallback"));
+  NEED(listener_cls =
+           (*env)->FindClass(env, "com/alipay/mobile/rome/longlinkservice/ConnectionListener"));
+  NEED(charset_cls = (*env)->FindClass(env, "java/nio/charset/Charset"));
+
+  NEED(g_sync_message_init = (*env)->GetMethodID(env, g_sync_message_cls, "<init>", "()V"));
+  NEED(g_f_user_id = (*env)->GetFieldID(env, g_sync_message_cls, "userId", "Ljava/lang/String;"));
+  NEED(g_f_biz = (*env)->GetFieldID(env, g_sync_message_cls, "biz", "Ljava/lang/String;"));
+  NEED(g_f_msg_data =
+           (*env)->GetFieldID(env, g_sync_message_cls, "msgData", "Ljava/lang/String;"));
+  NEED(g_f_id = (*env)->GetFieldID(env, g_sync_message_cls, "id", "Ljava/lang/String;"));
+  NEED(g_f_has_more = (*env)->GetFieldID(env, g_sync_message_cls, "hasMore", "Z"));
+  NEED(g_conn_event_init = (*env)->GetMethodID(env, g_conn_event_cls, "<init>",
+                                               "(L" EVENT "$Type;Ljava/lang/String;)V"));
+  NEED(g_on_receive_message =
+           (*env)->GetMethodID(env, cb_cls, "onReceiveMessage", "(L" SYNCMODEL ";)V"));
+  NEED(g_on_connection_state_changed =
+           (*env)->GetMethodID(env, listener_cls, "onConnectionStateChanged", "(L" EVENT ";)V"));
+  NEED(g_string_from_bytes =
+           (*env)->GetMethodID(env, g_string_cls, "<init>", "([BLjava/nio/charset/Charset;)V"));
+  NEED(g_string_get_bytes =
+           (*env)->GetMethodID(env, g_string_cls, "getBytes", "(Ljava/nio/charset/Charset;)[B"));
+  jmethodID for_name;
+  NEED(for_name = (*env)->GetStaticMethodID(env, charset_cls, "forName",
+                                            "(Ljava/lang/String;)Ljava/nio/charset/Charset;"));
+  NEED(utf8_name = (*env)->NewStringUTF(env, "UTF-8"));
+  NEED(utf8 = (*env)->CallStaticObjectMethod(env, charset_cls, for_name, utf8_name));
+  NEED(g_utf8 = (*env)->NewGlobalRef(env, utf8));
+  for (int i = 0; i < 5; i++) {
+    jfieldID f;
+    NEED(f = (*env)->GetStaticFieldID(env, type_cls, k_type_names[i], "L" EVENT "$Type;"));
+    jobject v;
+    NEED(v = (*env)->GetStaticObjectField(env, type_cls, f));
+    g_event_types[i] = (*env)->NewGlobalRef(env, v);
+    (*env)->DeleteLocalRef(env, v);
+    NEED(g_event_types[i]);
+  }
+  rc = 0;
+done:;
+  /* DeleteLocalRef is also allowed with an exception pending. */
+  jobject locals[] = {utf8_name, utf8, type_cls, cb_cls, listener_cls, charset_cls};
+  for (size_t i = 0; i < sizeof locals / sizeof locals[0]; i++)
+    if (locals[i]) (*env)->DeleteLocalRef(env, locals[i]);
+  return rc;
+#undef NEED
+#undef EVENT
+#undef SYNCMODEL
+}
+
 JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
   (void)reserved;
   JNIEnv *env;
   if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_6) != JNI_OK) return JNI_ERR;
   g_vm = vm;
   if (pthread_key_create(&g_detach_key, detach_thread) != 0) return JNI_ERR;
-
-#define SYNCMODEL "com/alipay/mobile/rome/longlinkservice/syncmodel/SyncMessage"
-#define EVENT "com/mpaas/mobile/rome/longlinkservice/ConnectionEvent"
-  g_sync_message_cls = global_class(env, SYNCMODEL);
-  g_conn_event_cls = global_class(env, EVENT);
-  g_string_cls = global_class(env, "java/lang/String");
-  jclass type_cls = (*env)->FindClass(env, EVENT "$Type");
-  jclass cb_cls = (*env)->FindClass(env, "com/alipay/mobile/rome/longlinkservice/ISyncCallback");
-  jclass listener_cls = (*env)->FindClass(env, "com/alipay/mobile/rome/longlinkservice/ConnectionListener");
-  jclass charset_cls = (*env)->FindClass(env, "java/nio/charset/Charset");
-  if (!g_sync_message_cls || !g_conn_event_cls || !g_string_cls || !type_cls || !cb_cls ||
-      !listener_cls || !charset_cls)
-    return JNI_ERR; /* NoClassDefFoundError pending: System.loadLibrary throws it */
-
-  g_sync_message_init = (*env)->GetMethodID(env, g_sync_message_cls, "<init>", "()V");
-  g_f_user_id = (*env)->GetFieldID(env, g_sync_message_cls, "userId", "Ljava/lang/String;");
-  g_f_biz = (*env)->GetFieldID(env, g_sync_message_cls, "biz", "Ljava/lang/String;");
-  g_f_msg_data = (*env)->GetFieldID(env, g_sync_message_cls, "msgData", "Ljava/lang/String;");
-  g_f_id = (*env)->GetFieldID(env, g_sync_message_cls, "id", "Ljava/lang/String;");
-  g_f_has_more = (*env)->GetFieldID(env, g_sync_message_cls, "hasMore", "Z");
-  g_conn_event_init = (*env)->GetMethodID(env, g_conn_event_cls, "<init>",
-                                          "(L" EVENT "$Type;Ljava/lang/String;)V");
-  g_on_receive_message = (*env)->GetMethodID(env, cb_cls, "onReceiveMessage", "(L" SYNCMODEL ";)V");
-  g_on_connection_state_changed =
-      (*env)->GetMethodID(env, listener_cls, "onConnectionStateChanged", "(L" EVENT ";)V");
-  g_string_from_bytes =
-      (*env)->GetMethodID(env, g_string_cls, "<init>", "([BLjava/nio/charset/Charset;)V");
-  g_string_get_bytes =
-      (*env)->GetMethodID(env, g_string_cls, "getBytes", "(Ljava/nio/charset/Charset;)[B");
-  jmethodID for_name = (*env)->GetStaticMethodID(env, charset_cls, "forName",
-                                                 "(Ljava/lang/String;)Ljava/nio/charset/Charset;");
-  if ((*env)->ExceptionCheck(env)) return JNI_ERR; /* NoSuchMethodError/NoSuchFieldError */
-  jstring utf8_name = (*env)->NewStringUTF(env, "UTF-8");
-  jobject utf8 = utf8_name ? (*env)->CallStaticObjectMethod(env, charset_cls, for_name, utf8_name) : NULL;
-  if (!utf8 || (*env)->ExceptionCheck(env)) return JNI_ERR;
-  g_utf8 = (*env)->NewGlobalRef(env, utf8);
-  for (int i = 0; i < 5; i++) {
-    jfieldID f = (*env)->GetStaticFieldID(env, type_cls, k_type_names[i], "L" EVENT "$Type;");
-    jobject v = f ? (*env)->GetStaticObjectField(env, type_cls, f) : NULL;
-    if (!v) return JNI_ERR;
-    g_event_types[i] = (*env)->NewGlobalRef(env, v);
-    (*env)->DeleteLocalRef(env, v);
+  if (resolve_ids(env) != 0) {
+    /* The lookup's error stays pending: System.loadLibrary throws it (rather than a vague
+     * UnsatisfiedLinkError); the library is unloaded without JNI_OnUnload. */
+    release_globals(env);
+    pthread_key_delete(g_detach_key);
+    return JNI_ERR;
   }
-#undef SYNCMODEL
-#undef EVENT
-  (*env)->DeleteLocalRef(env, utf8_name);
-  (*env)->DeleteLocalRef(env, utf8);
-  (*env)->DeleteLocalRef(env, type_cls);
-  (*env)->DeleteLocalRef(env, cb_cls);
-  (*env)->DeleteLocalRef(env, listener_cls);
-  (*env)->DeleteLocalRef(env, charset_cls);
   return JNI_VERSION_1_6;
 }
 
@@ -414,10 +454,7 @@ JNIEXPORT void JNICALL JNI_OnUnload(JavaVM *vm, void *reserved) {
   JNIEnv *env;
   if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_6) != JNI_OK) return;
   shutdown_client(env);
-  jobject globals[] = {g_sync_message_cls, g_conn_event_cls, g_string_cls, g_utf8, g_event_types[0],
-                       g_event_types[1], g_event_types[2], g_event_types[3], g_event_types[4]};
-  for (size_t i = 0; i < sizeof globals / sizeof globals[0]; i++)
-    if (globals[i]) (*env)->DeleteGlobalRef(env, globals[i]);
+  release_globals(env);
   pthread_key_delete(g_detach_key);
 }
 
