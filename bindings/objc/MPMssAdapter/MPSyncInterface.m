@@ -116,6 +116,70 @@ static NSString *string_or_empty(const char *s) {
   return str ? str : @"";
 }
 
+/* Length of the UTF-8 sequence at s (n > 0 bytes left), with *whole = 1 when it is complete and
+ * valid; otherwise the length of its maximal ill-formed prefix, at least 1, with *whole = 0 (Unicode
+ * §3.9, "maximal subpart"). The byte ranges refuse overlongs, surrogates and code points past
+ * U+10FFFF. */
+static size_t utf8_sequence(const unsigned char *s, size_t n, int *whole) {
+  unsigned char b = s[0], lo = 0x80, hi = 0xBF;
+  size_t need;
+  if (b < 0x80) {
+    *whole = 1;
+    return 1;
+  }
+  if (b >= 0xC2 && b <= 0xDF) {
+    need = 2;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    need = 3;
+    if (b == 0xE0) lo = 0xA0;      /* overlong */
+    else if (b == 0xED) hi = 0x9F; /* surrogates */
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    need = 4;
+    if (b == 0xF0) lo = 0x90;      /* overlong */
+    else if (b == 0xF4) hi = 0x8F; /* past U+10FFFF */
+  } else {
+    *whole = 0;
+    return 1;
+  }
+  size_t i = 1;
+  for (; i < need && i < n; i++) {
+    unsigned char c = s[i];
+    if (i == 1 ? (c < lo || c > hi) : (c < 0x80 || c > 0xBF)) break;
+  }
+  *whole = i == need;
+  return i;
+}
+
+/*
+ * The "op" string of a message. The core copies text payloads byte for byte, and a payload may not
+ * be valid UTF-8; NSString refuses such bytes, and refusing the message would take its valid oplogs
+ * with it (redelivered, refused again, then dropped). Each ill-formed subsequence becomes U+FFFD
+ * instead, as on the Android path (Java's String(bytes, UTF_8), which may count a few sequences, such
+ * as an encoded surrogate, as one): the JSON stays well formed, since the replaced bytes are all
+ * >= 0x80 and never JSON syntax. nil only when out of memory.
+ */
+static NSString *op_string(const char *json) {
+  size_t n = strlen(json);
+  NSString *op = MPS_AUTORELEASE([[NSString alloc] initWithBytes:json
+                                                          length:n
+                                                        encoding:NSUTF8StringEncoding]);
+  if (op) return op;
+  /* At most 3 output bytes (U+FFFD) per input byte. */
+  NSMutableData *fixed = [NSMutableData dataWithCapacity:n + n / 2 + 16];
+  const unsigned char *p = (const unsigned char *)json, *end = p + n;
+  static const unsigned char replacement[] = {0xEF, 0xBF, 0xBD};
+  while (p < end) {
+    int whole;
+    size_t len = utf8_sequence(p, (size_t)(end - p), &whole);
+    if (whole)
+      [fixed appendBytes:p length:len];
+    else
+      [fixed appendBytes:replacement length:sizeof replacement];
+    p += len;
+  }
+  return MPS_AUTORELEASE([[NSString alloc] initWithData:fixed encoding:NSUTF8StringEncoding]);
+}
+
 /*
  * Message callback for every registered bizType, on the core's delivery thread: turn the message into
  * the vendor's notification. Nothing may unwind through the C core: an exception from an observer is
@@ -135,15 +199,13 @@ static void on_message(mpsync_client *client, const mpsync_message *msg, void *u
   int rc = mpsync_message_to_json(msg, &json);
   NSString *op = nil;
   if (rc == 0) {
-    op = MPS_AUTORELEASE([[NSString alloc] initWithBytes:json
-                                                  length:strlen(json)
-                                                encoding:NSUTF8StringEncoding]);
+    op = op_string(json);
     mpsync_free(json);
   }
   NSString *biz = string_or_empty(msg->biz);
   if (op == nil) {
     shim_log(@"message %s of %@ not posted: %s", msg->id, biz,
-             rc ? mpsync_strerror(rc) : "op is not UTF-8");
+             rc ? mpsync_strerror(rc) : "out of memory");
   } else {
     NSDictionary *info = [NSDictionary dictionaryWithObjectsAndKeys:
         op, kKeyOp,

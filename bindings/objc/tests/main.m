@@ -604,6 +604,39 @@ static void component_env_has_no_session_id(TestEnv *env) {
   CHECK([e objectForKey:@"userId"] == nil && [e objectForKey:@"sessionIdSet"] == nil);
 }
 
+/* Issue 13 item 7: one oplog whose text payload is not valid UTF-8, between two valid ones in one
+ * message. The whole message reaches the app at its first delivery, the bad bytes replaced by
+ * U+FFFD (one per maximal ill-formed subsequence, as Java's decoder on the Android path does). */
+static void invalid_utf8_oplog_keeps_its_neighbours(TestEnv *env) {
+  TestObserver *obs = [[TestObserver alloc] init];
+  [obs setAutoRespond:YES];
+  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
+  [MPSyncInterface initSync];
+  [MPSyncInterface bindUserWithSessionId:@"S1"];
+  CHECK(wait_connected(10));
+  /* Not registered yet: the three are cached and come as one message at register. */
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"p1" text:@"before"]);
+  /* A lone 0xFF, a 3-byte sequence cut after 2 bytes, a surrogate encoded in UTF-8, an overlong. */
+  const char bad[] = "{\"bizType\":\"UCHAT\",\"linkToken\":\"u1\",\"thirdMsgId\":\"p2\","
+                     "\"payload\":\"a\xff b\xe4\xb8 c\xed\xa0\x80 d\xc0\xaf e\"}";
+  CHECK_PUSHED([env pushRawBody:[NSData dataWithBytes:bad length:sizeof bad - 1]]);
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"p3" text:@"after 交易"]);
+  spin(1.0);
+  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:obs
+                                        selector:@selector(onSync:)]);
+  CHECK(wait_oplogs(obs, 3, 10));
+  NSArray *ops = [obs oplogs];
+  CHECK([third_ids(ops) isEqual:strings(@"p1", @"p2", @"p3", nil)]);
+  CHECK([[[obs userInfoAt:0] objectForKey:@"delivery"] intValue] == 1);
+  CHECK_EQ_STR([[ops objectAtIndex:0] objectForKey:@"pl"], @"before");
+  NSString *fffd = @"\ufffd";
+  NSString *want = [NSString stringWithFormat:@"a%@ b%@ c%@%@%@ d%@%@ e", fffd, fffd, fffd, fffd,
+                                              fffd, fffd, fffd];
+  CHECK_EQ_STR([[ops objectAtIndex:1] objectForKey:@"pl"], want);
+  CHECK_EQ_STR([[ops objectAtIndex:2] objectForKey:@"pl"], @"after 交易");
+  [MPSyncInterface removeSyncNotificationObserver:obs];
+}
+
 /* ------------------------------------------------------------------------------------- runner */
 
 typedef void (*test_fn)(TestEnv *);
@@ -621,6 +654,7 @@ static const struct {
     {"status_device_id_and_env", status_device_id_and_env},
     {"bind_unbind_while_handler_reports", bind_unbind_while_handler_reports},
     {"component_env_has_no_session_id", component_env_has_no_session_id},
+    {"invalid_utf8_oplog_keeps_its_neighbours", invalid_utf8_oplog_keeps_its_neighbours},
 };
 
 int main(int argc, char **argv) {
