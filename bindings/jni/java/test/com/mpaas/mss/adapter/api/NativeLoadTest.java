@@ -12,6 +12,7 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.Arrays;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import javax.tools.JavaCompiler;
 import javax.tools.ToolProvider;
@@ -79,6 +80,7 @@ public class NativeLoadTest {
                 "-cp", classes.getPath() + File.pathSeparator + System.getProperty("java.class.path"),
                 LoadShim.class.getName()));
         pb.redirectErrorStream(true);
+        tolerateJvmUnloadBugUnderAsan(pb);
         Process p = pb.start();
         String out = readAll(p.getInputStream());
         assertTrue("child JVM did not finish", p.waitFor(30, TimeUnit.SECONDS));
@@ -87,6 +89,25 @@ public class NativeLoadTest {
         assertFalse(out, out.contains("FATAL ERROR"));
         assertFalse(out, out.contains("LOADED"));
         assertTrue(out, out.contains("THROWN java.lang.NoSuchFieldError") && out.contains("userId"));
+    }
+
+    /**
+     * Under scripts/sanitize.sh the child inherits the preloaded ASan runtime. HotSpot 17 then
+     * reports a use-after-free of its own: when it unloads a library whose JNI_OnLoad failed,
+     * os::dll_unload logs the library's path after dlclose freed it (the event log added by
+     * JDK-8288003). That report, and only reports from interceptors called by libjvm.so, are
+     * suppressed for this child; everything of ours stays checked.
+     */
+    private void tolerateJvmUnloadBugUnderAsan(ProcessBuilder pb) throws IOException {
+        Map<String, String> env = pb.environment();
+        String preload = env.get("LD_PRELOAD");
+        if (preload == null || !preload.contains("libasan")) {
+            return;
+        }
+        File supp = new File(tmp, "asan.supp");
+        Files.write(supp.toPath(), "interceptor_via_lib:libjvm.so\n".getBytes(StandardCharsets.UTF_8));
+        String opts = env.get("ASAN_OPTIONS");
+        env.put("ASAN_OPTIONS", (opts == null || opts.isEmpty() ? "" : opts + ":") + "suppressions=" + supp.getPath());
     }
 
     private static String readAll(InputStream in) throws IOException {
