@@ -62,6 +62,16 @@ static NSArray *strings(NSString *first, ...) {
 
 static NSString *user_of(NSDictionary *info) { return [info objectForKey:@"userId"]; }
 
+/* Waits until an oplog with this thirdMsgId has reached the observer. */
+static BOOL wait_third(TestObserver *obs, NSString *third, double seconds) {
+  NSDate *end = [NSDate dateWithTimeIntervalSinceNow:seconds];
+  while (![third_ids([obs oplogs]) containsObject:third]) {
+    if ([end timeIntervalSinceNow] <= 0) return NO;
+    spin(0.02);
+  }
+  return YES;
+}
+
 /* An MPSyncUserIdProvider set in code, for apps without mPaaS. */
 @interface FixedUser : NSObject <MPSyncUserIdProvider> {
   NSString *uid;
@@ -174,6 +184,41 @@ static void switch_user_while_handler_reports(HoldingObserver *obs, NSString *se
   FLAG_SET(&obs->released, 0);
   FLAG_SET(&obs->returned, 0);
 }
+
+/* Calls into MPSyncInterface in a loop on its own thread until told to stop: one kind per thread. */
+@interface Hammer : NSObject {
+ @public
+  int kind;
+  int stop;
+  int running;
+  NSDictionary *stale; /* a well-formed userInfo whose id is not in flight */
+}
+- (void)run:(id)unused;
+@end
+@implementation Hammer
+- (void)run:(id)unused {
+  (void)unused;
+  FLAG_SET(&running, 1);
+  for (unsigned long i = 0; !FLAG_GET(&stop); i++) {
+    NSAutoreleasePool *pool = [[NSAutoreleasePool alloc] init];
+    switch (kind) {
+      case 0: [MPSyncInterface responseMessageNotify:stale]; break;
+      case 1:
+        if (i % 2) [MPSyncInterface bindUserWithSessionId:@"S1"];
+        else [MPSyncInterface unBindUser];
+        break;
+      case 2:
+        if (i % 2) [MPSyncInterface applicationWillEnterForeground];
+        else [MPSyncInterface applicationDidEnterBackground];
+        (void)[MPSyncInterface getSyncDeviceId];
+        break;
+    }
+    [pool drain];
+    if (kind != 0) usleep(100); /* these queue commands; flat out they pile up in the SDK */
+  }
+  FLAG_SET(&running, 0);
+}
+@end
 
 /* ------------------------------------------------------------------------------------- cases */
 
@@ -551,10 +596,7 @@ static void bind_unbind_while_handler_reports(TestEnv *env) {
   [MPSyncInterface bindUserWithSessionId:@"S1"];
   CHECK(wait_connected(10));
   CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"h3" text:@"after"]);
-  NSDate *end = [NSDate dateWithTimeIntervalSinceNow:10];
-  while (![third_ids([obs oplogs]) containsObject:@"h3"] && [end timeIntervalSinceNow] > 0)
-    spin(0.02);
-  CHECK([third_ids([obs oplogs]) containsObject:@"h3"]);
+  CHECK(wait_third(obs, @"h3", 10));
   for (NSUInteger i = 0; i < [obs count]; i++) {
     NSArray *ids = third_ids(parse_op([obs userInfoAt:i]));
     NSString *user = user_of([obs userInfoAt:i]);
@@ -637,6 +679,49 @@ static void invalid_utf8_oplog_keeps_its_neighbours(TestEnv *env) {
   [MPSyncInterface removeSyncNotificationObserver:obs];
 }
 
+/* shutdownSync while other threads call in: calls already inside the SDK finish before the client
+ * is freed, later ones find none; no crash, nothing left blocked, and the SDK starts again. */
+static void calls_racing_shutdown_sync(TestEnv *env) {
+  TestObserver *obs = [[TestObserver alloc] init];
+  [obs setAutoRespond:YES];
+  start_u1_with_uchat(obs);
+  /* A long, well-formed id: checking it takes a while after the shim has found the client, which
+   * widens the window a shutdown needs to free that client under the call. */
+  NSMutableString *longId = [NSMutableString stringWithString:@"1,1,"];
+  while ([longId length] < 1000000) [longId appendString:@"7777777777"];
+  NSDictionary *stale = [NSDictionary
+      dictionaryWithObjectsAndKeys:@"[]", @"op", @"UCHAT", @"biz", longId, @"id", nil];
+  srandom(12);
+  for (int round = 0; round < 20; round++) {
+    [MPSyncInterface initSync];
+    Hammer *h[3];
+    for (int k = 0; k < 3; k++) {
+      h[k] = [[[Hammer alloc] init] autorelease];
+      h[k]->kind = k;
+      h[k]->stale = stale;
+      FLAG_SET(&h[k]->running, 1);
+      [NSThread detachNewThreadSelector:@selector(run:) toTarget:h[k] withObject:nil];
+    }
+    usleep((useconds_t)(random() % 20000));
+    [MPSyncInterface shutdownSync];
+    usleep(2000); /* calls after the shutdown meet no client */
+    for (int k = 0; k < 3; k++) FLAG_SET(&h[k]->stop, 1);
+    NSDate *end = [NSDate dateWithTimeIntervalSinceNow:10];
+    for (int k = 0; k < 3; k++) {
+      while (FLAG_GET(&h[k]->running) && [end timeIntervalSinceNow] > 0) spin(0.01);
+      if (FLAG_GET(&h[k]->running))
+        test_fail(__FILE__, __LINE__, [NSString stringWithFormat:
+            @"round %d: a call of kind %d still blocked 10 s after shutdownSync", round, k]);
+    }
+  }
+  [MPSyncInterface initSync];
+  [MPSyncInterface bindUserWithSessionId:@"S1"];
+  CHECK(wait_connected(10));
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"after-race" text:@"x"]);
+  CHECK(wait_third(obs, @"after-race", 10));
+  [MPSyncInterface removeSyncNotificationObserver:obs];
+}
+
 /* ------------------------------------------------------------------------------------- runner */
 
 typedef void (*test_fn)(TestEnv *);
@@ -655,6 +740,7 @@ static const struct {
     {"bind_unbind_while_handler_reports", bind_unbind_while_handler_reports},
     {"component_env_has_no_session_id", component_env_has_no_session_id},
     {"invalid_utf8_oplog_keeps_its_neighbours", invalid_utf8_oplog_keeps_its_neighbours},
+    {"calls_racing_shutdown_sync", calls_racing_shutdown_sync},
 };
 
 int main(int argc, char **argv) {
