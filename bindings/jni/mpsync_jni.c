@@ -21,10 +21,14 @@
 /* ------------------------------------------------------------------------------------------------
  * Process-wide state. MPSync is a static facade, so there is one client per process.
  *
- * g_lock guards g_client, the bizType table and the listener list. It is held only for short,
- * non-blocking work (JNI reference calls, mpsync_register_biz); never across a call into app code
- * and never across mpsync_unregister_biz (which waits for a running callback that may itself call
- * into MPSync).
+ * g_lock guards g_client, g_calls, the bizType table and the listener list. It is held only for
+ * short, non-blocking work (JNI reference calls, mpsync_register_biz); never across a call into app
+ * code and never across a core call that can wait (bind/clear user and unregister wait for running
+ * callbacks, which may themselves call into MPSync; report waits for the cache commit).
+ *
+ * Those calls run on a client pinned by client_acquire(): MPSync.shutdown may run on another thread
+ * at any time, and it frees the client only once g_calls, the pinned calls in progress, is back to
+ * zero; calls that start after it find no client and answer MPSYNC_ESHUTDOWN.
  * ---------------------------------------------------------------------------------------------- */
 
 static JavaVM *g_vm;
@@ -53,7 +57,9 @@ typedef struct jbiz {
 } jbiz;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_idle = PTHREAD_COND_INITIALIZER; /* g_calls dropped to zero */
 static mpsync_client *g_client;
+static unsigned g_calls;
 static jbiz *g_bizs;
 static jobject *g_listeners; /* global references */
 static size_t g_nlisteners, g_cap_listeners;
@@ -310,63 +316,103 @@ static jclass global_class(JNIEnv *env, const char *name) {
   return global;
 }
 
+/* The global references JNI_OnLoad makes. DeleteGlobalRef is one of the calls JNI allows with an
+ * exception pending, so this also cleans up after a failed load. */
+static void release_globals(JNIEnv *env) {
+  jobject *globals[] = {(jobject *)&g_sync_message_cls, (jobject *)&g_conn_event_cls,
+                        (jobject *)&g_string_cls, &g_utf8, &g_event_types[0], &g_event_types[1],
+                        &g_event_types[2], &g_event_types[3], &g_event_types[4]};
+  for (size_t i = 0; i < sizeof globals / sizeof globals[0]; i++)
+    if (*globals[i]) {
+      (*env)->DeleteGlobalRef(env, *globals[i]);
+      *globals[i] = NULL;
+    }
+}
+
+/*
+ * Resolves every class and member the shim uses. A failed lookup leaves an exception pending
+ * (NoClassDefFoundError, NoSuchMethodError, NoSuchFieldError, e.g. for a SyncMessage class an
+ * obfuscator renamed), and no JNI call but a few cleanup ones may be made then (fatal under
+ * -Xcheck:jni): so each lookup is checked and the first failure stops here, its exception still
+ * pending for System.loadLibrary to throw. 0, or -1 after a failure.
+ */
+static int resolve_ids(JNIEnv *env) {
+#define SYNCMODEL "com/alipay/mobile/rome/longlinkservice/syncmodel/SyncMessage"
+#define EVENT "com/mpaas/mobile/rome/longlinkservice/ConnectionEvent"
+#define NEED(expr)                                              \
+  do {                                                          \
+    if (!(expr) || (*env)->ExceptionCheck(env)) goto done; \
+  } while (0)
+  jclass type_cls = NULL, cb_cls = NULL, listener_cls = NULL, charset_cls = NULL;
+  jstring utf8_name = NULL;
+  jobject utf8 = NULL;
+  int rc = -1;
+  NEED(g_sync_message_cls = global_class(env, SYNCMODEL));
+  NEED(g_conn_event_cls = global_class(env, EVENT));
+  NEED(g_string_cls = global_class(env, "java/lang/String"));
+  NEED(type_cls = (*env)->FindClass(env, EVENT "$Type"));
+  NEED(cb_cls = (*env)->FindClass(env, "com/alipay/mobile/rome/longlinkservice/ISyncCallback"));
+  NEED(listener_cls =
+           (*env)->FindClass(env, "com/alipay/mobile/rome/longlinkservice/ConnectionListener"));
+  NEED(charset_cls = (*env)->FindClass(env, "java/nio/charset/Charset"));
+
+  NEED(g_sync_message_init = (*env)->GetMethodID(env, g_sync_message_cls, "<init>", "()V"));
+  NEED(g_f_user_id = (*env)->GetFieldID(env, g_sync_message_cls, "userId", "Ljava/lang/String;"));
+  NEED(g_f_biz = (*env)->GetFieldID(env, g_sync_message_cls, "biz", "Ljava/lang/String;"));
+  NEED(g_f_msg_data =
+           (*env)->GetFieldID(env, g_sync_message_cls, "msgData", "Ljava/lang/String;"));
+  NEED(g_f_id = (*env)->GetFieldID(env, g_sync_message_cls, "id", "Ljava/lang/String;"));
+  NEED(g_f_has_more = (*env)->GetFieldID(env, g_sync_message_cls, "hasMore", "Z"));
+  NEED(g_conn_event_init = (*env)->GetMethodID(env, g_conn_event_cls, "<init>",
+                                               "(L" EVENT "$Type;Ljava/lang/String;)V"));
+  NEED(g_on_receive_message =
+           (*env)->GetMethodID(env, cb_cls, "onReceiveMessage", "(L" SYNCMODEL ";)V"));
+  NEED(g_on_connection_state_changed =
+           (*env)->GetMethodID(env, listener_cls, "onConnectionStateChanged", "(L" EVENT ";)V"));
+  NEED(g_string_from_bytes =
+           (*env)->GetMethodID(env, g_string_cls, "<init>", "([BLjava/nio/charset/Charset;)V"));
+  NEED(g_string_get_bytes =
+           (*env)->GetMethodID(env, g_string_cls, "getBytes", "(Ljava/nio/charset/Charset;)[B"));
+  jmethodID for_name;
+  NEED(for_name = (*env)->GetStaticMethodID(env, charset_cls, "forName",
+                                            "(Ljava/lang/String;)Ljava/nio/charset/Charset;"));
+  NEED(utf8_name = (*env)->NewStringUTF(env, "UTF-8"));
+  NEED(utf8 = (*env)->CallStaticObjectMethod(env, charset_cls, for_name, utf8_name));
+  NEED(g_utf8 = (*env)->NewGlobalRef(env, utf8));
+  for (int i = 0; i < 5; i++) {
+    jfieldID f;
+    NEED(f = (*env)->GetStaticFieldID(env, type_cls, k_type_names[i], "L" EVENT "$Type;"));
+    jobject v;
+    NEED(v = (*env)->GetStaticObjectField(env, type_cls, f));
+    g_event_types[i] = (*env)->NewGlobalRef(env, v);
+    (*env)->DeleteLocalRef(env, v);
+    NEED(g_event_types[i]);
+  }
+  rc = 0;
+done:;
+  /* DeleteLocalRef is also allowed with an exception pending. */
+  jobject locals[] = {utf8_name, utf8, type_cls, cb_cls, listener_cls, charset_cls};
+  for (size_t i = 0; i < sizeof locals / sizeof locals[0]; i++)
+    if (locals[i]) (*env)->DeleteLocalRef(env, locals[i]);
+  return rc;
+#undef NEED
+#undef EVENT
+#undef SYNCMODEL
+}
+
 JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
   (void)reserved;
   JNIEnv *env;
   if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_6) != JNI_OK) return JNI_ERR;
   g_vm = vm;
   if (pthread_key_create(&g_detach_key, detach_thread) != 0) return JNI_ERR;
-
-#define SYNCMODEL "com/alipay/mobile/rome/longlinkservice/syncmodel/SyncMessage"
-#define EVENT "com/mpaas/mobile/rome/longlinkservice/ConnectionEvent"
-  g_sync_message_cls = global_class(env, SYNCMODEL);
-  g_conn_event_cls = global_class(env, EVENT);
-  g_string_cls = global_class(env, "java/lang/String");
-  jclass type_cls = (*env)->FindClass(env, EVENT "$Type");
-  jclass cb_cls = (*env)->FindClass(env, "com/alipay/mobile/rome/longlinkservice/ISyncCallback");
-  jclass listener_cls = (*env)->FindClass(env, "com/alipay/mobile/rome/longlinkservice/ConnectionListener");
-  jclass charset_cls = (*env)->FindClass(env, "java/nio/charset/Charset");
-  if (!g_sync_message_cls || !g_conn_event_cls || !g_string_cls || !type_cls || !cb_cls ||
-      !listener_cls || !charset_cls)
-    return JNI_ERR; /* NoClassDefFoundError pending: System.loadLibrary throws it */
-
-  g_sync_message_init = (*env)->GetMethodID(env, g_sync_message_cls, "<init>", "()V");
-  g_f_user_id = (*env)->GetFieldID(env, g_sync_message_cls, "userId", "Ljava/lang/String;");
-  g_f_biz = (*env)->GetFieldID(env, g_sync_message_cls, "biz", "Ljava/lang/String;");
-  g_f_msg_data = (*env)->GetFieldID(env, g_sync_message_cls, "msgData", "Ljava/lang/String;");
-  g_f_id = (*env)->GetFieldID(env, g_sync_message_cls, "id", "Ljava/lang/String;");
-  g_f_has_more = (*env)->GetFieldID(env, g_sync_message_cls, "hasMore", "Z");
-  g_conn_event_init = (*env)->GetMethodID(env, g_conn_event_cls, "<init>",
-                                          "(L" EVENT "$Type;Ljava/lang/String;)V");
-  g_on_receive_message = (*env)->GetMethodID(env, cb_cls, "onReceiveMessage", "(L" SYNCMODEL ";)V");
-  g_on_connection_state_changed =
-      (*env)->GetMethodID(env, listener_cls, "onConnectionStateChanged", "(L" EVENT ";)V");
-  g_string_from_bytes =
-      (*env)->GetMethodID(env, g_string_cls, "<init>", "([BLjava/nio/charset/Charset;)V");
-  g_string_get_bytes =
-      (*env)->GetMethodID(env, g_string_cls, "getBytes", "(Ljava/nio/charset/Charset;)[B");
-  jmethodID for_name = (*env)->GetStaticMethodID(env, charset_cls, "forName",
-                                                 "(Ljava/lang/String;)Ljava/nio/charset/Charset;");
-  if ((*env)->ExceptionCheck(env)) return JNI_ERR; /* NoSuchMethodError/NoSuchFieldError */
-  jstring utf8_name = (*env)->NewStringUTF(env, "UTF-8");
-  jobject utf8 = utf8_name ? (*env)->CallStaticObjectMethod(env, charset_cls, for_name, utf8_name) : NULL;
-  if (!utf8 || (*env)->ExceptionCheck(env)) return JNI_ERR;
-  g_utf8 = (*env)->NewGlobalRef(env, utf8);
-  for (int i = 0; i < 5; i++) {
-    jfieldID f = (*env)->GetStaticFieldID(env, type_cls, k_type_names[i], "L" EVENT "$Type;");
-    jobject v = f ? (*env)->GetStaticObjectField(env, type_cls, f) : NULL;
-    if (!v) return JNI_ERR;
-    g_event_types[i] = (*env)->NewGlobalRef(env, v);
-    (*env)->DeleteLocalRef(env, v);
+  if (resolve_ids(env) != 0) {
+    /* The lookup's error stays pending: System.loadLibrary throws it (rather than a vague
+     * UnsatisfiedLinkError); the library is unloaded without JNI_OnUnload. */
+    release_globals(env);
+    pthread_key_delete(g_detach_key);
+    return JNI_ERR;
   }
-#undef SYNCMODEL
-#undef EVENT
-  (*env)->DeleteLocalRef(env, utf8_name);
-  (*env)->DeleteLocalRef(env, utf8);
-  (*env)->DeleteLocalRef(env, type_cls);
-  (*env)->DeleteLocalRef(env, cb_cls);
-  (*env)->DeleteLocalRef(env, listener_cls);
-  (*env)->DeleteLocalRef(env, charset_cls);
   return JNI_VERSION_1_6;
 }
 
@@ -392,7 +438,10 @@ static void release_app_refs(JNIEnv *env) {
 static void shutdown_client(JNIEnv *env) {
   pthread_mutex_lock(&g_lock);
   mpsync_client *c = g_client;
-  g_client = NULL;
+  g_client = NULL; /* calls starting from now on find no client */
+  /* Calls already under way hold the pointer: they finish first. None of them waits for this
+   * thread: a callback they may wait for finds no client when it calls in, and returns. */
+  while (g_calls > 0) pthread_cond_wait(&g_idle, &g_lock);
   pthread_mutex_unlock(&g_lock);
   /* Joins the SDK threads; each delivery thread detaches itself from the JVM as it exits. After
    * this no callback runs, so the references can go. */
@@ -405,22 +454,27 @@ JNIEXPORT void JNICALL JNI_OnUnload(JavaVM *vm, void *reserved) {
   JNIEnv *env;
   if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_6) != JNI_OK) return;
   shutdown_client(env);
-  jobject globals[] = {g_sync_message_cls, g_conn_event_cls, g_string_cls, g_utf8, g_event_types[0],
-                       g_event_types[1], g_event_types[2], g_event_types[3], g_event_types[4]};
-  for (size_t i = 0; i < sizeof globals / sizeof globals[0]; i++)
-    if (globals[i]) (*env)->DeleteGlobalRef(env, globals[i]);
+  release_globals(env);
   pthread_key_delete(g_detach_key);
 }
 
 /* ---------------------------------------------------------------------------- MPSync natives */
 
-/* The client, or NULL before initialize. MPSync.shutdown (tests only) must not race other calls;
- * apart from it the client lives as long as the process. */
-static mpsync_client *client(void) {
+/* The client pinned for one native call, or NULL before initialize and once shutdown has begun.
+ * Every non-NULL result goes back through client_release, which lets a waiting shutdown go on. */
+static mpsync_client *client_acquire(void) {
   pthread_mutex_lock(&g_lock);
   mpsync_client *c = g_client;
+  if (c) g_calls++;
   pthread_mutex_unlock(&g_lock);
   return c;
+}
+
+static void client_release(mpsync_client *c) {
+  if (!c) return;
+  pthread_mutex_lock(&g_lock);
+  if (--g_calls == 0) pthread_cond_broadcast(&g_idle);
+  pthread_mutex_unlock(&g_lock);
 }
 
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeInit(JNIEnv *env, jclass cls,
@@ -468,27 +522,31 @@ JNIEXPORT void JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeShutdown(JNIE
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeForeground(JNIEnv *env, jclass cls) {
   (void)env;
   (void)cls;
-  mpsync_client *c = client();
-  return c ? mpsync_foreground(c) : MPSYNC_ESHUTDOWN;
+  mpsync_client *c = client_acquire();
+  int rc = c ? mpsync_foreground(c) : MPSYNC_ESHUTDOWN;
+  client_release(c);
+  return rc;
 }
 
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeBackground(JNIEnv *env, jclass cls) {
   (void)env;
   (void)cls;
-  mpsync_client *c = client();
-  return c ? mpsync_background(c) : MPSYNC_ESHUTDOWN;
+  mpsync_client *c = client_acquire();
+  int rc = c ? mpsync_background(c) : MPSYNC_ESHUTDOWN;
+  client_release(c);
+  return rc;
 }
 
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeBindUser(JNIEnv *env, jclass cls,
                                                                            jstring juser,
                                                                            jstring jsession) {
   (void)cls;
-  mpsync_client *c = client();
-  if (!c) return MPSYNC_ESHUTDOWN;
   char *user = NULL, *session = NULL;
   int rc = utf8_from_jstring(env, juser, &user);
   if (!rc) rc = utf8_from_jstring(env, jsession, &session);
-  if (!rc) rc = mpsync_bind_user(c, user, session);
+  mpsync_client *c = rc ? NULL : client_acquire();
+  if (!rc) rc = c ? mpsync_bind_user(c, user, session) : MPSYNC_ESHUTDOWN;
+  client_release(c);
   free(user);
   free(session);
   return rc;
@@ -497,16 +555,16 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeBindUser(JNIE
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeClearUser(JNIEnv *env, jclass cls) {
   (void)env;
   (void)cls;
-  mpsync_client *c = client();
-  return c ? mpsync_clear_user(c) : MPSYNC_ESHUTDOWN;
+  mpsync_client *c = client_acquire();
+  int rc = c ? mpsync_clear_user(c) : MPSYNC_ESHUTDOWN;
+  client_release(c);
+  return rc;
 }
 
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeRegister(JNIEnv *env, jclass cls,
                                                                            jstring jbizname,
                                                                            jobject jcallback) {
   (void)cls;
-  mpsync_client *c = client();
-  if (!c) return MPSYNC_ESHUTDOWN;
   char *biz = NULL;
   int rc = utf8_from_jstring(env, jbizname, &biz);
   if (rc) return rc;
@@ -521,8 +579,8 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeRegister(JNIE
   jobject old = NULL;
   pthread_mutex_lock(&g_lock);
   /* The core validates the bizType; it dispatches the backlog on other threads, whose lookup waits
-   * for g_lock and so sees the new callback. */
-  rc = mpsync_register_biz(c, biz, on_message, NULL);
+   * for g_lock and so sees the new callback. Under g_lock: it does not wait. */
+  rc = g_client ? mpsync_register_biz(g_client, biz, on_message, NULL) : MPSYNC_ESHUTDOWN;
   if (!rc) {
     jbiz *b = g_bizs;
     while (b && strcmp(b->biz, biz) != 0) b = b->next;
@@ -549,11 +607,14 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeRegister(JNIE
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeUnregister(JNIEnv *env, jclass cls,
                                                                              jstring jbizname) {
   (void)cls;
-  mpsync_client *c = client();
-  if (!c) return MPSYNC_ESHUTDOWN;
   char *biz = NULL;
   int rc = utf8_from_jstring(env, jbizname, &biz);
   if (rc) return rc;
+  mpsync_client *c = client_acquire();
+  if (!c) {
+    free(biz);
+    return MPSYNC_ESHUTDOWN;
+  }
   jbiz *gone = NULL;
   pthread_mutex_lock(&g_lock);
   for (jbiz **pp = &g_bizs; *pp; pp = &(*pp)->next)
@@ -579,6 +640,7 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeUnregister(JN
       break;
     }
   pthread_mutex_unlock(&g_lock);
+  client_release(c);
   free(biz);
   return rc;
 }
@@ -586,12 +648,12 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeUnregister(JN
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeReport(JNIEnv *env, jclass cls,
                                                                          jstring jbizname, jstring jid) {
   (void)cls;
-  mpsync_client *c = client();
-  if (!c) return MPSYNC_ESHUTDOWN;
   char *biz = NULL, *id = NULL;
   int rc = utf8_from_jstring(env, jbizname, &biz);
   if (!rc) rc = utf8_from_jstring(env, jid, &id);
-  if (!rc) rc = mpsync_report(c, biz, id);
+  mpsync_client *c = rc ? NULL : client_acquire();
+  if (!rc) rc = c ? mpsync_report(c, biz, id) : MPSYNC_ESHUTDOWN;
+  client_release(c);
   free(biz);
   free(id);
   return rc;
@@ -601,8 +663,10 @@ JNIEXPORT jboolean JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeIsConnect
                                                                                   jclass cls) {
   (void)env;
   (void)cls;
-  mpsync_client *c = client();
-  return c && mpsync_is_connected(c) ? JNI_TRUE : JNI_FALSE;
+  mpsync_client *c = client_acquire();
+  jboolean up = c && mpsync_is_connected(c) ? JNI_TRUE : JNI_FALSE;
+  client_release(c);
+  return up;
 }
 
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeAddListener(JNIEnv *env, jclass cls,
@@ -653,9 +717,12 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeRemoveListene
 JNIEXPORT jstring JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeStrerror(JNIEnv *env, jclass cls,
                                                                               jint rc) {
   (void)cls;
+  pthread_mutex_lock(&g_lock);
+  int started = g_client != NULL;
+  pthread_mutex_unlock(&g_lock);
   char text[160];
   snprintf(text, sizeof text, "%s (%s)%s", mpsync_strerror(rc), mpsync_err_name(rc),
-           rc == MPSYNC_ESHUTDOWN && !client() ? ": MPSync.initialize has not succeeded" : "");
+           rc == MPSYNC_ESHUTDOWN && !started ? ": MPSync.initialize has not succeeded" : "");
   return (*env)->NewStringUTF(env, text);
 }
 
@@ -663,8 +730,9 @@ JNIEXPORT jstring JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeStrerror(J
 
 JNIEXPORT jstring JNICALL Java_com_ut_device_UTDevice_nativeDeviceId(JNIEnv *env, jclass cls) {
   (void)cls;
-  mpsync_client *c = client();
+  mpsync_client *c = client_acquire();
   char id[128];
   int n = c ? mpsync_device_id(c, id, sizeof id) : MPSYNC_ESHUTDOWN;
+  client_release(c);
   return n < 0 ? NULL : new_string_utf8(env, id, (size_t)n);
 }

@@ -70,18 +70,27 @@ static NSString *const kKeyDelivery = @"delivery";
 @end
 
 /*
- * Shim state, guarded by gLock. Core calls that wait for the delivery thread (mpsync_unregister_biz,
- * mpsync_client_free) are made with the lock released: a notification handler running on that thread
- * may call back into this class, which takes the lock.
+ * Shim state, guarded by gLock. No core call that can wait is made with gLock held: bind/clear user
+ * wait for the old user's running handlers, unregister for a running handler of its bizType, report
+ * for the cache commit, client_free joins the SDK threads; a handler may call back into this class
+ * (the guide's sample calls responseMessageNotify: from it), which takes gLock. Such calls copy what
+ * they need under gLock, pin the client with client_acquire() and call with gLock released;
+ * shutdownSync waits for pinned calls to return before freeing the client. Only calls that cannot
+ * wait are made under gLock (register, state, device id), where they keep gBizs and the core in step.
  */
 static pthread_mutex_t gLock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gIdle = PTHREAD_COND_INITIALIZER; /* gCalls dropped to 0 */
 static mpsync_client *gClient;   /* NULL before initSync and after shutdownSync */
+static unsigned gCalls;          /* core calls in progress outside gLock (client_acquire) */
+static BOOL gStarting;           /* an initSync is creating the client, outside gLock */
 static NSString *gMetaPath;      /* explicit meta.config path, or nil = main bundle */
 static NSString *gDataDir;       /* explicit data dir, or nil = Application Support/mpsync */
 static id gProvider;             /* explicit userId provider, or nil = MPaaSInterface */
 static NSMutableSet *gBizs;      /* bizTypes the app registered: dispatched by the core */
 static NSString *gUserId;        /* the bound user (applied at initSync when bound before it) */
-static NSString *gSessionId;
+static NSString *gSessionId;     /* a secret: never logged, never in getComponentEnv */
+static BOOL gSessionGiven;       /* the app passed a sessionId (else SESSION_DEMO) */
+static unsigned long gUserSeq;   /* bumped at each change of gUserId/gSessionId */
 static NSDictionary *gEnv;       /* the effective config, built at initSync */
 static BOOL gObservingLifecycle;
 
@@ -107,6 +116,70 @@ static NSString *string_or_empty(const char *s) {
   return str ? str : @"";
 }
 
+/* Length of the UTF-8 sequence at s (n > 0 bytes left), with *whole = 1 when it is complete and
+ * valid; otherwise the length of its maximal ill-formed prefix, at least 1, with *whole = 0 (Unicode
+ * §3.9, "maximal subpart"). The byte ranges refuse overlongs, surrogates and code points past
+ * U+10FFFF. */
+static size_t utf8_sequence(const unsigned char *s, size_t n, int *whole) {
+  unsigned char b = s[0], lo = 0x80, hi = 0xBF;
+  size_t need;
+  if (b < 0x80) {
+    *whole = 1;
+    return 1;
+  }
+  if (b >= 0xC2 && b <= 0xDF) {
+    need = 2;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    need = 3;
+    if (b == 0xE0) lo = 0xA0;      /* overlong */
+    else if (b == 0xED) hi = 0x9F; /* surrogates */
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    need = 4;
+    if (b == 0xF0) lo = 0x90;      /* overlong */
+    else if (b == 0xF4) hi = 0x8F; /* past U+10FFFF */
+  } else {
+    *whole = 0;
+    return 1;
+  }
+  size_t i = 1;
+  for (; i < need && i < n; i++) {
+    unsigned char c = s[i];
+    if (i == 1 ? (c < lo || c > hi) : (c < 0x80 || c > 0xBF)) break;
+  }
+  *whole = i == need;
+  return i;
+}
+
+/*
+ * The "op" string of a message. The core copies text payloads byte for byte, and a payload may not
+ * be valid UTF-8; NSString refuses such bytes, and refusing the message would take its valid oplogs
+ * with it (redelivered, refused again, then dropped). Each ill-formed subsequence becomes U+FFFD
+ * instead, as on the Android path (Java's String(bytes, UTF_8), which may count a few sequences, such
+ * as an encoded surrogate, as one): the JSON stays well formed, since the replaced bytes are all
+ * >= 0x80 and never JSON syntax. nil only when out of memory.
+ */
+static NSString *op_string(const char *json) {
+  size_t n = strlen(json);
+  NSString *op = MPS_AUTORELEASE([[NSString alloc] initWithBytes:json
+                                                          length:n
+                                                        encoding:NSUTF8StringEncoding]);
+  if (op) return op;
+  /* At most 3 output bytes (U+FFFD) per input byte. */
+  NSMutableData *fixed = [NSMutableData dataWithCapacity:n + n / 2 + 16];
+  const unsigned char *p = (const unsigned char *)json, *end = p + n;
+  static const unsigned char replacement[] = {0xEF, 0xBF, 0xBD};
+  while (p < end) {
+    int whole;
+    size_t len = utf8_sequence(p, (size_t)(end - p), &whole);
+    if (whole)
+      [fixed appendBytes:p length:len];
+    else
+      [fixed appendBytes:replacement length:sizeof replacement];
+    p += len;
+  }
+  return MPS_AUTORELEASE([[NSString alloc] initWithData:fixed encoding:NSUTF8StringEncoding]);
+}
+
 /*
  * Message callback for every registered bizType, on the core's delivery thread: turn the message into
  * the vendor's notification. Nothing may unwind through the C core: an exception from an observer is
@@ -126,15 +199,13 @@ static void on_message(mpsync_client *client, const mpsync_message *msg, void *u
   int rc = mpsync_message_to_json(msg, &json);
   NSString *op = nil;
   if (rc == 0) {
-    op = MPS_AUTORELEASE([[NSString alloc] initWithBytes:json
-                                                  length:strlen(json)
-                                                encoding:NSUTF8StringEncoding]);
+    op = op_string(json);
     mpsync_free(json);
   }
   NSString *biz = string_or_empty(msg->biz);
   if (op == nil) {
     shim_log(@"message %s of %@ not posted: %s", msg->id, biz,
-             rc ? mpsync_strerror(rc) : "op is not UTF-8");
+             rc ? mpsync_strerror(rc) : "out of memory");
   } else {
     NSDictionary *info = [NSDictionary dictionaryWithObjectsAndKeys:
         op, kKeyOp,
@@ -208,32 +279,14 @@ static MPSyncNetConnectType map_state(mpsync_state s) {
   return MPSyncNetConnectTypeNotAvailable;
 }
 
-@implementation MPSyncInterface
-
-+ (void)initialize {
-  if (self == [MPSyncInterface class] && gBizs == nil) gBizs = [[NSMutableSet alloc] init];
-}
-
-+ (void)initSync {
-  NSString *metaPath, *dataDir;
-  pthread_mutex_lock(&gLock);
-  if (gClient) {
-    pthread_mutex_unlock(&gLock);
-    return; /* once per process, as the guide says; a second call changes nothing */
-  }
-  metaPath = gMetaPath ? gMetaPath : default_meta_path();
-  dataDir = gDataDir ? gDataDir : default_data_dir();
-  if (metaPath == nil) {
-    pthread_mutex_unlock(&gLock);
-    shim_log(@"initSync: meta.config not found in the main bundle; sync stays off");
-    return;
-  }
+/* Loads meta.config, creates the client and builds the effective config for getComponentEnv.
+ * NULL (logged) when sync cannot start. Touches no shim state: initSync runs it outside gLock. */
+static mpsync_client *start_client(NSString *metaPath, NSString *dataDir, NSDictionary **envOut) {
   mpsync_meta *meta = NULL;
   int rc = mpsync_meta_load([metaPath fileSystemRepresentation], &meta);
   if (rc) {
-    pthread_mutex_unlock(&gLock);
     shim_log(@"initSync: %@: %s; sync stays off", metaPath, mpsync_strerror(rc));
-    return;
+    return NULL;
   }
   /* The core creates only the last path component; Application Support may not exist yet. */
   NSDictionary *attrs = [NSDictionary dictionaryWithObject:[NSNumber numberWithShort:0700]
@@ -255,9 +308,8 @@ static MPSyncNetConnectType map_state(mpsync_state s) {
   rc = mpsync_client_new(&cfg, &client);
   if (rc) {
     mpsync_meta_free(meta);
-    pthread_mutex_unlock(&gLock);
     shim_log(@"initSync: cannot start the sync client: %s", mpsync_strerror(rc));
-    return;
+    return NULL;
   }
 
   /* The effective config: the meta.config keys the SDK reads, then what it made of them. */
@@ -281,24 +333,102 @@ static MPSyncNetConnectType map_state(mpsync_state s) {
   put(env, @"metaConfigPath", metaPath);
   put(env, @"deviceId", string_or_empty(deviceId));
   put(env, @"sdkVersion", string_or_empty(mpsync_version()));
-  MPS_SET(gEnv, env);
   mpsync_meta_free(meta);
-  gClient = client;
+  *envOut = env;
+  return client;
+}
 
-  /* What the app did before initSync now reaches the core: registrations (their backlog is
-   * dispatched by mpsync_register_biz) and the bound user. */
+/* The client, pinned for one core call made with gLock released, or NULL when there is none (before
+ * initSync, during and after shutdownSync). Every non-NULL result goes back through client_release. */
+static mpsync_client *client_acquire(void) {
+  pthread_mutex_lock(&gLock);
+  mpsync_client *c = gClient;
+  if (c) gCalls++;
+  pthread_mutex_unlock(&gLock);
+  return c;
+}
+
+static void client_release(mpsync_client *c) {
+  if (!c) return;
+  pthread_mutex_lock(&gLock);
+  if (--gCalls == 0) pthread_cond_broadcast(&gIdle);
+  pthread_mutex_unlock(&gLock);
+}
+
+/*
+ * Hands the shim's user (gUserId/gSessionId) to the core, outside gLock: mpsync_bind_user and
+ * mpsync_clear_user wait for the old user's running handlers. Two threads switching users at once
+ * may reach the core in either order, so whoever finds, after its call, that the user changed
+ * meanwhile applies the newest one again; the last call to reach the core is then the newest user.
+ */
+static void apply_user(const char *what) {
+  for (;;) {
+    pthread_mutex_lock(&gLock);
+    unsigned long seq = gUserSeq;
+    NSString *user = MPS_AUTORELEASE(MPS_RETAIN(gUserId));
+    NSString *session = MPS_AUTORELEASE(MPS_RETAIN(gSessionId));
+    mpsync_client *c = gClient;
+    if (c) gCalls++;
+    pthread_mutex_unlock(&gLock);
+    if (!c) return; /* remembered; initSync applies it */
+    int rc = user ? mpsync_bind_user(c, [user UTF8String], [session UTF8String])
+                  : mpsync_clear_user(c);
+    client_release(c);
+    if (rc) shim_log(@"%s: %s", what, mpsync_strerror(rc));
+    pthread_mutex_lock(&gLock);
+    BOOL current = seq == gUserSeq;
+    pthread_mutex_unlock(&gLock);
+    if (current) return;
+  }
+}
+
+@implementation MPSyncInterface
+
++ (void)initialize {
+  if (self == [MPSyncInterface class] && gBizs == nil) gBizs = [[NSMutableSet alloc] init];
+}
+
++ (void)initSync {
+  pthread_mutex_lock(&gLock);
+  if (gClient || gStarting) {
+    pthread_mutex_unlock(&gLock);
+    return; /* once per process, as the guide says; a second call changes nothing */
+  }
+  /* Creating the client opens the cache and starts threads: done with gLock released, so that
+   * a handler of a client being shut down is not held up. gStarting keeps a second initSync out. */
+  gStarting = YES;
+  NSString *metaPath = MPS_AUTORELEASE(MPS_RETAIN(gMetaPath));
+  NSString *dataDir = MPS_AUTORELEASE(MPS_RETAIN(gDataDir));
+  pthread_mutex_unlock(&gLock);
+  if (metaPath == nil) metaPath = default_meta_path();
+  if (dataDir == nil) dataDir = default_data_dir();
+  mpsync_client *client = NULL;
+  NSDictionary *env = nil;
+  if (metaPath == nil)
+    shim_log(@"initSync: meta.config not found in the main bundle; sync stays off");
+  else
+    client = start_client(metaPath, dataDir, &env);
+
+  pthread_mutex_lock(&gLock);
+  gStarting = NO;
+  if (!client) {
+    pthread_mutex_unlock(&gLock);
+    return;
+  }
+  gClient = client;
+  MPS_SET(gEnv, env);
+  /* What the app did before initSync now reaches the core. Registrations under gLock (the call
+   * does not wait) so that none made meanwhile is lost; their backlog is dispatched by the core. */
   for (NSString *biz in gBizs) {
-    rc = mpsync_register_biz(client, [biz UTF8String], on_message, NULL);
+    int rc = mpsync_register_biz(client, [biz UTF8String], on_message, NULL);
     if (rc) shim_log(@"initSync: bizType %@ not registered: %s", biz, mpsync_strerror(rc));
   }
-  if (gUserId) {
-    rc = mpsync_bind_user(client, [gUserId UTF8String], [gSessionId UTF8String]);
-    if (rc) shim_log(@"initSync: user not bound: %s", mpsync_strerror(rc));
-  }
+  BOOL bound = gUserId != nil;
   BOOL observe = !gObservingLifecycle;
   gObservingLifecycle = YES;
   pthread_mutex_unlock(&gLock);
 
+  if (bound) apply_user("initSync: user not bound");
   if (observe) {
     /* The class object observes: it lives as long as the process. */
     NSNotificationCenter *nc = [NSNotificationCenter defaultCenter];
@@ -334,6 +464,7 @@ static MPSyncNetConnectType map_state(mpsync_state s) {
                                              object:nil];
   pthread_mutex_lock(&gLock);
   [gBizs addObject:bizName];
+  /* Under gLock: it does not wait, and gBizs and the core stay in step with unRegister. */
   int rc = gClient ? mpsync_register_biz(gClient, [bizName UTF8String], on_message, NULL) : 0;
   if (rc) [gBizs removeObject:bizName];
   pthread_mutex_unlock(&gLock);
@@ -352,10 +483,19 @@ static MPSyncNetConnectType map_state(mpsync_state s) {
   pthread_mutex_lock(&gLock);
   [gBizs removeObject:bizName];
   mpsync_client *client = gClient;
+  if (client) gCalls++;
   pthread_mutex_unlock(&gLock);
   /* Outside the lock: it waits for a running handler of this bizType to return. */
   int rc = client ? mpsync_unregister_biz(client, [bizName UTF8String]) : 0;
   if (rc == MPSYNC_ENOTFOUND) rc = 0; /* not dispatched already: the wanted outcome */
+  if (client) {
+    /* A register of the same name on another thread may have landed in between: it wins. */
+    pthread_mutex_lock(&gLock);
+    if ([gBizs containsObject:bizName])
+      mpsync_register_biz(client, [bizName UTF8String], on_message, NULL);
+    pthread_mutex_unlock(&gLock);
+    client_release(client);
+  }
   if (rc) shim_log(@"unregister %@: %s", bizName, mpsync_strerror(rc));
   return rc == 0;
 }
@@ -376,11 +516,12 @@ static MPSyncNetConnectType map_state(mpsync_state s) {
     shim_log(@"responseMessageNotify: not the userInfo of a sync message; ignored");
     return;
   }
-  pthread_mutex_lock(&gLock);
   /* The core reports only the message in flight for biz with exactly this id; a stale or forged id
-   * is refused there and changes nothing. */
-  int rc = gClient ? mpsync_report(gClient, [biz UTF8String], [msgId UTF8String]) : MPSYNC_ESHUTDOWN;
-  pthread_mutex_unlock(&gLock);
+   * is refused there and changes nothing. Outside gLock: it waits for the cache commit, and reports
+   * of different bizTypes need not queue behind each other. */
+  mpsync_client *client = client_acquire();
+  int rc = client ? mpsync_report(client, [biz UTF8String], [msgId UTF8String]) : MPSYNC_ESHUTDOWN;
+  client_release(client);
   if (rc) shim_log(@"responseMessageNotify: %@ %@ not reported: %s", biz, msgId, mpsync_strerror(rc));
 }
 
@@ -394,18 +535,20 @@ static MPSyncNetConnectType map_state(mpsync_state s) {
   pthread_mutex_lock(&gLock);
   MPS_SET(gUserId, MPS_AUTORELEASE([user copy]));
   MPS_SET(gSessionId, MPS_AUTORELEASE([session copy]));
-  int rc = gClient ? mpsync_bind_user(gClient, [user UTF8String], [session UTF8String]) : 0;
+  gSessionGiven = valid_string(sessionId);
+  gUserSeq++;
   pthread_mutex_unlock(&gLock);
-  if (rc) shim_log(@"bindUserWithSessionId: %s", mpsync_strerror(rc));
+  apply_user("bindUserWithSessionId");
 }
 
 + (void)unBindUser {
   pthread_mutex_lock(&gLock);
   MPS_SET(gUserId, nil);
   MPS_SET(gSessionId, nil);
-  int rc = gClient ? mpsync_clear_user(gClient) : 0;
+  gSessionGiven = NO;
+  gUserSeq++;
   pthread_mutex_unlock(&gLock);
-  if (rc) shim_log(@"unBindUser: %s", mpsync_strerror(rc));
+  apply_user("unBindUser");
 }
 
 + (void)unbindUser {
@@ -424,7 +567,8 @@ static MPSyncNetConnectType map_state(mpsync_state s) {
   pthread_mutex_lock(&gLock);
   NSMutableDictionary *env = [NSMutableDictionary dictionaryWithDictionary:gEnv];
   put(env, @"userId", gUserId);
-  put(env, @"sessionId", gSessionId);
+  /* Diagnostics get logged and sent around: whether the app gave a session token, never the token. */
+  if (gUserId) put(env, @"sessionIdSet", gSessionGiven ? @"YES" : @"NO");
   pthread_mutex_unlock(&gLock);
   return env;
 }
@@ -450,24 +594,27 @@ static MPSyncNetConnectType map_state(mpsync_state s) {
 }
 
 + (void)applicationWillEnterForeground {
-  pthread_mutex_lock(&gLock);
-  int rc = gClient ? mpsync_foreground(gClient) : 0;
-  pthread_mutex_unlock(&gLock);
+  mpsync_client *client = client_acquire();
+  int rc = client ? mpsync_foreground(client) : 0;
+  client_release(client);
   if (rc) shim_log(@"foreground: %s", mpsync_strerror(rc));
 }
 
 + (void)applicationDidEnterBackground {
-  pthread_mutex_lock(&gLock);
-  int rc = gClient ? mpsync_background(gClient) : 0;
-  pthread_mutex_unlock(&gLock);
+  mpsync_client *client = client_acquire();
+  int rc = client ? mpsync_background(client) : 0;
+  client_release(client);
   if (rc) shim_log(@"background: %s", mpsync_strerror(rc));
 }
 
 + (void)shutdownSync {
   pthread_mutex_lock(&gLock);
   mpsync_client *client = gClient;
-  gClient = NULL;
+  gClient = NULL; /* from now on every call finds no client */
   MPS_SET(gEnv, nil);
+  /* Calls already under way finish first: they hold the pointer. None waits for this thread, since
+   * a handler calling in finds no client and returns (shutdownSync is not for handlers). */
+  while (gCalls > 0) pthread_cond_wait(&gIdle, &gLock);
   pthread_mutex_unlock(&gLock);
   /* Outside the lock: it joins the delivery thread, whose handlers may call into this class. */
   mpsync_client_free(client);

@@ -18,6 +18,8 @@
                  text:(NSString *)text;
 - (NSString *)pushBiz:(NSString *)biz to:(NSString *)token third:(NSString *)third
                binary:(NSData *)data;
+/* POST /webapi/sync/single with this exact body: for bytes an NSString cannot hold (invalid UTF-8). */
+- (NSString *)pushRawBody:(NSData *)body;
 /* SIGTERM, wait; also run at exit if a test failed first. */
 - (void)stopServer;
 @end

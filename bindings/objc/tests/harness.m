@@ -151,9 +151,12 @@ static NSString *http_post(int port, NSString *path, NSData *body) {
   return [answer isKindOfClass:[NSDictionary class]] ? [answer objectForKey:@"msg"] : nil;
 }
 
+- (NSString *)pushRawBody:(NSData *)body {
+  return http_post(httpPort, @"/webapi/sync/single?instanceId=test_TESTAPP", body);
+}
+
 - (NSString *)push:(NSDictionary *)body {
-  NSData *json = [NSJSONSerialization dataWithJSONObject:body options:0 error:NULL];
-  return http_post(httpPort, @"/webapi/sync/single?instanceId=test_TESTAPP", json);
+  return [self pushRawBody:[NSJSONSerialization dataWithJSONObject:body options:0 error:NULL]];
 }
 
 - (NSString *)pushBiz:(NSString *)biz to:(NSString *)token third:(NSString *)third

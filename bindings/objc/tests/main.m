@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The mock server's answers that mean "stored": pushed now, or kept for the next connect. */
 #define CHECK_PUSHED(answer)                                                                    \
@@ -61,6 +62,16 @@ static NSArray *strings(NSString *first, ...) {
 
 static NSString *user_of(NSDictionary *info) { return [info objectForKey:@"userId"]; }
 
+/* Waits until an oplog with this thirdMsgId has reached the observer. */
+static BOOL wait_third(TestObserver *obs, NSString *third, double seconds) {
+  NSDate *end = [NSDate dateWithTimeIntervalSinceNow:seconds];
+  while (![third_ids([obs oplogs]) containsObject:third]) {
+    if ([end timeIntervalSinceNow] <= 0) return NO;
+    spin(0.02);
+  }
+  return YES;
+}
+
 /* An MPSyncUserIdProvider set in code, for apps without mPaaS. */
 @interface FixedUser : NSObject <MPSyncUserIdProvider> {
   NSString *uid;
@@ -94,7 +105,132 @@ static NSString *user_of(NSDictionary *info) { return [info objectForKey:@"userI
 }
 @end
 
+/* Flags shared between the main thread, the SDK's delivery thread and a test thread (gcc's
+ * Objective-C has no _Atomic; its __atomic builtins do the same). */
+#define FLAG_GET(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define FLAG_SET(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define FLAG_SWAP(p, v) __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
+
+/* An observer that, when armed, holds its next notification until the test says a bind or unbind
+ * is under way on another thread, then responds from inside the handler: the guide's pattern, run
+ * while the SDK waits for this very handler to return. */
+@interface HoldingObserver : TestObserver {
+ @public
+  int armed;    /* hold the next notification */
+  int entered;  /* a held handler is running */
+  int released; /* the test's other thread has started its call */
+  int returned; /* the held handler got past responseMessageNotify: */
+}
+@end
+@implementation HoldingObserver
+- (void)onSync:(NSNotification *)note {
+  [super onSync:note];
+  if (!FLAG_SWAP(&armed, 0)) {
+    [MPSyncInterface responseMessageNotify:[note userInfo]];
+    return;
+  }
+  FLAG_SET(&entered, 1);
+  for (int i = 0; i < 1000 && !FLAG_GET(&released); i++) usleep(10000);
+  usleep(300000); /* let the other thread's call reach the SDK's wait for this handler */
+  [MPSyncInterface responseMessageNotify:[note userInfo]];
+  FLAG_SET(&returned, 1);
+}
+@end
+
+/* Runs a bind or unbind on its own thread so the main thread can put a deadline on it. */
+@interface UserSwitcher : NSObject {
+ @public
+  HoldingObserver *obs;
+  NSString *sessionId; /* nil: unBindUser */
+  int done;
+}
+- (void)run:(id)unused;
+@end
+@implementation UserSwitcher
+- (void)run:(id)unused {
+  (void)unused;
+  NSAutoreleasePool *pool = [[NSAutoreleasePool alloc] init];
+  FLAG_SET(&obs->released, 1);
+  if (sessionId)
+    [MPSyncInterface bindUserWithSessionId:sessionId];
+  else
+    [MPSyncInterface unBindUser];
+  FLAG_SET(&done, 1);
+  [pool drain];
+}
+@end
+
+/* Starts the switch while obs holds a handler, and fails (rather than hangs) if either side is
+ * still blocked after the deadline. */
+static void switch_user_while_handler_reports(HoldingObserver *obs, NSString *sessionId,
+                                              const char *what) {
+  NSDate *end = [NSDate dateWithTimeIntervalSinceNow:10];
+  while (!FLAG_GET(&obs->entered) && [end timeIntervalSinceNow] > 0) spin(0.02);
+  CHECK(FLAG_GET(&obs->entered));
+  UserSwitcher *sw = [[[UserSwitcher alloc] init] autorelease];
+  sw->obs = obs;
+  sw->sessionId = sessionId;
+  [NSThread detachNewThreadSelector:@selector(run:) toTarget:sw withObject:nil];
+  end = [NSDate dateWithTimeIntervalSinceNow:10];
+  while (!(FLAG_GET(&sw->done) && FLAG_GET(&obs->returned)) && [end timeIntervalSinceNow] > 0)
+    spin(0.02);
+  if (!FLAG_GET(&sw->done) || !FLAG_GET(&obs->returned))
+    test_fail(__FILE__, __LINE__,
+              [NSString stringWithFormat:@"deadlock: after 10 s %s %s, and the handler calling "
+                                          "responseMessageNotify: %s",
+                                         what, FLAG_GET(&sw->done) ? "returned" : "is still blocked",
+                                         FLAG_GET(&obs->returned) ? "returned" : "is still blocked"]);
+  FLAG_SET(&obs->entered, 0);
+  FLAG_SET(&obs->released, 0);
+  FLAG_SET(&obs->returned, 0);
+}
+
+/* Calls into MPSyncInterface in a loop on its own thread until told to stop: one kind per thread. */
+@interface Hammer : NSObject {
+ @public
+  int kind;
+  int stop;
+  int running;
+  NSDictionary *stale; /* a well-formed userInfo whose id is not in flight */
+}
+- (void)run:(id)unused;
+@end
+@implementation Hammer
+- (void)run:(id)unused {
+  (void)unused;
+  FLAG_SET(&running, 1);
+  for (unsigned long i = 0; !FLAG_GET(&stop); i++) {
+    NSAutoreleasePool *pool = [[NSAutoreleasePool alloc] init];
+    switch (kind) {
+      case 0: [MPSyncInterface responseMessageNotify:stale]; break;
+      case 1:
+        if (i % 2) [MPSyncInterface bindUserWithSessionId:@"S1"];
+        else [MPSyncInterface unBindUser];
+        break;
+      case 2:
+        if (i % 2) [MPSyncInterface applicationWillEnterForeground];
+        else [MPSyncInterface applicationDidEnterBackground];
+        (void)[MPSyncInterface getSyncDeviceId];
+        break;
+    }
+    [pool drain];
+    if (kind != 0) usleep(100); /* these queue commands; flat out they pile up in the SDK */
+  }
+  FLAG_SET(&running, 0);
+}
+@end
+
 /* ------------------------------------------------------------------------------------- cases */
+
+/* The usual start: obs observes UCHAT, then initSync with u1 bound (session S1), connected. */
+static void start_u1_with_uchat(TestObserver *obs) {
+  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:obs
+                                        selector:@selector(onSync:)]);
+  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
+  [MPSyncInterface initSync];
+  [MPSyncInterface bindUserWithSessionId:@"S1"];
+  CHECK(wait_connected(10));
+}
 
 /* The guide's sample, run as shipped (adapted only as its file says): it receives, handles on the
  * main thread and acknowledges; an acknowledged message never comes back. */
@@ -132,14 +268,9 @@ static void text_binary_chinese_on_two_biz_types(TestEnv *env) {
   TestObserver *chat = [[TestObserver alloc] init], *trade = [[TestObserver alloc] init];
   [chat setAutoRespond:YES];
   [trade setAutoRespond:YES];
-  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:chat
-                                        selector:@selector(onSync:)]);
   CHECK([MPSyncInterface registerSyncBizWithName:@"SYNC-TRADE-DATA" syncObserver:trade
                                         selector:@selector(onSync:)]);
-  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
-  [MPSyncInterface initSync];
-  [MPSyncInterface bindUserWithSessionId:@"S1"];
-  CHECK(wait_connected(10));
+  start_u1_with_uchat(chat);
 
   NSMutableString *zh = [NSMutableString string];
   while ([zh length] < 4096) [zh appendString:@"数据同步"];
@@ -273,7 +404,7 @@ static void bind_unbind_isolates_users(TestEnv *env) {
   [[MPaaSInterface sharedInstance] setUserId:@"u1"];
   [MPSyncInterface initSync];
   [MPSyncInterface bindUserWithSessionId:nil];
-  CHECK_EQ_STR([[MPSyncInterface getComponentEnv] objectForKey:@"sessionId"], @"SESSION_DEMO");
+  CHECK_EQ_STR([[MPSyncInterface getComponentEnv] objectForKey:@"sessionIdSet"], @"NO");
   CHECK_EQ_STR([[MPSyncInterface getComponentEnv] objectForKey:@"userId"], @"u1");
   CHECK(wait_connected(10));
   NSString *device = [MPSyncInterface getSyncDeviceId];
@@ -323,14 +454,9 @@ static void bind_unbind_isolates_users(TestEnv *env) {
 static void unreported_message_is_redelivered(TestEnv *env) {
   TestObserver *obs = [[TestObserver alloc] init];
   RaisingObserver *bad = [[RaisingObserver alloc] init];
-  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:obs
-                                        selector:@selector(onSync:)]);
   CHECK([MPSyncInterface registerSyncBizWithName:@"SYNC-TRADE-DATA" syncObserver:bad
                                         selector:@selector(onSync:)]);
-  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
-  [MPSyncInterface initSync];
-  [MPSyncInterface bindUserWithSessionId:@"S1"];
-  CHECK(wait_connected(10));
+  start_u1_with_uchat(obs);
   CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"r1" text:@"answer me"]);
   CHECK_PUSHED([env pushBiz:@"SYNC-TRADE-DATA" to:@"u1" third:@"x1" text:@"raise on me"]);
   CHECK(wait_count(obs, 1, 10));
@@ -366,12 +492,7 @@ static void unreported_message_is_redelivered(TestEnv *env) {
 /* responseMessageNotify: with anything but the userInfo of the message in flight reports nothing. */
 static void foreign_dictionary_is_ignored(TestEnv *env) {
   TestObserver *obs = [[TestObserver alloc] init];
-  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:obs
-                                        selector:@selector(onSync:)]);
-  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
-  [MPSyncInterface initSync];
-  [MPSyncInterface bindUserWithSessionId:@"S1"];
-  CHECK(wait_connected(10));
+  start_u1_with_uchat(obs);
   CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"f1" text:@"keep me"]);
   CHECK(wait_count(obs, 1, 10));
   NSDictionary *info = [obs userInfoAt:0];
@@ -454,6 +575,156 @@ static void status_device_id_and_env(TestEnv *env) {
   CHECK(wait_status(MPSyncNetConnectTypeConnectFailed, 10));
 }
 
+/* Issue 12 defect 3: a handler that calls responseMessageNotify: (the guide's pattern) while another
+ * thread binds another user or unbinds. bind/unbind wait for the old user's running handlers; the
+ * shim must not hold its lock meanwhile, or the handler waits for the bind and the bind for it. */
+static void bind_unbind_while_handler_reports(TestEnv *env) {
+  HoldingObserver *obs = [[HoldingObserver alloc] init];
+  start_u1_with_uchat(obs);
+
+  FLAG_SET(&obs->armed, 1);
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"h1" text:@"held by u1's handler"]);
+  [[MPaaSInterface sharedInstance] setUserId:@"u2"];
+  switch_user_while_handler_reports(obs, @"S2", "bindUserWithSessionId: (u1 -> u2)");
+  CHECK(wait_connected(10));
+  CHECK_EQ_STR([[MPSyncInterface getComponentEnv] objectForKey:@"userId"], @"u2");
+
+  FLAG_SET(&obs->armed, 1);
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u2" third:@"h2" text:@"held by u2's handler"]);
+  switch_user_while_handler_reports(obs, nil, "unBindUser");
+  CHECK([[MPSyncInterface getComponentEnv] objectForKey:@"userId"] == nil);
+
+  /* The SDK still works afterwards: u1 again gets only what is his. */
+  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
+  [MPSyncInterface bindUserWithSessionId:@"S1"];
+  CHECK(wait_connected(10));
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"h3" text:@"after"]);
+  CHECK(wait_third(obs, @"h3", 10));
+  for (NSUInteger i = 0; i < [obs count]; i++) {
+    NSArray *ids = third_ids(parse_op([obs userInfoAt:i]));
+    NSString *user = user_of([obs userInfoAt:i]);
+    CHECK(![ids containsObject:@"h2"] || [user isEqual:@"u2"]);
+    CHECK(!([ids containsObject:@"h1"] || [ids containsObject:@"h3"]) || [user isEqual:@"u1"]);
+  }
+  [MPSyncInterface removeSyncNotificationObserver:obs];
+}
+
+/* Whether text appears in any key or value of a getComponentEnv dictionary. */
+static BOOL env_mentions(NSDictionary *e, NSString *secret) {
+  for (id key in e) {
+    if ([[key description] rangeOfString:secret].location != NSNotFound) return YES;
+    if ([[[e objectForKey:key] description] rangeOfString:secret].location != NSNotFound) return YES;
+  }
+  return NO;
+}
+
+/* Issue 17: getComponentEnv is diagnostics that apps log and send; the session token is a secret.
+ * It says only whether the app gave one (bound before and after initSync, defaulted, unbound). */
+static void component_env_has_no_session_id(TestEnv *env) {
+  (void)env;
+  NSString *secret = @"tok-3f9a7c-SECRET";
+  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
+  [MPSyncInterface bindUserWithSessionId:secret]; /* before initSync: remembered */
+  NSDictionary *e = [MPSyncInterface getComponentEnv];
+  CHECK(!env_mentions(e, secret));
+  CHECK([e objectForKey:@"sessionId"] == nil);
+  CHECK_EQ_STR([e objectForKey:@"sessionIdSet"], @"YES");
+  CHECK_EQ_STR([e objectForKey:@"userId"], @"u1");
+
+  [MPSyncInterface initSync];
+  CHECK(wait_connected(10));
+  e = [MPSyncInterface getComponentEnv];
+  CHECK_EQ_STR([e objectForKey:@"instanceId"], @"test_TESTAPP"); /* the full env, after initSync */
+  CHECK(!env_mentions(e, secret));
+  CHECK([e objectForKey:@"sessionId"] == nil);
+  CHECK_EQ_STR([e objectForKey:@"sessionIdSet"], @"YES");
+
+  [MPSyncInterface bindUserWithSessionId:nil]; /* the SESSION_DEMO default: not the app's token */
+  e = [MPSyncInterface getComponentEnv];
+  CHECK(!env_mentions(e, @"SESSION_DEMO"));
+  CHECK_EQ_STR([e objectForKey:@"sessionIdSet"], @"NO");
+
+  [MPSyncInterface unBindUser];
+  e = [MPSyncInterface getComponentEnv];
+  CHECK([e objectForKey:@"userId"] == nil && [e objectForKey:@"sessionIdSet"] == nil);
+}
+
+/* Issue 13 item 7: one oplog whose text payload is not valid UTF-8, between two valid ones in one
+ * message. The whole message reaches the app at its first delivery, the bad bytes replaced by
+ * U+FFFD (one per maximal ill-formed subsequence, as Java's decoder on the Android path does). */
+static void invalid_utf8_oplog_keeps_its_neighbours(TestEnv *env) {
+  TestObserver *obs = [[TestObserver alloc] init];
+  [obs setAutoRespond:YES];
+  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
+  [MPSyncInterface initSync];
+  [MPSyncInterface bindUserWithSessionId:@"S1"];
+  CHECK(wait_connected(10));
+  /* Not registered yet: the three are cached and come as one message at register. */
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"p1" text:@"before"]);
+  /* A lone 0xFF, a 3-byte sequence cut after 2 bytes, a surrogate encoded in UTF-8, an overlong. */
+  const char bad[] = "{\"bizType\":\"UCHAT\",\"linkToken\":\"u1\",\"thirdMsgId\":\"p2\","
+                     "\"payload\":\"a\xff b\xe4\xb8 c\xed\xa0\x80 d\xc0\xaf e\"}";
+  CHECK_PUSHED([env pushRawBody:[NSData dataWithBytes:bad length:sizeof bad - 1]]);
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"p3" text:@"after 交易"]);
+  spin(1.0);
+  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:obs
+                                        selector:@selector(onSync:)]);
+  CHECK(wait_oplogs(obs, 3, 10));
+  NSArray *ops = [obs oplogs];
+  CHECK([third_ids(ops) isEqual:strings(@"p1", @"p2", @"p3", nil)]);
+  CHECK([[[obs userInfoAt:0] objectForKey:@"delivery"] intValue] == 1);
+  CHECK_EQ_STR([[ops objectAtIndex:0] objectForKey:@"pl"], @"before");
+  NSString *fffd = @"\ufffd";
+  NSString *want = [NSString stringWithFormat:@"a%@ b%@ c%@%@%@ d%@%@ e", fffd, fffd, fffd, fffd,
+                                              fffd, fffd, fffd];
+  CHECK_EQ_STR([[ops objectAtIndex:1] objectForKey:@"pl"], want);
+  CHECK_EQ_STR([[ops objectAtIndex:2] objectForKey:@"pl"], @"after 交易");
+  [MPSyncInterface removeSyncNotificationObserver:obs];
+}
+
+/* shutdownSync while other threads call in: calls already inside the SDK finish before the client
+ * is freed, later ones find none; no crash, nothing left blocked, and the SDK starts again. */
+static void calls_racing_shutdown_sync(TestEnv *env) {
+  TestObserver *obs = [[TestObserver alloc] init];
+  [obs setAutoRespond:YES];
+  start_u1_with_uchat(obs);
+  /* A long, well-formed id: checking it takes a while after the shim has found the client, which
+   * widens the window a shutdown needs to free that client under the call. */
+  NSMutableString *longId = [NSMutableString stringWithString:@"1,1,"];
+  while ([longId length] < 1000000) [longId appendString:@"7777777777"];
+  NSDictionary *stale = [NSDictionary
+      dictionaryWithObjectsAndKeys:@"[]", @"op", @"UCHAT", @"biz", longId, @"id", nil];
+  srandom(12);
+  for (int round = 0; round < 20; round++) {
+    [MPSyncInterface initSync];
+    Hammer *h[3];
+    for (int k = 0; k < 3; k++) {
+      h[k] = [[[Hammer alloc] init] autorelease];
+      h[k]->kind = k;
+      h[k]->stale = stale;
+      FLAG_SET(&h[k]->running, 1);
+      [NSThread detachNewThreadSelector:@selector(run:) toTarget:h[k] withObject:nil];
+    }
+    usleep((useconds_t)(random() % 20000));
+    [MPSyncInterface shutdownSync];
+    usleep(2000); /* calls after the shutdown meet no client */
+    for (int k = 0; k < 3; k++) FLAG_SET(&h[k]->stop, 1);
+    NSDate *end = [NSDate dateWithTimeIntervalSinceNow:10];
+    for (int k = 0; k < 3; k++) {
+      while (FLAG_GET(&h[k]->running) && [end timeIntervalSinceNow] > 0) spin(0.01);
+      if (FLAG_GET(&h[k]->running))
+        test_fail(__FILE__, __LINE__, [NSString stringWithFormat:
+            @"round %d: a call of kind %d still blocked 10 s after shutdownSync", round, k]);
+    }
+  }
+  [MPSyncInterface initSync];
+  [MPSyncInterface bindUserWithSessionId:@"S1"];
+  CHECK(wait_connected(10));
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"after-race" text:@"x"]);
+  CHECK(wait_third(obs, @"after-race", 10));
+  [MPSyncInterface removeSyncNotificationObserver:obs];
+}
+
 /* ------------------------------------------------------------------------------------- runner */
 
 typedef void (*test_fn)(TestEnv *);
@@ -469,6 +740,10 @@ static const struct {
     {"unreported_message_is_redelivered", unreported_message_is_redelivered},
     {"foreign_dictionary_is_ignored", foreign_dictionary_is_ignored},
     {"status_device_id_and_env", status_device_id_and_env},
+    {"bind_unbind_while_handler_reports", bind_unbind_while_handler_reports},
+    {"component_env_has_no_session_id", component_env_has_no_session_id},
+    {"invalid_utf8_oplog_keeps_its_neighbours", invalid_utf8_oplog_keeps_its_neighbours},
+    {"calls_racing_shutdown_sync", calls_racing_shutdown_sync},
 };
 
 int main(int argc, char **argv) {

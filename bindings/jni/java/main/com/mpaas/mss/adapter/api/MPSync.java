@@ -182,8 +182,8 @@ public final class MPSync {
 
     /**
      * Stops the SDK and releases every callback and listener, so that {@link #initialize} can start
-     * it again (tests). Not part of the vendor API. Must not run concurrently with other calls, nor
-     * from a callback.
+     * it again (tests). Not part of the vendor API. Calls on other threads may run meanwhile: those
+     * already inside the SDK finish first, later ones do nothing. Not from a callback.
      */
     static void shutdown() {
         synchronized (INIT_LOCK) {

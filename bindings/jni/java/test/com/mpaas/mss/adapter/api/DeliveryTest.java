@@ -11,6 +11,7 @@ import static org.junit.Assert.assertTrue;
 import com.alipay.mobile.rome.longlinkservice.syncmodel.SyncMessage;
 import com.mpaas.mas.adapter.api.MPLogger;
 import com.ut.device.UTDevice;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
@@ -183,5 +184,35 @@ public class DeliveryTest extends SyncTestBase {
         assertEquals("b-10", second.get(0).get("bId"));
         assertFalse(rest.hasMore);
         MPSync.reportMsgReceived(rest);
+    }
+
+    /**
+     * Issue 13 item 7, the Android side of the rule docs/IOS.md states for iOS: a text payload that
+     * is not valid UTF-8, between two valid oplogs of one message, reaches the app with its bad
+     * bytes as U+FFFD (Java's UTF-8 decoder) and its neighbours intact, at the first delivery.
+     */
+    @Test
+    public void invalidUtf8PayloadKeepsItsNeighbours() throws Exception {
+        assertEquals("NOT_ONLINE", push("UCHAT", "user-1", "p1", "before"));
+        // A lone 0xFF, a 3-byte sequence cut after 2 bytes, a UTF-8-encoded surrogate, an overlong.
+        byte[] head = "{\"bizType\":\"UCHAT\",\"linkToken\":\"user-1\",\"thirdMsgId\":\"p2\",\"payload\":\"a"
+                .getBytes(StandardCharsets.US_ASCII);
+        byte[] bad = {(byte) 0xff, ' ', 'b', (byte) 0xe4, (byte) 0xb8, ' ', 'c', (byte) 0xed, (byte) 0xa0,
+            (byte) 0x80, ' ', 'd', (byte) 0xc0, (byte) 0xaf, ' ', 'e', '"', '}'};
+        byte[] body = Arrays.copyOf(head, head.length + bad.length);
+        System.arraycopy(bad, 0, body, head.length, bad.length);
+        assertEquals("NOT_ONLINE", server.pushSingleRaw(INSTANCE, body));
+        assertEquals("NOT_ONLINE", push("UCHAT", "user-1", "p3", "after 交易"));
+
+        Recorder rec = new Recorder();
+        MPSync.initialize(context);
+        MPSync.registerBiz("UCHAT", rec);
+        start("user-1");
+        SyncMessage m = rec.take();
+        List<Map<String, Object>> ops = Json.array(m.msgData);
+        assertEquals(3, ops.size());
+        assertEquals("before", ops.get(0).get("pl"));
+        assertEquals("a\ufffd b\ufffd c\ufffd d\ufffd\ufffd e", ops.get(1).get("pl"));
+        assertEquals("after 交易", ops.get(2).get("pl"));
     }
 }

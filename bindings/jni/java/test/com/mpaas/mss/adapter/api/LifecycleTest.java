@@ -6,11 +6,24 @@ import static org.junit.Assert.assertNotNull;
 import static org.junit.Assert.assertTrue;
 
 import com.alipay.mobile.rome.longlinkservice.ConnectionListener;
+import com.alipay.mobile.rome.longlinkservice.syncmodel.SyncMessage;
+import com.mpaas.mas.adapter.api.MPLogger;
 import com.mpaas.mobile.rome.longlinkservice.ConnectionEvent;
+import com.ut.device.UTDevice;
 import java.lang.ref.WeakReference;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Random;
 import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import org.junit.Test;
 
 public class LifecycleTest extends SyncTestBase {
@@ -109,5 +122,110 @@ public class LifecycleTest extends SyncTestBase {
         MPSync.initialize(context);
         MPSync.appToForeground();
         waitConnected();
+    }
+
+    /**
+     * Issue 12 defect 10: every native call racing MPSync.shutdown from other threads, many times.
+     * The shutdown must wait for calls already inside the SDK and make later ones answer "shut
+     * down"; a call that used the freed client crashed or hung the JVM here.
+     */
+    @Test
+    public void callsRacingShutdownNeverUseAFreedClient() throws Exception {
+        Logger log = Logger.getLogger("mpsync");
+        Level level = log.getLevel();
+        // Thousands of "not initialized" and "not in flight" warnings are the expected outcome.
+        log.setLevel(Level.OFF);
+        System.setProperty("mpsync.logLevel", "error");
+        try {
+            MPLogger.setUserId("user-1");
+            SyncMessage stale = new SyncMessage();
+            stale.biz = "UCHAT";
+            stale.id = "1,1,1";
+            // A well-formed id a million digits long: converting and checking it takes a while
+            // after the native call has found the client, which widens the window a shutdown
+            // needs to free that client under the call.
+            SyncMessage slow = new SyncMessage();
+            slow.biz = "UCHAT";
+            char[] digits = new char[1_000_000];
+            Arrays.fill(digits, '7');
+            slow.id = "1,1," + new String(digits);
+            Random random = new Random(12);
+            AtomicLong calls = new AtomicLong();
+            for (int round = 0; round < 40; round++) {
+                MPSync.initialize(context);
+                AtomicBoolean done = new AtomicBoolean();
+                CountDownLatch go = new CountDownLatch(1);
+                List<Thread> threads = new ArrayList<>();
+                // Calls that queue a command and return are paced: unpaced, they pile up in the
+                // SDK faster than its network thread takes them, and shutdown then drains seconds
+                // of them. Calls that wait for their answer run flat out.
+                Runnable[] paced = {
+                    () -> {
+                        MPSync.appToForeground();
+                        MPSync.appToBackground();
+                    },
+                    () -> {
+                        MPSync.updateUserInfo("session-" + calls.get());
+                        MPSync.clearUserInfo();
+                    },
+                    () -> {
+                        MPSync.registerBiz("UCHAT", new Recorder());
+                        MPSync.unregisterBiz("UCHAT");
+                    },
+                };
+                Runnable[] flatOut = {
+                    () -> MPSync.reportMsgReceived(slow),
+                    () -> {
+                        MPSync.reportMsgReceived(stale);
+                        MPSync.isConnected();
+                    },
+                };
+                for (int k = 0; k < paced.length + flatOut.length; k++) {
+                    boolean pace = k < paced.length;
+                    Runnable kind = pace ? paced[k] : flatOut[k - paced.length];
+                    Thread t = new Thread(() -> {
+                        try {
+                            go.await();
+                        } catch (InterruptedException e) {
+                            return;
+                        }
+                        while (!done.get()) {
+                            kind.run();
+                            calls.incrementAndGet();
+                            if (pace) {
+                                LockSupport.parkNanos(50_000);
+                            }
+                        }
+                    });
+                    threads.add(t);
+                    t.start();
+                }
+                go.countDown();
+                Thread.sleep(random.nextInt(20));
+                MPSync.shutdown();
+                Thread.sleep(2); // calls after the shutdown meet no client
+                done.set(true);
+                for (Thread t : threads) {
+                    t.join(10_000);
+                    assertFalse("a call still blocked 10 s after shutdown", t.isAlive());
+                }
+            }
+            assertTrue(calls.get() + " calls", calls.get() > 100);
+            // The device id read races a shutdown too; afterwards the SDK starts and works again.
+            Thread reader = new Thread(() -> UTDevice.getUtdid(context));
+            reader.start();
+            MPSync.shutdown();
+            reader.join(10_000);
+            assertFalse(reader.isAlive());
+        } finally {
+            log.setLevel(level);
+            System.clearProperty("mpsync.logLevel");
+        }
+        Recorder r = new Recorder();
+        MPSync.initialize(context);
+        MPSync.registerBiz("UCHAT", r);
+        start("user-1");
+        pushOk("UCHAT", "user-1", "after-race", "x");
+        r.takeOplogs(1);
     }
 }

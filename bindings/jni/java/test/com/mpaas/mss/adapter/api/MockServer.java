@@ -94,6 +94,11 @@ final class MockServer implements AutoCloseable {
             json.append(Json.quote(e.getKey())).append(':').append(Json.quote(e.getValue()));
         }
         json.append('}');
+        return pushSingleRaw(instanceId, json.toString().getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** POST /webapi/sync/single with this exact body: for bytes a String cannot hold (invalid UTF-8). */
+    String pushSingleRaw(String instanceId, byte[] body) throws IOException {
         URL url = new URL("http://127.0.0.1:" + httpPort + "/webapi/sync/single?instanceId=" + instanceId);
         HttpURLConnection c = (HttpURLConnection) url.openConnection();
         c.setRequestMethod("POST");
@@ -102,7 +107,7 @@ final class MockServer implements AutoCloseable {
         c.setReadTimeout(10000);
         c.setRequestProperty("Content-Type", "application/json; charset=utf-8");
         try (OutputStream o = c.getOutputStream()) {
-            o.write(json.toString().getBytes(StandardCharsets.UTF_8));
+            o.write(body);
         }
         int status = c.getResponseCode();
         InputStream in = status < 400 ? c.getInputStream() : c.getErrorStream();
