@@ -357,8 +357,10 @@ MPSYNC_EXTERN int mpsync_unregister_biz(mpsync_client *client, const char *biz);
  * never delivered again, even after a crash. Only the message in flight can be reported; anything
  * else is refused and changes nothing. Any thread, including the callback; it waits for the
  * network thread, typically well under a millisecond.
+ * A message withdrawn while its callback ran (its bizType unregistered, its user switched away)
+ * may still be reported, as the app did receive it.
  * \return 0 (deleted); MPSYNC_ESTALE (not the message in flight: already reported, given up, or
- *         from before a user switch); MPSYNC_EINVAL (malformed id); MPSYNC_ESTORE (the deletion
+ *         handed out again since); MPSYNC_EINVAL (malformed id); MPSYNC_ESTORE (the deletion
  *         failed: the message stays and will be redelivered); MPSYNC_ESHUTDOWN; MPSYNC_ENOMEM.
  */
 MPSYNC_EXTERN int mpsync_report(mpsync_client *client, const char *biz, const char *msg_id);

@@ -245,8 +245,15 @@ static void loop_recall(mpsync_client *c, loop_biz *lb) {
     mps_store_undo_delivery(c->store, it->msg);
     mps_msg_free(it->msg);
     free(it);
+    forget_in_flight(lb);
+    return;
   }
-  forget_in_flight(lb);
+  /* A callback has it: its report still counts (the app did get it). */
+  free(lb->running_key.target);
+  lb->running_key = lb->key;
+  lb->running_valid = 1;
+  memset(&lb->key, 0, sizeof lb->key);
+  lb->in_flight = 0;
 }
 
 static void deliver_state(mpsync_client *c, int state, const char *reason) {
@@ -522,6 +529,18 @@ static void waiter_error(cmd *k, const char *fmt, ...) {
 static int handle_report(mpsync_client *c, cmd *k) {
   loop_biz *lb = find_biz(c, k->a, 0);
   long long last_row = strtoll(k->b, NULL, 10);
+  if (lb && lb->running_valid && last_row == lb->running_key.last_row &&
+      !(lb->in_flight && last_row == lb->key.last_row)) {
+    /* Withdrawn while its callback ran, and reported by it: forget it as asked. */
+    if (mps_store_delete_message(c->store, &lb->running_key) != 0) {
+      waiter_error(k, "cache delete failed: %s", mps_store_errmsg(c->store));
+      return MPSYNC_ESTORE;
+    }
+    free(lb->running_key.target);
+    memset(&lb->running_key, 0, sizeof lb->running_key);
+    lb->running_valid = 0;
+    return 0;
+  }
   if (!lb || !lb->in_flight || last_row != lb->key.last_row) {
     mps_log(&c->log, MPSYNC_LOG_WARN, "report of %s message %s ignored: not in flight", k->a, k->b);
     waiter_error(k, "message %s of %s is not in flight", k->b, k->a);
@@ -825,6 +844,7 @@ static void free_client(mpsync_client *c) {
     loop_biz *lb = c->bizs;
     c->bizs = lb->next;
     free(lb->key.target);
+    free(lb->running_key.target);
     free(lb);
   }
   while (c->dhead) {

@@ -80,6 +80,10 @@ typedef struct loop_biz {
   int in_flight;
   uint64_t queued_seq; /* the delivery item handed out for the message in flight */
   mps_msg key;         /* the message in flight: stream, rows, delivery (no payloads) */
+  /* A message withdrawn while its callback ran (an unregister, a user switch): that callback
+   * may still report it, and the report is honoured. */
+  mps_msg running_key;
+  int running_valid;
   struct loop_biz *next;
 } loop_biz;
 

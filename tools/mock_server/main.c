@@ -26,7 +26,7 @@ static void usage(void) {
           "         [--link HOST:PORT] [--link-tls HOST:PORT --cert FILE --key FILE]\n"
           "         [--biz-file FILE] [--heartbeat SECONDS] [--heartbeat-timeout SECONDS]\n"
           "         [--heartbeat-max SECONDS] [--retention-days N]\n"
-          "         [--http-timeout SECONDS] [--http-max-conns N]\n"
+          "         [--http-timeout SECONDS] [--http-max-conns N] [--text-utf8 strict|lenient]\n"
           "       at least one of --link and --link-tls\n");
 }
 
@@ -77,6 +77,10 @@ static int parse_args(int argc, char **argv, server_options *o) {
     else if (!strcmp(a, "--retention-days")) bad = parse_uint(v, 1, 36500, &o->retention_days);
     else if (!strcmp(a, "--http-timeout")) bad = parse_uint(v, 1, 3600, &http_timeout_s);
     else if (!strcmp(a, "--http-max-conns")) bad = parse_uint(v, 1, 1000000, &http_max_conns);
+    else if (!strcmp(a, "--text-utf8")) {
+      bad = strcmp(v, "strict") && strcmp(v, "lenient");
+      json_lenient_utf8 = !strcmp(v, "lenient");
+    }
     else {
       fprintf(stderr, "mpsync-mock-server: unknown option %s\n", a);
       return -1;

@@ -103,7 +103,9 @@ static const char *check_payload(push_req *r, const cJSON *body) {
   const char *b64 = member(body, "binaryPayload");
   if (empty(text) == empty(b64)) return C_ARGS_NULL;
   if (!empty(text)) {
-    if (utf8_count(text) > PAYLOAD_MAX) return C_PAYLOAD_LONG;
+    size_t chars = utf8_count(text);
+    if (chars == (size_t)-1 && json_lenient_utf8) chars = strlen(text);
+    if (chars > PAYLOAD_MAX) return C_PAYLOAD_LONG;
     r->payload = text;
     return NULL;
   }

@@ -31,6 +31,8 @@ uint64_t random_epoch(void) {
 
 static int hexval(int c);
 
+int json_lenient_utf8;
+
 size_t utf8_count(const char *s) { return mps_utf8_count((const uint8_t *)s, strlen(s)); }
 
 /* ---- strict JSON ---- */
@@ -114,7 +116,7 @@ static int jstring(jscan *j, int key, size_t *klen) {
     }
     uint32_t cp;
     n = mps_utf8_next(j->p, (size_t)(j->end - j->p), &cp);
-    if (cp == MPS_UTF8_BAD) return jfail(j, "invalid UTF-8");
+    if (cp == MPS_UTF8_BAD && !json_lenient_utf8) return jfail(j, "invalid UTF-8");
     if (key && jkey_put(j, j->p, n, klen)) return -1;
     j->p += n;
   }

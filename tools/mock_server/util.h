@@ -28,6 +28,11 @@ size_t utf8_count(const char *s);
  * Returns NULL when it passes, else a static text saying why. */
 const char *json_strict_object(const char *s, size_t n);
 
+/* `--text-utf8 lenient`: JSON strings may hold bytes that are not UTF-8, and a text payload of
+ * such bytes is stored as is (its length then counts bytes). Never the service's behaviour: a
+ * knob for SDK tests that must see how an app copes with a server that sends such text (C22). */
+extern int json_lenient_utf8;
+
 /* True when every %XX of a query string decodes to well-formed UTF-8 without NUL: a value
  * holding %00 would otherwise be cut short ("de%00mo" read as "de"). */
 int query_is_clean(const char *query);

@@ -66,7 +66,9 @@ static NSString *biz_file_json(void) {
    * killed by the CTest timeout leaves no server behind. Only async-signal-safe calls in the child. */
   const char *argv[] = {[serverPath fileSystemRepresentation], "--http", "127.0.0.1:0", "--link",
                         "127.0.0.1:0", "--data", [state fileSystemRepresentation], "--biz-file",
-                        [bizFile fileSystemRepresentation], NULL};
+                        [bizFile fileSystemRepresentation],
+                        /* a test may push text that is not UTF-8, as a broken server might (C22) */
+                        "--text-utf8", "lenient", NULL};
   pid_t pid = fork();
   if (pid < 0) test_fail(__FILE__, __LINE__, @"fork");
   if (pid == 0) {

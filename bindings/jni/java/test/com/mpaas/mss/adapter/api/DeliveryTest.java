@@ -212,7 +212,8 @@ public class DeliveryTest extends SyncTestBase {
         List<Map<String, Object>> ops = Json.array(m.msgData);
         assertEquals(3, ops.size());
         assertEquals("before", ops.get(0).get("pl"));
-        assertEquals("a\ufffd b\ufffd c\ufffd d\ufffd\ufffd e", ops.get(1).get("pl"));
+        // One U+FFFD per maximal ill-formed subpart (the core's msgData writer, docs/SEMANTICS.md).
+        assertEquals("a\ufffd b\ufffd c\ufffd\ufffd\ufffd d\ufffd\ufffd e", ops.get(1).get("pl"));
         assertEquals("after 交易", ops.get(2).get("pl"));
     }
 }

@@ -40,7 +40,9 @@ final class MockServer implements AutoCloseable {
         log = new File(dir, "server.log");
         ProcessBuilder pb = new ProcessBuilder(new File(build, "bin/mpsync-mock-server").getPath(),
                 "--http", "127.0.0.1:0", "--link", "127.0.0.1:0",
-                "--data", new File(dir, "state").getPath(), "--biz-file", biz.getPath());
+                "--data", new File(dir, "state").getPath(), "--biz-file", biz.getPath(),
+                // Lets a test push text that is not UTF-8, as a broken server might send (C22).
+                "--text-utf8", "lenient");
         pb.redirectError(log); // a file, not a pipe: a chatty server can never block on it
         proc = pb.start();
         InputStream out = proc.getInputStream();
