@@ -17,7 +17,8 @@ static const char *bin_dir;
 static const char *const BIZ =
     "[{\"bizType\":\"UCHAT\",\"dimension\":\"user\"},"
     " {\"bizType\":\"TRADE\",\"dimension\":\"user\"},"
-    " {\"bizType\":\"DEVCFG\",\"dimension\":\"device\"}]";
+    " {\"bizType\":\"DEVCFG\",\"dimension\":\"device\"},"
+    " {\"bizType\":\"LIVE\",\"dimension\":\"user\",\"persistent\":false}]";
 
 static uint64_t now_ms(void) {
   struct timespec ts;
@@ -497,6 +498,125 @@ static void reported_message_never_runs_again_from_the_queue(void) {
   teardown(&f);
 }
 
+/* C23 / issue 15: with a background grace the link stays up after mpsync_background(), a push
+ * that is only delivered to online targets arrives in that window, and then the link closes. */
+static void background_grace_keeps_link_for_live_pushes(void) {
+  fixture f;
+  setup(&f, 1);
+  f.cfg.background_grace_ms = 1500;
+  EXPECT(mpsync_client_new(&f.cfg, &f.client) == 0);
+  EXPECT(mpsync_bind_user(f.client, "u1", "s1") == 0);
+  EXPECT(mpsync_register_biz(f.client, "LIVE", recorder_cb, &f.rec) == 0);
+  online(&f);
+  EXPECT(mpsync_background(f.client) == 0);
+  sleep_ms(300);
+  EXPECT(mpsync_is_connected(f.client));
+  EXPECT_CODE(push_text(&f.server, "LIVE", "u1", "in-grace", "x"), "SUCCESS");
+  if (recorder_wait(&f.rec, 1, 3000) != 0) FAIL("a live push in the grace period never arrived");
+  if (recorder_wait_state(&f.rec, MPSYNC_STATE_DISCONNECTED, 4000) != 0)
+    FAIL("the link outlived the grace period");
+  sleep_ms(300);
+  EXPECT(!mpsync_is_connected(f.client));
+  EXPECT_CODE(push_text(&f.server, "LIVE", "u1", "after-grace", "x"), "NOT_ONLINE");
+  teardown(&f);
+}
+
+typedef struct hostile_server {
+  int listen_fd, port;
+  pthread_t thread;
+  const char *kind; /* "device" or "user": the foreign stream it sends */
+  atomic_int acks;  /* Ack frames received */
+  atomic_int done;
+} hostile_server;
+
+static int count_ack(void *ud, const mps_ack *a) {
+  (void)a;
+  atomic_fetch_add(&((hostile_server *)ud)->acks, 1);
+  return 0;
+}
+
+static void *hostile_main(void *arg) {
+  hostile_server *h = arg;
+  int fd = accept(h->listen_fd, NULL, NULL);
+  if (fd < 0) return NULL;
+  mps_session_callbacks cb = {.on_ack = count_ack};
+  mps_session *s = mps_session_new(MPS_ROLE_SERVER, &cb, h);
+  uint8_t buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf); /* the Hello */
+  if (n > 0 && mps_session_recv(s, buf, (size_t)n, 0) >= 0) {
+    mps_welcome w = MPSYNC__WIRE__WELCOME__INIT;
+    w.protocol_version = MPS_PROTOCOL_VERSION;
+    mps_session_welcome(s, &w, 0);
+    mps_oplog_msg op = MPSYNC__WIRE__OPLOG__INIT;
+    op.id = 1;
+    op.payload.data = (uint8_t *)"someone else's";
+    op.payload.len = 14;
+    op.third_msg_id = "foreign-1";
+    mps_oplog_msg *ops[1] = {&op};
+    mps_batch b = MPSYNC__WIRE__OPLOG_BATCH__INIT;
+    int device = strcmp(h->kind, "device") == 0;
+    b.kind = device ? MPSYNC__WIRE__STREAM_KIND__STREAM_DEVICE : MPSYNC__WIRE__STREAM_KIND__STREAM_USER;
+    b.biz_type = device ? "DEVCFG" : "UCHAT";
+    b.target = device ? "another-device-0000000001" : "u2";
+    b.epoch = 1;
+    b.oplogs = ops;
+    b.n_oplogs = 1;
+    mps_session_batch(s, &b);
+    const uint8_t *p;
+    size_t len = mps_session_pending(s, &p);
+    if (write(fd, p, len) == (ssize_t)len) mps_session_consume(s, len);
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+      if (mps_session_recv(s, buf, (size_t)n, 0) < 0) break;
+  }
+  atomic_store(&h->done, 1);
+  mps_session_free(s);
+  close(fd);
+  return NULL;
+}
+
+/* Issue 13 item 8 (C20): a server (malicious, or spoofed on a plaintext link) sends a batch of
+ * another device's or another user's stream: never stored, dispatched or acknowledged. */
+static void foreign_stream_refused(const char *kind) {
+  hostile_server h = {.kind = kind};
+  h.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  EXPECT(bind(h.listen_fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+  socklen_t len = sizeof sa;
+  getsockname(h.listen_fd, (struct sockaddr *)&sa, &len);
+  EXPECT(listen(h.listen_fd, 4) == 0);
+  pthread_create(&h.thread, NULL, hostile_main, &h);
+  char dir[64];
+  make_temp_dir(dir, sizeof dir);
+  recorder rec;
+  recorder_init(&rec, 1);
+  mock fake = {.link_port = ntohs(sa.sin_port)};
+  mpsync_config cfg;
+  client_config(&cfg, &fake, dir, &rec);
+  cfg.log_fn = recorder_log;
+  cfg.log_level = MPSYNC_LOG_WARN;
+  mpsync_client *c;
+  EXPECT(mpsync_client_new(&cfg, &c) == 0);
+  EXPECT(mpsync_bind_user(c, "u1", "s1") == 0);
+  EXPECT(mpsync_register_biz(c, "UCHAT", recorder_cb, &rec) == 0);
+  EXPECT(mpsync_register_biz(c, "DEVCFG", recorder_cb, &rec) == 0);
+  EXPECT(mpsync_foreground(c) == 0);
+  uint64_t until = now_ms() + 5000;
+  while (!atomic_load(&h.done) && now_ms() < until) sleep_ms(10);
+  EXPECT(atomic_load(&h.done)); /* the client dropped the link */
+  EXPECT(recorder_wait_log(&rec, "for another target", 2000) == 0);
+  sleep_ms(300);
+  EXPECT(recorder_count(&rec) == 0);
+  EXPECT(atomic_load(&h.acks) == 0);
+  EXPECT(mpsync_client_free(c) == 0);
+  shutdown(h.listen_fd, SHUT_RDWR);
+  close(h.listen_fd);
+  pthread_join(h.thread, NULL);
+  rm_rf(dir);
+}
+
+static void foreign_device_stream_refused(void) { foreign_stream_refused("device"); }
+static void foreign_user_stream_refused(void) { foreign_stream_refused("user"); }
+
 typedef struct {
   const char *name;
   void (*fn)(void);
@@ -517,6 +637,9 @@ static const test_case tests[] = {
     {"withdrawn_message_is_not_counted", withdrawn_message_is_not_counted},
     {"reported_message_never_runs_again_from_the_queue",
      reported_message_never_runs_again_from_the_queue},
+    {"background_grace_keeps_link_for_live_pushes", background_grace_keeps_link_for_live_pushes},
+    {"foreign_device_stream_refused", foreign_device_stream_refused},
+    {"foreign_user_stream_refused", foreign_user_stream_refused},
 };
 
 int main(int argc, char **argv) {

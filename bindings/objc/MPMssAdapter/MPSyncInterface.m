@@ -301,6 +301,11 @@ static mpsync_client *start_client(NSString *metaPath, NSString *dataDir, NSDict
   mpsync_meta_apply(meta, &cfg);
   cfg.data_dir = [dataDir fileSystemRepresentation];
   cfg.os_type = MPSYNC_OS_IOS;
+  /* C23: an iOS app stays online about three minutes after it leaves the screen (guide §3);
+   * meta.config's mpsyncBackgroundGraceMs changes it (0 = close at once, as on Android). */
+  cfg.background_grace_ms = 180000;
+  const char *grace = mpsync_meta_get(meta, "mpsyncBackgroundGraceMs");
+  if (grace) cfg.background_grace_ms = (unsigned)strtoul(grace, NULL, 10);
   if (appVersion) cfg.app_version = [appVersion UTF8String];
   cfg.log_fn = core_log;
   cfg.log_level = MPSYNC_LOG_WARN;

@@ -103,10 +103,12 @@ static NSString *biz_file_json(void) {
 }
 
 - (void)configureClient {
-  /* TLS is not implemented yet: the local mock server is plain TCP, said explicitly. */
+  /* The local mock server is plain TCP, said explicitly; the background grace (180 s on a
+   * phone) is cut to a second and a half so that a test sees it end. */
   NSString *meta = [NSString stringWithFormat:
       @"{\"appId\":\"TESTAPP\",\"workspaceId\":\"test\",\"appKey\":\"KEY\","
-       "\"syncserver\":\"127.0.0.1\",\"syncport\":%d,\"mpsyncPlaintext\":true}", linkPort];
+       "\"syncserver\":\"127.0.0.1\",\"syncport\":%d,\"mpsyncPlaintext\":true,"
+       "\"mpsyncBackgroundGraceMs\":1500}", linkPort];
   NSString *path = [dir stringByAppendingPathComponent:@"meta.config"];
   [meta writeToFile:path atomically:YES encoding:NSUTF8StringEncoding error:NULL];
   [MPSyncInterface setMetaConfigPath:path];
