@@ -31,7 +31,26 @@ typedef struct link_conn {
   char user_id[ID_MAX + 1];
   char os_type[ID_MAX + 1];
   char app_version[ID_MAX + 1];
+  /* Streams whose backlog is still to be sent, oldest first: the walk pauses while the peer
+   * has more than BACKLOG_HIGH_WATER unread, and resumes when the transport drains. */
+  struct pending_stream *pending;
 } link_conn;
+
+/* A stream of a paused backlog walk: where to go on, as a client's point would say it. */
+typedef struct pending_stream {
+  int kind;
+  int global;
+  char biz[64];
+  char target[ID_MAX + 1];
+  uint64_t point, epoch;
+  int has_point;
+  struct pending_stream *next;
+} pending_stream;
+
+/* S11: a peer that does not read makes the server hold at most about this much for it while
+ * walking a backlog; past the hard limit (live pushes and pongs piling up) it is closed. */
+#define BACKLOG_HIGH_WATER (1u << 20)
+#define OUTPUT_HARD_LIMIT (8u << 20)
 
 static mps_session *conn_session(const link_conn *c) { return mps_link_session(c->link); }
 
@@ -42,9 +61,44 @@ static void conn_flush(link_conn *c) {
 
 /* ---- lifecycle ---- */
 
+static void drop_pending(link_conn *c) {
+  while (c->pending) {
+    pending_stream *p = c->pending;
+    c->pending = p->next;
+    free(p);
+  }
+}
+
+/* Queues a stream of a paused walk at the end. 0, or -1 out of memory. */
+static int pend(link_conn *c, int kind, int global, const char *biz, const char *target,
+                uint64_t point, uint64_t epoch, int has_point) {
+  pending_stream *p = calloc(1, sizeof *p);
+  if (!p) return -1;
+  p->kind = kind;
+  p->global = global;
+  snprintf(p->biz, sizeof p->biz, "%s", biz);
+  snprintf(p->target, sizeof p->target, "%s", target);
+  p->point = point;
+  p->epoch = epoch;
+  p->has_point = has_point;
+  pending_stream **tail = &c->pending;
+  while (*tail) tail = &(*tail)->next;
+  *tail = p;
+  return 0;
+}
+
+/* True while the paused walk still owes c this stream: live oplogs of it wait for the walk,
+ * which sends them in id order (sent now, they would overtake older ones still to come). */
+static int stream_pending(const link_conn *c, int kind, const char *biz, const char *target) {
+  for (const pending_stream *p = c->pending; p; p = p->next)
+    if (p->kind == kind && !strcmp(p->biz, biz) && !strcmp(p->target, target)) return 1;
+  return 0;
+}
+
 static void on_link_closed(mps_link *l, void *ud) {
   (void)l;
   link_conn *c = ud;
+  drop_pending(c);
   if (c->next) c->next->pprev = c->pprev;
   *c->pprev = c->next;
   free(c);
@@ -187,6 +241,18 @@ int link_push_live(mock_server *srv, const oplog_rec *r, const char *only_device
     if (!conn_matches(c, r->instance_id, r->kind, r->target)) continue;
     if (only_device && strcmp(c->device_id, only_device) != 0) continue;
     if (!oplog_admits(r, c->os_type, c->app_version, now)) continue;
+    if (stream_pending(c, r->kind, r->biz_type, r->target)) {
+      sent++; /* stored: the paused backlog walk brings it, in order */
+      continue;
+    }
+    if (mps_link_write_queue(c->link) > OUTPUT_HARD_LIMIT) {
+      /* S11: a peer that reads nothing is not kept up with for ever. */
+      mps_session_close(conn_session(c), MPSYNC__WIRE__CLOSE_CODE__CLOSE_RETRY_LATER,
+                        "peer does not read", 30);
+      mps_link_close(c->link, 0);
+      c->closing = 1;
+      continue;
+    }
     batch_builder b = {.c = c, .kind = r->kind, .biz_type = r->biz_type, .target = r->target,
                        .epoch = r->epoch};
     builder_add(&b, r);
@@ -224,7 +290,13 @@ typedef struct backlog_walk {
   uint8_t **kept_payloads;
   char **kept_thirds;
   size_t nkept;
+  int paused;            /* the peer fell behind: the walk stopped after paused_after */
+  uint64_t paused_after;
 } backlog_walk;
+
+static int over_high_water(const link_conn *c) {
+  return mps_link_write_queue(c->link) > BACKLOG_HIGH_WATER;
+}
 
 static int single_device(const biz_config *cfg, int kind) {
   return kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER && !cfg->multi_device;
@@ -248,7 +320,16 @@ static void backlog_send(backlog_walk *w, const oplog_rec *r) {
 
 static int visit_queue(void *ud, const oplog_rec *r) {
   backlog_walk *w = ud;
-  if (backlog_admits(w, r)) backlog_send(w, r);
+  if (!backlog_admits(w, r)) return 0;
+  size_t before = w->b->count;
+  backlog_send(w, r);
+  /* A batch just went out (the builder restarted with r): stop while the peer is behind. */
+  if (before && w->b->count == 1 && over_high_water(w->b->c)) {
+    builder_flush(w->b);
+    w->paused = 1;
+    w->paused_after = r->id;
+    return 1;
+  }
   return w->b->failed;
 }
 
@@ -299,9 +380,12 @@ static int send_threshold(link_conn *c, backlog_walk *w, int kind, const char *t
 }
 
 /* Sends the stream's oplogs after max(client point, recorded ack) to c; from id 1 with reset when
- * the client names another epoch; with lost when retention took oplogs the client never got. */
+ * the client names another epoch; with lost when retention took oplogs the client never got.
+ * When the peer falls behind, the walk stops and *resume_after (else 0) says where it stopped,
+ * *resume_epoch in which epoch. */
 static int send_stream(link_conn *c, const biz_config *cfg, int kind, const char *target,
-                       const mps_stream_point *pt) {
+                       const mps_stream_point *pt, uint64_t *resume_after, uint64_t *resume_epoch) {
+  *resume_after = 0;
   uint64_t client_epoch = pt ? pt->epoch : 0;
   stream_info info;
   /* A client that names an epoch of a stream the server no longer has (data wiped) must hear
@@ -329,6 +413,10 @@ static int send_stream(link_conn *c, const biz_config *cfg, int kind, const char
                                      after, 0, visit_queue, &w);
   builder_flush(b);
   if (b->failed) rc = -1;
+  if (w.paused) {
+    *resume_after = w.paused_after;
+    *resume_epoch = info.epoch;
+  }
   builder_reset(b);
   free(b);
   return rc;
@@ -370,7 +458,17 @@ static int visit_biz(void *ud, const biz_config *cfg) {
     target = c->user_id;
   }
   const mps_stream_point *pt = point_of(sw->points, sw->npoints, kind, cfg->biz_type, target);
-  if (send_stream(c, cfg, kind, target, pt)) sw->rc = -1;
+  if (c->pending) {
+    /* Paused: this stream waits its turn, from the client's own point. */
+    if (pend(c, kind, cfg->global, cfg->biz_type, target, pt ? pt->sync_point : 0,
+             pt ? pt->epoch : 0, pt != NULL))
+      sw->rc = -1;
+    return 0;
+  }
+  uint64_t after, epoch;
+  if (send_stream(c, cfg, kind, target, pt, &after, &epoch)) sw->rc = -1;
+  else if (after && pend(c, kind, cfg->global, cfg->biz_type, target, after, epoch, 1))
+    sw->rc = -1;
   return 0;
 }
 
@@ -384,6 +482,54 @@ static int send_streams(link_conn *c, mps_stream_point **pts, size_t n, int glob
     return -1;
   }
   return 0;
+}
+
+/* The peer caught up: go on with the paused streams, one at a time, until it falls behind
+ * again or they are done. */
+static void resume_backlog(link_conn *c) {
+  store *st = c->srv->st;
+  while (c->pending && !c->closing && !over_high_water(c)) {
+    pending_stream *p = c->pending;
+    c->pending = p->next;
+    biz_config cfg;
+    int rc = store_begin(st) ? -1 : 0;
+    int found = rc ? -1 : store_biz_find(st, c->instance_id, p->biz, &cfg);
+    uint64_t after = 0, epoch = 0;
+    if (found > 0) {
+      mps_stream_point pt = MPSYNC__WIRE__STREAM_POINT__INIT;
+      pt.kind = (Mpsync__Wire__StreamKind)p->kind;
+      pt.biz_type = p->biz;
+      pt.target = p->target;
+      pt.sync_point = p->point;
+      pt.epoch = p->epoch;
+      rc = send_stream(c, &cfg, p->kind, p->target, p->has_point ? &pt : NULL, &after, &epoch);
+    }
+    if (found < 0 || rc || store_commit(st)) {
+      store_rollback(st);
+      free(p);
+      fprintf(stderr, "mpsync-mock-server: backlog of %s/%s failed\n", c->instance_id,
+              c->device_id);
+      mps_session_close(conn_session(c), MPSYNC__WIRE__CLOSE_CODE__CLOSE_SERVER_SHUTDOWN,
+                        "server error", 0);
+      conn_flush(c);
+      return;
+    }
+    if (after) {
+      /* Fell behind again: this stream goes first next time. */
+      p->point = after;
+      p->epoch = epoch;
+      p->has_point = 1;
+      p->next = c->pending;
+      c->pending = p;
+      return;
+    }
+    free(p);
+  }
+}
+
+static void on_link_drain(mps_link *l, void *ud) {
+  (void)l;
+  resume_backlog(ud);
 }
 
 /* ---- session callbacks ---- */
@@ -498,8 +644,8 @@ static const mps_session_callbacks callbacks = {
     .on_close = on_peer_close,
 };
 
-static const mps_link_callbacks link_callbacks = {.on_down = on_link_down,
-                                                  .on_closed = on_link_closed};
+static const mps_link_callbacks link_callbacks = {
+    .on_down = on_link_down, .on_closed = on_link_closed, .on_drain = on_link_drain};
 
 static void accept_link(uv_stream_t *listener, int status, int tls) {
   mock_server *srv = listener->data;

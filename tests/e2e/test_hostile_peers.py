@@ -1,0 +1,68 @@
+# Mock server against link peers that do not read: bounded memory, and the backlog still whole (S11).
+# SPDX-License-Identifier: Apache-2.0
+import os
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mpsync_harness import MockServer, build_dir_from_env_or_argv  # noqa: E402
+
+BUILD_DIR = None
+INSTANCE = "ws_HOSTILE"
+BIZ = [{"bizType": "BIG", "dimension": "user", "multiDevice": True, "persistent": True}]
+BACKLOG = 50000
+PAYLOAD = "x" * 4096
+
+
+def vm_rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+class HostilePeers(unittest.TestCase):
+    def test_item1_link_peers_that_never_read_keep_server_memory_bounded(self):
+        # Issue 13 item 1: five devices of one user, a 50 000 x 4 KB backlog each, Hello and
+        # then never a read. The server used to queue the whole backlog on every socket
+        # (~200 MB each); it must pause the walk while a peer is behind.
+        with MockServer(BUILD_DIR, biz=BIZ) as server:
+            status, answer = server.request(
+                "POST", "/admin/push/bulk?instanceId=" + INSTANCE,
+                {"bizType": "BIG", "linkToken": "u-slow", "thirdMsgId": "b", "payload": PAYLOAD,
+                 "count": BACKLOG})
+            self.assertEqual(status, 200, answer)
+            self.assertEqual(answer["data"]["stored"], BACKLOG, answer)
+            peers = []
+            for i in range(5):
+                peer = server.link_client()
+                peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+                peer.hello(instance=INSTANCE, device="slow-device-%02d-0000000000" % i,
+                           user="u-slow")
+                peers.append(peer)
+            time.sleep(3)  # every walk runs until its peer falls behind
+            rss_mb = vm_rss_kb(server.proc.pid) / 1024
+            self.assertLess(rss_mb, 64, "server RSS %.0f MB with 5 peers that do not read" % rss_mb)
+            # Nothing is lost by the pause: a peer that starts reading gets all of it, in order.
+            reader = peers[0]
+            last, n = 0, 0
+            deadline = time.monotonic() + 90
+            while n < BACKLOG and time.monotonic() < deadline:
+                batch = reader.recv_batch(timeout=10)
+                for op in batch["oplogs"]:
+                    self.assertGreater(op["id"], last, "ids out of order after a pause")
+                    last = op["id"]
+                    n += 1
+            self.assertEqual(n, BACKLOG, "the paused backlog did not resume to the end")
+            rss_mb = vm_rss_kb(server.proc.pid) / 1024
+            self.assertLess(rss_mb, 64, "server RSS %.0f MB after one peer read it all" % rss_mb)
+            for peer in peers:
+                peer.close()
+
+
+if __name__ == "__main__":
+    BUILD_DIR = build_dir_from_env_or_argv()
+    unittest.main(verbosity=2)
