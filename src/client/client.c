@@ -299,6 +299,8 @@ static int on_welcome(void *ud, const mps_welcome *w) {
   char key[32];
   heartbeat_key(mps_policy_network(c->policy), key, sizeof key);
   int64_t learned = mps_store_setting(c->store, key, 0);
+  if (mps_store_setting(c->store, "cache_synced", 0) == 0)
+    mps_store_set_setting(c->store, "cache_synced", 1);
   mps_policy_link_up(c->policy, uv_now(&c->loop), w->heartbeat_interval_s, w->heartbeat_max_s,
                      learned > 0 && learned < UINT32_MAX ? (uint32_t)learned : 0);
   run_actions(c);
@@ -420,6 +422,9 @@ static void on_link_open(mps_link *l, void *ud) {
     mps_log(&c->log, MPSYNC_LOG_WARN, "cannot read sync points: %s", mps_store_errmsg(c->store));
   h.streams = pts;
   h.n_streams = n;
+  /* C21: a cache that never finished a handshake, with no sync point at all, is new or was
+   * lost: the server must resend what it keeps, not what follows our old acknowledgements. */
+  h.fresh_cache = n == 0 && mps_store_setting(c->store, "cache_synced", 0) == 0;
   int rc = mps_session_hello(mps_link_session(l), &h, uv_now(&c->loop));
   mps_store_points_free(pts, n);
   if (rc < 0) {

@@ -617,6 +617,43 @@ static void foreign_stream_refused(const char *kind) {
 static void foreign_device_stream_refused(void) { foreign_stream_refused("device"); }
 static void foreign_user_stream_refused(void) { foreign_stream_refused("user"); }
 
+/* Issue 13 item 6 (C21): five oplogs delivered, acknowledged, not reported; then the cache's
+ * first 100 bytes are zeroed. The client starts afresh and the server, told so, sends them
+ * again: nothing acknowledged is lost with the cache. */
+static void lost_cache_gets_unreported_oplogs_again(void) {
+  fixture f;
+  setup(&f, 0);
+  EXPECT(mpsync_client_new(&f.cfg, &f.client) == 0);
+  EXPECT(mpsync_bind_user(f.client, "u1", "s1") == 0);
+  online(&f);
+  for (int i = 0; i < 5; i++) {
+    char third[16];
+    snprintf(third, sizeof third, "keep-%d", i);
+    EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", third, "x"), "SUCCESS");
+  }
+  sleep_ms(300); /* cached and acknowledged; registered now, they go out as one message */
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  if (recorder_wait(&f.rec, 5, 5000) != 0) FAIL("the five oplogs never arrived");
+  sleep_ms(300); /* committed and acknowledged */
+  EXPECT(mpsync_client_free(f.client) == 0);
+  char path[128];
+  snprintf(path, sizeof path, "%s/mpsync.db", f.dir);
+  FILE *db = fopen(path, "r+b");
+  EXPECT(db != NULL);
+  static const char zeros[100];
+  EXPECT(fwrite(zeros, 1, sizeof zeros, db) == sizeof zeros);
+  fclose(db);
+  EXPECT(mpsync_client_new(&f.cfg, &f.client) == 0);
+  EXPECT(mpsync_bind_user(f.client, "u1", "s1") == 0);
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  EXPECT(mpsync_foreground(f.client) == 0);
+  if (recorder_wait(&f.rec, 10, 10000) != 0)
+    FAIL("after the cache was lost only %zu of 5 came back", recorder_count(&f.rec) - 5);
+  for (int i = 0; i < 5; i++)
+    EXPECT(strcmp(recorder_get(&f.rec, 5 + (size_t)i).third, recorder_get(&f.rec, (size_t)i).third) == 0);
+  teardown(&f);
+}
+
 typedef struct {
   const char *name;
   void (*fn)(void);
@@ -640,6 +677,7 @@ static const test_case tests[] = {
     {"background_grace_keeps_link_for_live_pushes", background_grace_keeps_link_for_live_pushes},
     {"foreign_device_stream_refused", foreign_device_stream_refused},
     {"foreign_user_stream_refused", foreign_user_stream_refused},
+    {"lost_cache_gets_unreported_oplogs_again", lost_cache_gets_unreported_oplogs_again},
 };
 
 int main(int argc, char **argv) {

@@ -25,6 +25,7 @@ typedef struct link_conn {
   struct link_conn *next;
   struct link_conn **pprev;
   int closing;          /* no longer a delivery target */
+  int fresh_cache;      /* the client lost its cache: its points, not its acks, count (C21) */
   uint64_t seq;         /* when its Hello arrived; 0 until then */
   char instance_id[ID_MAX + 1];
   char device_id[ID_MAX + 1];
@@ -400,7 +401,10 @@ static int send_stream(link_conn *c, const biz_config *cfg, int kind, const char
                       &acked))
     return -1;
   uint64_t client_point = pt && !reset ? pt->sync_point : 0;
-  uint64_t after = reset ? 0 : client_point > acked ? client_point : acked;
+  uint64_t after = reset            ? 0
+                   : c->fresh_cache ? client_point
+                   : client_point > acked ? client_point
+                                          : acked;
   batch_builder *b = calloc(1, sizeof *b);
   if (!b) return -1;
   *b = (batch_builder){.c = c, .kind = kind, .biz_type = cfg->biz_type, .target = target,
@@ -576,6 +580,7 @@ static int on_hello(void *ud, const mps_hello *h) {
   int rc = mps_session_welcome(conn_session(c), &w, uv_now(c->srv->loop));
   if (rc) return rc;
   c->seq = ++c->srv->link_seq;
+  c->fresh_cache = h->fresh_cache;
   replace_older(c);
   if (send_streams(c, h->streams, h->n_streams, 0)) return MPSYNC_ESTORE;
   return 0;
