@@ -190,9 +190,13 @@ static int prepare(mps_store *st) {
       {&st->reset_stream,
        "INSERT INTO streams(kind, biz, target, epoch, sync_point) VALUES(?1, ?2, ?3, ?4, 0)"
        " ON CONFLICT(kind, biz, target) DO UPDATE SET epoch=excluded.epoch, sync_point=0"},
+      /* Epoch 0 means "never told one" (a v1 cache, or a stream first stored without one): the
+       * server's epoch is taken with the sync point as it is, and from then on a batch in any
+       * other epoch is a reset. A known epoch changes only through a reset. */
       {&st->set_point,
        "INSERT INTO streams(kind, biz, target, epoch, sync_point) VALUES(?1, ?2, ?3, ?4, ?5)"
-       " ON CONFLICT(kind, biz, target) DO UPDATE SET sync_point=max(sync_point, excluded.sync_point)"},
+       " ON CONFLICT(kind, biz, target) DO UPDATE SET sync_point=max(sync_point, excluded.sync_point),"
+       " epoch=CASE epoch WHEN 0 THEN excluded.epoch ELSE epoch END"},
       /* CROSS JOIN keeps oplogs as the outer loop: the walk follows the primary key from the
        * head of the bizType and stops after ?3 rows, whatever the cache's size. */
       {&st->select_next,

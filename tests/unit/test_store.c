@@ -300,6 +300,53 @@ static void test_epoch_reset(void) {
   mps_store_close(st);
 }
 
+/* A stream first stored with epoch 0 ("never told one": a v1 cache, or a server without epochs)
+ * takes the epoch of the server's next batch and keeps its sync point; a later batch in yet
+ * another epoch is then seen as the reset it is, and its ids from 1 are stored (issue 12). */
+static void test_epoch_zero_stream_takes_server_epoch(void) {
+  mps_store *st = open_store();
+  uint64_t point;
+  size_t inserted;
+  int64_t resets = mps_store_counter(st, "stream_resets");
+  batch_epoch = 0;
+  commit(st, DEVICE, "EPO0", "d", 1, 3, 0, &point, &inserted);
+  batch_epoch = 55;
+  commit(st, DEVICE, "EPO0", "d", 4, 2, 0, &point, &inserted);
+  CHECK_EQ(inserted, 2); /* the point is taken as it is: no reset */
+  CHECK_EQ(point, 5);
+  CHECK_EQ(mps_store_counter(st, "stream_resets"), resets);
+  mps_stream_point **pts;
+  size_t n;
+  uint64_t announced = 0;
+  CHECK_EQ(mps_store_points(st, NULL, DEVICE, &pts, &n), 0);
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(pts[i]->biz_type, "EPO0") == 0) announced = pts[i]->epoch;
+  mps_store_points_free(pts, n);
+  CHECK_EQ(announced, 55); /* the next Hello names the server's epoch */
+  batch_epoch = 66;
+  commit(st, DEVICE, "EPO0", "d", 1, 2, 0, &point, &inserted);
+  CHECK_EQ(inserted, 2); /* ids 1 and 2 of the new epoch are new oplogs */
+  CHECK_EQ(point, 2);
+  CHECK_EQ(mps_store_counter(st, "stream_resets"), resets + 1);
+  batch_epoch = 7;
+  mps_msg *m;
+  CHECK_EQ(mps_store_next_message(st, "EPO0", NULL, 0, 100, 6, &m), 0);
+  CHECK_EQ(m->count, 3); /* epoch 0's oplogs and epoch 55's are never one message */
+  CHECK_EQ(mps_store_delete_message(st, m), 0);
+  mps_msg_free(m);
+  CHECK_EQ(mps_store_next_message(st, "EPO0", NULL, 0, 100, 6, &m), 0);
+  CHECK_EQ(m->count, 2);
+  CHECK_EQ(m->oplogs[0].id, 4);
+  CHECK_EQ(mps_store_delete_message(st, m), 0);
+  mps_msg_free(m);
+  CHECK_EQ(mps_store_next_message(st, "EPO0", NULL, 0, 100, 6, &m), 0);
+  CHECK_EQ(m->count, 2);
+  CHECK_EQ(m->oplogs[0].id, 1);
+  CHECK_EQ(mps_store_delete_message(st, m), 0);
+  mps_msg_free(m);
+  mps_store_close(st);
+}
+
 /* The schema v1 shipped with, frozen here on purpose: migrations must keep what it holds. */
 static const char v1_schema[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -652,6 +699,7 @@ int main(void) {
   RUN(test_user_isolation);
   RUN(test_restart_keeps_everything);
   RUN(test_epoch_reset);
+  RUN(test_epoch_zero_stream_takes_server_epoch);
   RUN(test_migration_from_v1);
   RUN(test_migration_keeps_delivery_counts);
   RUN(test_delivery_counts_per_stream_and_restart);
