@@ -9,8 +9,9 @@
 #include "mpsync/mpsync.h"
 
 #define MPS_STORE_FILE "mpsync.db"
-#define MPS_STORE_SCHEMA_VERSION 4
-/* A row number is its bizType's slot << 40 | a sequence number unique in the cache. */
+#define MPS_STORE_SCHEMA_VERSION 5
+/* A row number is its slot << 40 | a sequence number unique in the cache. A slot holds a
+ * bizType's device and global streams, or one user's stream of it: a dispatch reads two slots. */
 #define MPS_STORE_ROW_SEQ_BITS 40
 #define MPS_STORE_ROW_SEQ(row) ((row) & ((INT64_C(1) << MPS_STORE_ROW_SEQ_BITS) - 1))
 
@@ -66,9 +67,10 @@ void mps_store_points_free(mps_stream_point **p, size_t n);
 int mps_store_commit_batch(mps_store *st, const mps_batch *b, size_t room, uint64_t *point,
                            size_t *inserted, int *cut);
 
-/* Drops expired oplogs of biz (C14) and oplogs past max_deliveries (C6), then assembles the next
- * message of biz visible to user (NULL = no user). *out NULL when there is nothing to deliver.
- * The returned message's rows are marked delivered once more. */
+/* Drops expired oplogs of biz visible to user (C14) and oplogs past max_deliveries (C6), then
+ * assembles the next message of biz visible to user (NULL = no user). *out NULL when there is
+ * nothing to deliver. The returned message's rows are marked delivered once more. Other users'
+ * cached oplogs are never read: the cost does not depend on them. */
 int mps_store_next_message(mps_store *st, const char *biz, const char *user, int64_t now_wall_ms,
                            unsigned max_oplogs, unsigned max_deliveries, mps_msg **out);
 
@@ -97,5 +99,10 @@ int mps_store_purge_user(mps_store *st, const char *user);
 int mps_store_purge_all(mps_store *st);
 
 const char *mps_store_errmsg(mps_store *st);
+
+/* The cache's SQLite connection, for tests and the benchmark to observe the work its statements
+ * do (sqlite3_trace_v2, sqlite3_stmt_status). Only on the thread that uses the cache; the store
+ * keeps owning it. */
+struct sqlite3 *mps_store_db(mps_store *st);
 
 #endif

@@ -75,6 +75,22 @@ int push_many(int port, const char *device, const char *prefix, size_t n, size_t
  */
 int push_bulk(int port, const char *device, const char *prefix, size_t n, size_t payload_len);
 
+/* ---- the cache's dispatch cost behind another user's backlog (dispatch.c) ---- */
+
+typedef struct dispatch_result {
+  int ok;
+  double empty_ms;   /* median per dispatch, no other user's oplogs cached */
+  double foreign_ms; /* the same with another user's `foreign` oplogs cached before them */
+} dispatch_result;
+
+/**
+ * Times mps_store_next_message for a bound user's `dispatches` one-oplog messages (each reported
+ * before the next), in a cache under base holding no other user's oplogs, then in one holding
+ * another user's `foreign` oplogs of the same bizType, stored before the bound user's. 0 on success.
+ */
+int dispatch_cost(const char *base, size_t foreign, size_t dispatches, size_t payload,
+                  dispatch_result *out);
+
 /* ---- loopback byte-counting proxy (proxy.c) ---- */
 
 typedef struct count_proxy count_proxy;

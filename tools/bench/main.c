@@ -21,6 +21,7 @@
 #define WARMUP 20u
 #define COLD_ROUNDS 5
 #define IDLE_WINDOW_MS 4000u
+#define DISPATCHES 200u /* timed dispatches per cache in the foreign-backlog figure */
 #define TCPIP_HEADER_BYTES 52 /* IPv4 20 + TCP 20 + timestamps option 12, per segment */
 
 typedef struct opts {
@@ -31,6 +32,7 @@ typedef struct opts {
   const char *mock_exe;
   size_t samples;    /* e2e latency samples per TLS mode */
   size_t burst;      /* online burst size */
+  size_t foreign;    /* another user's cached oplogs behind which dispatch is timed */
   int peer;
   const char *peer_script;
   const char *tmp;
@@ -511,7 +513,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: mpsync-bench [--json] [--n N] [--payload BYTES] [--tls on|off|both]\n"
           "                    [--mock-server PATH] [--samples N] [--burst N] [--tmp DIR]\n"
-          "                    [--peer] [--peer-script PATH]\n");
+          "                    [--foreign N] [--peer] [--peer-script PATH]\n");
 }
 
 static int parse_size(const char *v, size_t lo, size_t hi, size_t *out) {
@@ -537,6 +539,7 @@ static int parse_args(int argc, char **argv, opts *o) {
     else if (!strcmp(a, "--payload")) bad = parse_size(v, 1, 4096, &o->payload);
     else if (!strcmp(a, "--samples")) bad = parse_size(v, 10, 1000000, &o->samples);
     else if (!strcmp(a, "--burst")) bad = parse_size(v, 1, 1000000, &o->burst);
+    else if (!strcmp(a, "--foreign")) bad = parse_size(v, 1, 4000000, &o->foreign);
     else if (!strcmp(a, "--mock-server")) bad = !(o->mock_exe = v);
     else if (!strcmp(a, "--peer-script")) bad = !(o->peer_script = v), o->peer = 1;
     else if (!strcmp(a, "--tmp")) bad = !(o->tmp = v);
@@ -578,6 +581,11 @@ static void locate(void) {
 static cJSON *num_or_null(int ok, double v) { return ok ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
 
 static double round2(double v) { return (double)(long long)(v * 100 + (v < 0 ? -0.5 : 0.5)) / 100; }
+
+/* Sub-millisecond figures keep four decimals (0.1 us). */
+static double round4(double v) {
+  return (double)(long long)(v * 10000 + (v < 0 ? -0.5 : 0.5)) / 10000;
+}
 
 static cJSON *latency_json(const online_result *r) {
   if (!r->ok) return cJSON_CreateNull();
@@ -637,7 +645,7 @@ static int write_file(const char *path, const char *text) {
 
 int main(int argc, char **argv) {
   opts o = {.n = 100000, .payload = 200, .tls_on = 1, .tls_off = 1, .samples = 500,
-            .burst = 1000};
+            .burst = 1000, .foreign = 200000};
   if (parse_args(argc, argv, &o)) {
     usage();
     return 2;
@@ -787,7 +795,14 @@ int main(int argc, char **argv) {
     mock_stop(&m);
   }
 
-  /* 6. The peer. */
+  /* 6. The cache alone: dispatch cost behind another user's backlog. After the drains, so that
+   * the drain child's peak RSS does not start from this step's. */
+  progress("dispatch cost behind another user's cached oplogs in %s", root);
+  dispatch_result disp;
+  if (dispatch_cost(root, o.foreign, DISPATCHES, o.payload, &disp) != 0)
+    cJSON_AddItemToArray(notes, cJSON_CreateString("the dispatch cost could not be measured"));
+
+  /* 7. The peer. */
   cJSON *peer = NULL;
   if (o.peer) {
     progress("peer: %s", o.peer_script);
@@ -835,6 +850,11 @@ int main(int argc, char **argv) {
   cJSON_Delete(prim);
   cJSON_AddItemToObject(out, "connect_to_first_dispatch_ms",
                         num_or_null(fig[1].ran && fig[1].cold_ms >= 0, round2(fig[1].cold_ms)));
+  cJSON_AddItemToObject(out, "dispatch_ms_empty", num_or_null(disp.ok, round4(disp.empty_ms)));
+  cJSON_AddItemToObject(out, "dispatch_ms_with_foreign_backlog",
+                        num_or_null(disp.ok, round4(disp.foreign_ms)));
+  cJSON_AddItemToObject(out, "dispatch_foreign_vs_empty",
+                        num_or_null(disp.ok, round2(disp.foreign_ms / disp.empty_ms)));
   cJSON_AddItemToObject(out, "sqlite_batch_insert_rows_per_s",
                         num_or_null(ref_ok, round2(ref.rows_per_s)));
   cJSON_AddItemToObject(out, "drain_vs_sqlite",
@@ -862,6 +882,12 @@ int main(int argc, char **argv) {
                           "one synchronous=FULL commit to each of two WAL files in series, 1 ms "
                           "apart, on the run's disk: the server's and the client's commit that "
                           "every live push waits for");
+  cJSON_AddNumberToObject(det, "dispatch_foreign_oplogs", (double)o.foreign);
+  cJSON_AddStringToObject(det, "dispatch_method",
+                          "median of 200 mps_store_next_message calls (one-oplog messages, each "
+                          "deleted before the next) for a bound user, in a cache on the run's disk "
+                          "with no other user's oplogs, then in one where another user's "
+                          "dispatch_foreign_oplogs oplogs of the same bizType were stored first");
   cJSON_AddNumberToObject(det, "queue_push_ops_per_s", round2(queue_ops));
   cJSON_AddStringToObject(det, "queue_built_on", qbase);
   cJSON_AddStringToObject(det, "queue_method", bulk ? "POST /admin/push/bulk" : "one HTTP push per oplog");
