@@ -1,10 +1,13 @@
 /* mbedTLS over in-memory buffers: certificate verification, host name, TLS 1.2+, SPKI pinning. */
 #include "tls/tls.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <mbedtls/base64.h>
 #include <mbedtls/ctr_drbg.h>
@@ -75,6 +78,64 @@ static int decode_pin(mps_tls_config *c, const char *pin, char *err, size_t errl
   return 0;
 }
 
+/* Bundles: macOS (the keychain's roots, exported by the OS), Alpine and the BSDs share
+ * /etc/ssl/cert.pem; Fedora/RHEL's TLS-only extract, then its older name; openSUSE. */
+const char *const mps_tls_system_ca_files[] = {
+    "/etc/ssl/cert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    NULL};
+/* Directories: Debian/Ubuntu (update-ca-certificates keeps it in step with local additions and
+ * removals), openSUSE, Fedora/RHEL; Android 14+ (updatable by the Conscrypt module), then older
+ * Android. */
+const char *const mps_tls_system_ca_dirs[] = {
+    "/etc/ssl/certs",
+    "/etc/pki/tls/certs",
+    "/apex/com.android.conscrypt/cacerts",
+    "/system/etc/security/cacerts",
+    NULL};
+
+const char *mps_tls_find_ca(const char *const *files, const char *const *dirs) {
+  struct stat sb;
+  for (const char *const *f = files; f && *f; f++)
+    if (stat(*f, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 && access(*f, R_OK) == 0)
+      return *f;
+  for (const char *const *d = dirs; d && *d; d++)
+    if (stat(*d, &sb) == 0 && S_ISDIR(sb.st_mode)) return *d;
+  return NULL;
+}
+
+/* OpenSSL's c_rehash names (8 hex digits of the subject hash, '.', a digit), which Android uses
+ * too: each certificate once, where a whole Debian /etc/ssl/certs holds each three times (the
+ * bundle, the *.pem link, the hash link) and took five times as long to load. */
+static int is_hash_name(const char *s) {
+  for (int i = 0; i < 8; i++)
+    if (!isxdigit((unsigned char)s[i])) return 0;
+  if (s[8] != '.' || !isdigit((unsigned char)s[9])) return 0;
+  for (s += 10; *s; s++)
+    if (!isdigit((unsigned char)*s)) return 0;
+  return 1;
+}
+
+/* The hash-named files of dir when it has any, else every file in it. Returns what
+ * mbedtls_x509_crt_parse_path would: negative when the directory cannot be read. */
+static int load_ca_dir(mbedtls_x509_crt *chain, const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return MBEDTLS_ERR_X509_FILE_IO_ERROR;
+  int hashed = 0;
+  struct dirent *e;
+  char path[1024];
+  while ((e = readdir(d)) != NULL) {
+    if (!is_hash_name(e->d_name)) continue;
+    hashed++;
+    if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
+      (void)mbedtls_x509_crt_parse_file(chain, path); /* one bad file does not spoil the rest */
+  }
+  closedir(d);
+  return hashed ? 0 : mbedtls_x509_crt_parse_path(chain, dir);
+}
+
 int mps_tls_client_config(const char *ca_file, const char *pin_sha256, mps_tls_config **out,
                           char *err, size_t errlen) {
   *out = NULL;
@@ -82,14 +143,18 @@ int mps_tls_client_config(const char *ca_file, const char *pin_sha256, mps_tls_c
   if (!c) return MPSYNC_ENOMEM;
   int rc = config_common(c, MBEDTLS_SSL_IS_CLIENT, err, errlen);
   if (!rc && pin_sha256 && *pin_sha256) rc = decode_pin(c, pin_sha256, err, errlen);
+  const char *path = ca_file && *ca_file
+                         ? ca_file
+                         : mps_tls_find_ca(mps_tls_system_ca_files, mps_tls_system_ca_dirs);
+  if (!rc && !path) {
+    snprintf(err, errlen, "no system CA store found: give the CA certificates (ca_file)");
+    rc = MPSYNC_ECONFIG;
+  }
   if (!rc) {
-    const char *path = ca_file && *ca_file ? ca_file : MPS_TLS_SYSTEM_CA;
     struct stat sb;
-    int r;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-      r = mbedtls_x509_crt_parse_path(&c->chain, path);
-    else
-      r = mbedtls_x509_crt_parse_file(&c->chain, path);
+    int r = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)
+                ? load_ca_dir(&c->chain, path)
+                : mbedtls_x509_crt_parse_file(&c->chain, path);
     /* parse_* return the count of certificates they skipped; fail only when none loaded. */
     if (r < 0 || c->chain.version == 0) {
       if (r < 0)
