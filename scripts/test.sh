@@ -10,4 +10,6 @@ ctest --test-dir build --output-on-failure -j2 --timeout 300
 # The same suite under ASan+UBSan, the threaded tests under TSan, and 30 s of every fuzz target
 # (docs/RELIABILITY.md).
 bash scripts/sanitize.sh
+# The TLS layer against mbedTLS 3.6 LTS built from Debian 13's source (Debian 12 ships 2.28).
+bash scripts/mbedtls3.sh build
 bash scripts/fuzz.sh --smoke
