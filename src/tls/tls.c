@@ -129,22 +129,30 @@ static int is_hash_name(const char *s) {
   return 1;
 }
 
-/* The hash-named files of dir when it has any, else every file in it. Returns what
- * mbedtls_x509_crt_parse_path would: negative when the directory cannot be read. */
+/* The hash-named files of dir when it has any, else every regular file in it; a file that is
+ * not a certificate is skipped. Negative when the directory cannot be read. The directory is
+ * read here, not by mbedtls_x509_crt_parse_path: a 32-bit mbedTLS built without large-file
+ * support gets EOVERFLOW from readdir on ext4's 64-bit cookies (seen under qemu-arm). */
 static int load_ca_dir(mbedtls_x509_crt *chain, const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d) return MBEDTLS_ERR_X509_FILE_IO_ERROR;
-  int hashed = 0;
-  struct dirent *e;
-  char path[1024];
-  while ((e = readdir(d)) != NULL) {
-    if (!is_hash_name(e->d_name)) continue;
-    hashed++;
-    if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
+  for (int hashed_only = 1; hashed_only >= 0; hashed_only--) {
+    DIR *d = opendir(dir);
+    if (!d) return MBEDTLS_ERR_X509_FILE_IO_ERROR;
+    int seen = 0;
+    struct dirent *e;
+    char path[1024];
+    struct stat sb;
+    while ((e = readdir(d)) != NULL) {
+      if (hashed_only && !is_hash_name(e->d_name)) continue;
+      if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
+          stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        continue;
+      seen++;
       (void)mbedtls_x509_crt_parse_file(chain, path); /* one bad file does not spoil the rest */
+    }
+    closedir(d);
+    if (seen) break;
   }
-  closedir(d);
-  return hashed ? 0 : mbedtls_x509_crt_parse_path(chain, dir);
+  return 0;
 }
 
 int mps_tls_client_config(const char *ca_file, const char *pin_sha256, mps_tls_config **out,
