@@ -12,4 +12,6 @@ ctest --test-dir build --output-on-failure -j2 --timeout 300
 bash scripts/sanitize.sh
 # The TLS layer against mbedTLS 3.6 LTS built from Debian 13's source (Debian 12 ships 2.28).
 bash scripts/mbedtls3.sh build
+# arm64 and armhf cross builds, their unit, rule and e2e tests under qemu-user (docs/PORTABILITY.md).
+bash scripts/cross.sh
 bash scripts/fuzz.sh --smoke
