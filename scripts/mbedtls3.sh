@@ -18,55 +18,11 @@ release=trixie # Debian 13: mbedTLS 3.6 LTS
 skip() { echo "mbedtls3.sh: SKIPPED: $*" >&2; exit 0; }
 
 if [ ! -f "$prefix/.done" ]; then
-  command -v apt-get >/dev/null || skip "no apt-get: not a Debian system"
-  command -v dpkg-source >/dev/null || skip "dpkg-source missing (apt-get install dpkg-dev)"
-  . /etc/os-release
-  # The main archive line of this machine's sources: one-line .list files and deb822 .sources.
-  read -r uri keyring < <(python3 - "${VERSION_CODENAME:?}" <<'PY'
-import glob, re, sys
-codename = sys.argv[1]
-files = ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list"))
-for f in files:
-    try:
-        lines = open(f).read().splitlines()
-    except OSError:
-        continue
-    for line in lines:
-        m = re.match(r"\s*deb\s+(\[([^\]]*)\]\s+)?(\S+)\s+(\S+)", line)
-        if m and m.group(4) == codename:
-            key = re.search(r"signed-by=(\S+)", m.group(2) or "")
-            print(m.group(3), key.group(1) if key else "-")
-            sys.exit(0)
-for f in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
-    for para in re.split(r"\n\s*\n", open(f).read()):
-        fields = {}
-        for line in para.splitlines():
-            m = re.match(r"([A-Za-z-]+):\s*(.*)", line)
-            if m:
-                fields[m.group(1).lower()] = m.group(2).split()
-        if ("deb" in fields.get("types", []) and codename in fields.get("suites", [])
-                and fields.get("enabled", ["yes"])[0] != "no" and fields.get("uris")):
-            print(fields["uris"][0], (fields.get("signed-by") or ["-"])[0])
-            sys.exit(0)
-sys.exit(1)
-PY
-  ) || skip "no '${VERSION_CODENAME}' archive in this machine's apt sources"
-
   rm -rf "$work"
-  mkdir -p "$work/apt/lists/partial" "$work/apt/archives/partial" "$work/apt/parts" "$work/src"
-  opts="arch=$(dpkg --print-architecture)"
-  [ "$keyring" != "-" ] && opts="$opts signed-by=$keyring"
-  echo "deb-src [$opts] $uri $release main" >"$work/apt/sources.list"
-  aptopt=(-o "Dir::Etc::sourcelist=$work/apt/sources.list" -o "Dir::Etc::sourceparts=$work/apt/parts"
-          -o "Dir::State::Lists=$work/apt/lists" -o "Dir::Cache::archives=$work/apt/archives"
-          -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" -o "APT::Sandbox::User=root")
+  mkdir -p "$work"
   echo "mbedtls3.sh: fetching the $release source of mbedtls"
-  apt-get -q "${aptopt[@]}" update >"$work/apt.log" 2>&1 ||
-    { cat "$work/apt.log" >&2; skip "cannot read the $release sources index"; }
-  (cd "$work/src" && apt-get -q "${aptopt[@]}" source mbedtls >>"$work/apt.log" 2>&1) ||
-    { tail -20 "$work/apt.log" >&2; skip "cannot fetch the $release mbedtls source package"; }
-  srcdir=$(find "$work/src" -mindepth 1 -maxdepth 1 -type d -name 'mbedtls-*' | head -1)
-  [ -n "$srcdir" ] || skip "the mbedtls source package did not unpack"
+  srcdir=$(bash scripts/apt_source.sh "$release" mbedtls "$work/src") ||
+    skip "cannot fetch the $release mbedtls source package (see above)"
   echo "mbedtls3.sh: building $(basename "$srcdir")"
   # PIC: the static archives end up inside libmpsync.so.
   cmake -S "$srcdir" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DENABLE_TESTING=OFF \
@@ -75,7 +31,7 @@ PY
     { tail -30 "$work/cmake.log" >&2; exit 1; }
   cmake --build "$work/build" -j2 >>"$work/cmake.log" 2>&1 || { tail -30 "$work/cmake.log" >&2; exit 1; }
   cmake --install "$work/build" >>"$work/cmake.log" 2>&1
-  rm -rf "$work/build" "$work/src" "$work/apt/archives"
+  rm -rf "$work/build" "$work/src"
   touch "$prefix/.done"
 fi
 
