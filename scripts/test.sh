@@ -10,6 +10,10 @@ ctest --test-dir build --output-on-failure -j2 --timeout 300
 # The same suite under ASan+UBSan, the threaded tests under TSan, and 30 s of every fuzz target
 # (docs/RELIABILITY.md).
 bash scripts/sanitize.sh
+# The TLS layer against mbedTLS 3.6 LTS built from Debian 13's source (Debian 12 ships 2.28).
+bash scripts/mbedtls3.sh build
+# arm64 and armhf cross builds, their unit, rule and e2e tests under qemu-user (docs/PORTABILITY.md).
+bash scripts/cross.sh
 bash scripts/fuzz.sh --smoke
 # A second compiler: clang builds the tree with every warning an error and runs the suite. The
 # sanitizer and fuzz stages above are not repeated (CI stays within 40 minutes). Debian's GNUstep

@@ -108,7 +108,8 @@ typedef struct mpsync_config {
   /** Non-zero: plain TCP. Only for a local mock server; TLS 1.2+ is the default (C15). */
   int plaintext;
   /** CA certificates (PEM file or directory) the server's chain must lead to; NULL = the system
-   * store (/etc/ssl/certs/ca-certificates.crt on Debian). */
+   * store: the first bundle or certificate directory found among the usual places of Linux
+   * distributions, macOS and Android (docs/PORTABILITY.md). */
   const char *ca_file;
   /** Base64 SHA-256 of the server's SubjectPublicKeyInfo; a server whose key differs is refused
    * even with a valid chain. NULL = no pinning. */

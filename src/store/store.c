@@ -9,12 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <mbedtls/gcm.h>
 #include <sqlite3.h>
+#include <uv.h>
 
 #include "util/util.h"
 
@@ -474,7 +474,9 @@ static int seal(mps_store *st, const uint8_t *aad, size_t aad_len, const uint8_t
   int rc = mps_buf_reserve(&st->scratch, SEAL_NONCE + n + SEAL_TAG);
   if (rc) return rc;
   uint8_t *out = st->scratch.data;
-  if (getrandom(out, SEAL_NONCE, 0) != SEAL_NONCE) return MPSYNC_EIO;
+  /* uv_random reaches the OS's CSPRNG on every platform libuv runs on; the Linux system call
+   * is missing on Apple platforms and on Android before API 28. No loop, no callback: synchronous. */
+  if (uv_random(NULL, NULL, out, SEAL_NONCE, 0, NULL) != 0) return MPSYNC_EIO;
   if (mbedtls_gcm_crypt_and_tag(&st->gcm, MBEDTLS_GCM_ENCRYPT, n, out, SEAL_NONCE, aad, aad_len,
                                 p, out + SEAL_NONCE, SEAL_TAG, out + SEAL_NONCE + n) != 0)
     return MPSYNC_EIO;
@@ -703,7 +705,7 @@ int mps_store_device_id(mps_store *st, const char *override, char *out, size_t l
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     uint8_t rnd[24];
-    if (len < sizeof rnd + 1 || getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+    if (len < sizeof rnd + 1 || uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL) != 0)
       return MPSYNC_EIO;
     /* 62 symbols from bytes: the modulo bias is irrelevant for an identifier. */
     for (size_t i = 0; i < sizeof rnd; i++) out[i] = alphabet[rnd[i] % 62];

@@ -1,22 +1,26 @@
 /* mbedTLS over in-memory buffers: certificate verification, host name, TLS 1.2+, SPKI pinning. */
 #include "tls/tls.h"
 
+#include <ctype.h>
+#include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <mbedtls/base64.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/pk.h>
-#include <mbedtls/sha256.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
 #include "core/wire.h"
 #include "mpsync/mpsync_errors.h"
+#include "tls/mbedtls_compat.h"
 
 struct mps_tls_config {
   int is_server;
@@ -43,7 +47,17 @@ static void describe(int rc, const char *what, char *err, size_t errlen) {
   snprintf(err, errlen, "%s: %s", what, buf);
 }
 
+/* Once per process, whichever thread makes the first config. */
+static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
+static int crypto_rc;
+static void crypto_init(void) { crypto_rc = mps_crypto_init(); }
+
 static int config_common(mps_tls_config *c, int endpoint, char *err, size_t errlen) {
+  pthread_once(&crypto_once, crypto_init);
+  if (crypto_rc) {
+    snprintf(err, errlen, "TLS setup: the crypto library did not initialise");
+    return MPSYNC_ETLS;
+  }
   mbedtls_ssl_config_init(&c->ssl);
   mbedtls_entropy_init(&c->entropy);
   mbedtls_ctr_drbg_init(&c->drbg);
@@ -60,7 +74,7 @@ static int config_common(mps_tls_config *c, int endpoint, char *err, size_t errl
   }
   mbedtls_ssl_conf_rng(&c->ssl, mbedtls_ctr_drbg_random, &c->drbg);
   /* TLS 1.2 or newer only (C15): older versions have known-broken constructions. */
-  mbedtls_ssl_conf_min_version(&c->ssl, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+  mps_ssl_conf_min_tls12(&c->ssl);
   return 0;
 }
 
@@ -75,6 +89,72 @@ static int decode_pin(mps_tls_config *c, const char *pin, char *err, size_t errl
   return 0;
 }
 
+/* Bundles: macOS (the keychain's roots, exported by the OS), Alpine and the BSDs share
+ * /etc/ssl/cert.pem; Fedora/RHEL's TLS-only extract, then its older name; openSUSE. */
+const char *const mps_tls_system_ca_files[] = {
+    "/etc/ssl/cert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    NULL};
+/* Directories: Debian/Ubuntu (update-ca-certificates keeps it in step with local additions and
+ * removals), openSUSE, Fedora/RHEL; Android 14+ (updatable by the Conscrypt module), then older
+ * Android. */
+const char *const mps_tls_system_ca_dirs[] = {
+    "/etc/ssl/certs",
+    "/etc/pki/tls/certs",
+    "/apex/com.android.conscrypt/cacerts",
+    "/system/etc/security/cacerts",
+    NULL};
+
+const char *mps_tls_find_ca(const char *const *files, const char *const *dirs) {
+  struct stat sb;
+  for (const char *const *f = files; f && *f; f++)
+    if (stat(*f, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 && access(*f, R_OK) == 0)
+      return *f;
+  for (const char *const *d = dirs; d && *d; d++)
+    if (stat(*d, &sb) == 0 && S_ISDIR(sb.st_mode)) return *d;
+  return NULL;
+}
+
+/* OpenSSL's c_rehash names (8 hex digits of the subject hash, '.', a digit), which Android uses
+ * too: each certificate once, where a whole Debian /etc/ssl/certs holds each three times (the
+ * bundle, the *.pem link, the hash link) and took five times as long to load. */
+static int is_hash_name(const char *s) {
+  for (int i = 0; i < 8; i++)
+    if (!isxdigit((unsigned char)s[i])) return 0;
+  if (s[8] != '.' || !isdigit((unsigned char)s[9])) return 0;
+  for (s += 10; *s; s++)
+    if (!isdigit((unsigned char)*s)) return 0;
+  return 1;
+}
+
+/* The hash-named files of dir when it has any, else every regular file in it; a file that is
+ * not a certificate is skipped. Negative when the directory cannot be read. The directory is
+ * read here, not by mbedtls_x509_crt_parse_path: a 32-bit mbedTLS built without large-file
+ * support gets EOVERFLOW from readdir on ext4's 64-bit cookies (seen under qemu-arm). */
+static int load_ca_dir(mbedtls_x509_crt *chain, const char *dir) {
+  for (int hashed_only = 1; hashed_only >= 0; hashed_only--) {
+    DIR *d = opendir(dir);
+    if (!d) return MBEDTLS_ERR_X509_FILE_IO_ERROR;
+    int seen = 0;
+    struct dirent *e;
+    char path[1024];
+    struct stat sb;
+    while ((e = readdir(d)) != NULL) {
+      if (hashed_only && !is_hash_name(e->d_name)) continue;
+      if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
+          stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        continue;
+      seen++;
+      (void)mbedtls_x509_crt_parse_file(chain, path); /* one bad file does not spoil the rest */
+    }
+    closedir(d);
+    if (seen) break;
+  }
+  return 0;
+}
+
 int mps_tls_client_config(const char *ca_file, const char *pin_sha256, mps_tls_config **out,
                           char *err, size_t errlen) {
   *out = NULL;
@@ -82,14 +162,18 @@ int mps_tls_client_config(const char *ca_file, const char *pin_sha256, mps_tls_c
   if (!c) return MPSYNC_ENOMEM;
   int rc = config_common(c, MBEDTLS_SSL_IS_CLIENT, err, errlen);
   if (!rc && pin_sha256 && *pin_sha256) rc = decode_pin(c, pin_sha256, err, errlen);
+  const char *path = ca_file && *ca_file
+                         ? ca_file
+                         : mps_tls_find_ca(mps_tls_system_ca_files, mps_tls_system_ca_dirs);
+  if (!rc && !path) {
+    snprintf(err, errlen, "no system CA store found: give the CA certificates (ca_file)");
+    rc = MPSYNC_ECONFIG;
+  }
   if (!rc) {
-    const char *path = ca_file && *ca_file ? ca_file : MPS_TLS_SYSTEM_CA;
     struct stat sb;
-    int r;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-      r = mbedtls_x509_crt_parse_path(&c->chain, path);
-    else
-      r = mbedtls_x509_crt_parse_file(&c->chain, path);
+    int r = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)
+                ? load_ca_dir(&c->chain, path)
+                : mbedtls_x509_crt_parse_file(&c->chain, path);
     /* parse_* return the count of certificates they skipped; fail only when none loaded. */
     if (r < 0 || c->chain.version == 0) {
       if (r < 0)
@@ -121,12 +205,12 @@ int mps_tls_server_config(const char *cert_file, const char *key_file, mps_tls_c
     describe(r, cert_file, err, errlen);
     rc = MPSYNC_ECONFIG;
   }
-  if (!rc && (r = mbedtls_pk_parse_keyfile(&c->key, key_file, NULL)) != 0) {
+  if (!rc && (r = mps_pk_parse_keyfile(&c->key, key_file, mbedtls_ctr_drbg_random, &c->drbg)) != 0) {
     describe(r, key_file, err, errlen);
     rc = MPSYNC_ECONFIG;
   }
   /* mbedTLS would take a key that is not the certificate's and fail every handshake later. */
-  if (!rc && mbedtls_pk_check_pair(&c->chain.pk, &c->key) != 0) {
+  if (!rc && mps_pk_check_pair(&c->chain.pk, &c->key, mbedtls_ctr_drbg_random, &c->drbg) != 0) {
     snprintf(err, errlen, "%s is not the private key of %s", key_file, cert_file);
     rc = MPSYNC_ECONFIG;
   }
@@ -166,6 +250,29 @@ static int bio_recv(void *ctx, unsigned char *p, size_t n) {
   return (int)n;
 }
 
+/* A pin before base64: SHA-256 of the key's SubjectPublicKeyInfo DER. */
+static int spki_sha256(mbedtls_pk_context *pk, unsigned char digest[32]) {
+  unsigned char der[2048];
+  int n = mbedtls_pk_write_pubkey_der(pk, der, sizeof der);
+  /* The DER is written at the end of the buffer. */
+  return n > 0 && mps_sha256(der + sizeof der - n, (size_t)n, digest) == 0 ? 0 : -1;
+}
+
+/* The pin is checked on the leaf while the chain is verified, so a mismatch ends the handshake
+ * before the client sends its Finished: under TLS 1.3 a check after the handshake came after
+ * the client had already sent records of application-data type. The chain's own verdict comes
+ * first; mbedTLS calls this root first, leaf (depth 0) last. */
+static int verify_pin(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
+  mps_tls *t = ctx;
+  unsigned char digest[32];
+  if (depth != 0 || *flags != 0) return 0;
+  if (spki_sha256(&crt->pk, digest) != 0 || memcmp(digest, t->cfg->pin, sizeof digest) != 0) {
+    snprintf(t->reason, sizeof t->reason, "server public key does not match the pin");
+    *flags |= MBEDTLS_X509_BADCERT_NOT_TRUSTED;
+  }
+  return 0;
+}
+
 int mps_tls_new(mps_tls_config *cfg, const char *server_name, mps_tls **out) {
   *out = NULL;
   mps_tls *t = calloc(1, sizeof *t);
@@ -178,6 +285,7 @@ int mps_tls_new(mps_tls_config *cfg, const char *server_name, mps_tls **out) {
     return MPSYNC_ETLS;
   }
   mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
+  if (!cfg->is_server && cfg->has_pin) mbedtls_ssl_set_verify(&t->ssl, verify_pin, t);
   *out = t;
   return 0;
 }
@@ -199,19 +307,6 @@ static int fail(mps_tls *t, int rc, const char *what) {
   return MPSYNC_ETLS;
 }
 
-static int check_pin(mps_tls *t) {
-  const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&t->ssl);
-  unsigned char der[2048], digest[32];
-  int n = peer ? mbedtls_pk_write_pubkey_der((mbedtls_pk_context *)&peer->pk, der, sizeof der) : -1;
-  /* The DER is written at the end of the buffer. */
-  if (n <= 0 || mbedtls_sha256_ret(der + sizeof der - n, (size_t)n, digest, 0) != 0 ||
-      memcmp(digest, t->cfg->pin, sizeof digest) != 0) {
-    snprintf(t->reason, sizeof t->reason, "server public key does not match the pin");
-    return MPSYNC_ETLS;
-  }
-  return 0;
-}
-
 int mps_tls_handshake(mps_tls *t) {
   if (t->done) return 0;
   int rc = mbedtls_ssl_handshake(&t->ssl);
@@ -219,6 +314,7 @@ int mps_tls_handshake(mps_tls *t) {
   if (rc != 0) {
     uint32_t flags = mbedtls_ssl_get_verify_result(&t->ssl);
     if (!t->cfg->is_server && flags != 0 && flags != (uint32_t)-1) {
+      if (t->reason[0]) return MPSYNC_ETLS; /* the pin's verdict */
       char info[120];
       mbedtls_x509_crt_verify_info(info, sizeof info, "", flags);
       info[strcspn(info, "\n")] = '\0';
@@ -227,7 +323,6 @@ int mps_tls_handshake(mps_tls *t) {
     }
     return fail(t, rc, "TLS handshake");
   }
-  if (!t->cfg->is_server && t->cfg->has_pin && check_pin(t) != 0) return MPSYNC_ETLS;
   t->done = 1;
   return 0;
 }
@@ -235,7 +330,9 @@ int mps_tls_handshake(mps_tls *t) {
 int mps_tls_handshake_done(const mps_tls *t) { return t->done; }
 
 long mps_tls_read(mps_tls *t, uint8_t *buf, size_t cap) {
-  int rc = mbedtls_ssl_read(&t->ssl, buf, cap);
+  int rc;
+  do rc = mbedtls_ssl_read(&t->ssl, buf, cap);
+  while (MPS_SSL_IS_TICKET(rc));
   if (rc > 0) return rc;
   if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return 0;
   if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
@@ -270,12 +367,11 @@ const char *mps_tls_reason(const mps_tls *t) { return t->reason; }
 int mps_tls_spki_pin_of_file(const char *cert_file, char *out, size_t len) {
   mbedtls_x509_crt crt;
   mbedtls_x509_crt_init(&crt);
-  unsigned char der[2048], digest[32];
+  unsigned char digest[32];
   int rc = MPSYNC_ECONFIG;
   if (mbedtls_x509_crt_parse_file(&crt, cert_file) == 0) {
-    int n = mbedtls_pk_write_pubkey_der(&crt.pk, der, sizeof der);
     size_t olen = 0;
-    if (n > 0 && mbedtls_sha256_ret(der + sizeof der - n, (size_t)n, digest, 0) == 0 &&
+    if (spki_sha256(&crt.pk, digest) == 0 &&
         mbedtls_base64_encode((unsigned char *)out, len, &olen, digest, sizeof digest) == 0)
       rc = 0;
   }

@@ -10,11 +10,19 @@ typedef struct mps_tls_config mps_tls_config;
 /* One TLS connection. */
 typedef struct mps_tls mps_tls;
 
-#define MPS_TLS_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
-#define MPS_TLS_SYSTEM_CA_DIR "/etc/ssl/certs"
+/* Where systems keep their CA certificates, NULL-terminated: single-file bundles first (one parse,
+ * no duplicates), then directories of PEM files. See src/tls/tls.c for which system has which. */
+extern const char *const mps_tls_system_ca_files[];
+extern const char *const mps_tls_system_ca_dirs[];
 
-/* Client policy: verify against ca_file (a file or a directory; NULL = the system store), TLS 1.2+,
- * optional pin = base64 SHA-256 of the server's SubjectPublicKeyInfo. */
+/* The first of files that is a readable non-empty regular file, else the first of dirs that is a
+ * directory; NULL when there is none. The lists are NULL-terminated; either may be NULL. */
+const char *mps_tls_find_ca(const char *const *files, const char *const *dirs);
+
+/* Client policy: verify against ca_file (a PEM file, or a directory: its c_rehash-named files when
+ * it has any, else all of it; NULL = the system store found by
+ * mps_tls_find_ca over the lists above), TLS 1.2+, optional pin = base64 SHA-256 of the server's
+ * SubjectPublicKeyInfo. */
 int mps_tls_client_config(const char *ca_file, const char *pin_sha256, mps_tls_config **out,
                           char *err, size_t errlen);
 /* Server: own certificate chain and key (PEM files). */

@@ -20,15 +20,18 @@ READY_PREFIX = "mpsync-mock-server ready "
 
 
 def build_dir_from_env_or_argv():
-    """The build directory: $MPSYNC_BUILD_DIR, else the first non-option argv entry."""
-    env = os.environ.get("MPSYNC_BUILD_DIR")
-    if env:
-        return env
+    """The build directory: $MPSYNC_BUILD_DIR, else the first non-option argv entry. The argv
+    entry is taken off either way (ctest always passes one; scripts/cross.sh overrides it)."""
+    found = None
     for arg in sys.argv[1:]:
         if not arg.startswith("-") and os.path.isdir(arg):
             sys.argv.remove(arg)
-            return arg
-    raise RuntimeError("set MPSYNC_BUILD_DIR or pass the build directory as an argument")
+            found = arg
+            break
+    found = os.environ.get("MPSYNC_BUILD_DIR") or found
+    if not found:
+        raise RuntimeError("set MPSYNC_BUILD_DIR or pass the build directory as an argument")
+    return found
 
 
 class MockServer:

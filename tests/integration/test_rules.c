@@ -61,6 +61,13 @@ static void teardown(fixture *f) {
   rm_rf(f->dir);
 }
 
+static inline int count_third(recorder *r, const char *third) {
+  int n = 0;
+  for (size_t i = 0; i < recorder_count(r); i++)
+    if (strcmp(recorder_get(r, i).third, third) == 0) n++;
+  return n;
+}
+
 /* C3: a batch that cannot be committed is not acknowledged, so the server sends it again. */
 static void c3_commit_before_ack(void) {
   fixture f;
@@ -720,8 +727,8 @@ static void sec_no_payload_or_session_in_logs(void) {
 
 typedef struct switcher {
   mpsync_client *client;
-  atomic_int binding_seq; /* odd: alice, even: bob; bumped before the bind call */
-  atomic_int bound_seq;   /* the same, bumped only after the bind call returned */
+  atomic_int calling_seq; /* bumped just before a bind call */
+  atomic_int bound_seq;   /* odd: alice, even: bob; bumped only after the bind call returned */
   atomic_int stop;
   atomic_int violations;
 } switcher;
@@ -730,13 +737,14 @@ static switcher the_switcher;
 
 static void isolation_cb(mpsync_client *c, const mpsync_message *m, void *ud) {
   (void)ud;
+  /* Bound first, then calling: equal, bind(seq) had returned and the next had not begun. While a
+   * bind is under way either user's data may still come (the checked seq lags the return of the
+   * bind by a moment, which qemu made long enough to report a violation that was not one). */
   int seq = atomic_load(&the_switcher.bound_seq);
-  int next = atomic_load(&the_switcher.binding_seq);
+  int calling = atomic_load(&the_switcher.calling_seq);
   const char *bound = seq % 2 ? "alice" : "bob";
-  const char *binding = next % 2 ? "alice" : "bob";
-  /* A callback that starts after bind(X) returned must only ever see X's data — or the data of
-   * the user a bind call now under way switches to. */
-  if (seq > 0 && strcmp(m->user_id, bound) != 0 && strcmp(m->user_id, binding) != 0) {
+  /* A callback that starts after bind(X) returned must only ever see X's data. */
+  if (seq > 0 && calling == seq && strcmp(m->user_id, bound) != 0) {
     fprintf(stderr, "user %s's oplog delivered while %s was bound\n", m->user_id, bound);
     atomic_fetch_add(&the_switcher.violations, 1);
   }
@@ -746,7 +754,7 @@ static void isolation_cb(mpsync_client *c, const mpsync_message *m, void *ud) {
 static void *switch_users(void *arg) {
   switcher *sw = arg;
   for (int i = 1; !atomic_load(&sw->stop); i++) {
-    atomic_store(&sw->binding_seq, i);
+    atomic_store(&sw->calling_seq, i);
     mpsync_bind_user(sw->client, i % 2 ? "alice" : "bob", "s");
     atomic_store(&sw->bound_seq, i);
     sleep_ms(15);

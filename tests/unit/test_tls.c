@@ -1,17 +1,22 @@
 /* Unit tests of the TLS memory pipe: a client and a server mbedTLS wired through buffers. */
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "check.h"
 #include "mpsync/mpsync_errors.h"
 #include "tls/tls.h"
 
 static const char *pki;
 
-static const char *path(const char *name) {
+static const char *join(const char *dir, const char *name) {
   static char buf[8][512];
   static int i;
   char *p = buf[i++ % 8];
-  snprintf(p, 512, "%s/%s", pki, name);
+  snprintf(p, 512, "%s/%s", dir, name);
   return p;
 }
+
+static const char *path(const char *name) { return join(pki, name); }
 
 static void move(mps_tls *from, mps_tls *to) {
   const uint8_t *d;
@@ -111,6 +116,66 @@ static void test_bad_config(void) {
            MPSYNC_ECONFIG);
 }
 
+static void copy_file(const char *from, const char *to) {
+  FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+  CHECK(in && out);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, in)) > 0) CHECK_EQ(fwrite(buf, 1, n, out), n);
+  fclose(in);
+  CHECK_EQ(fclose(out), 0);
+}
+
+static char tmp[256];
+
+static const char *tmp_path(const char *name) { return join(tmp, name); }
+
+/* The system store is the first bundle that is there and not empty, else the first directory. */
+static void test_find_ca_in_order(void) {
+  copy_file(path("ca.pem"), tmp_path("bundle.pem"));
+  fclose(fopen(tmp_path("empty.pem"), "w"));
+  CHECK_EQ(mkdir(tmp_path("certs"), 0700), 0);
+  const char *files[] = {tmp_path("missing.pem"), tmp_path("empty.pem"), tmp_path("certs"),
+                         tmp_path("bundle.pem"), NULL};
+  const char *dirs[] = {tmp_path("nodir"), tmp_path("bundle.pem"), tmp_path("certs"), NULL};
+  CHECK_STR(mps_tls_find_ca(files, dirs), files[3]);
+  files[3] = NULL;
+  CHECK_STR(mps_tls_find_ca(files, dirs), dirs[2]);
+  dirs[2] = NULL;
+  CHECK(mps_tls_find_ca(files, dirs) == NULL);
+  CHECK(mps_tls_find_ca(NULL, NULL) == NULL);
+}
+
+/* A c_rehash directory (Debian's /etc/ssl/certs, Android's cacerts) is read by its hash names
+ * only; a directory without any is read whole. */
+static void test_ca_directory(void) {
+  char why[160];
+  CHECK_EQ(mkdir(tmp_path("hashed"), 0700), 0);
+  copy_file(path("other_ca.pem"), tmp_path("hashed/0123abcd.0"));
+  copy_file(path("ca.pem"), tmp_path("hashed/ca.pem"));
+  CHECK_EQ(handshake(tmp_path("hashed"), NULL, path("server.pem"), "localhost", why, sizeof why),
+           MPSYNC_ETLS);
+  copy_file(path("ca.pem"), tmp_path("hashed/0123abcd.1"));
+  CHECK_EQ(handshake(tmp_path("hashed"), NULL, path("server.pem"), "localhost", why, sizeof why),
+           0);
+  CHECK_EQ(mkdir(tmp_path("plain"), 0700), 0);
+  copy_file(path("ca.pem"), tmp_path("plain/ca.pem"));
+  CHECK_EQ(handshake(tmp_path("plain"), NULL, path("server.pem"), "localhost", why, sizeof why), 0);
+}
+
+/* The default finds this machine's store, whichever of the usual places it is in. */
+static void test_system_store(void) {
+  const char *found = mps_tls_find_ca(mps_tls_system_ca_files, mps_tls_system_ca_dirs);
+  if (!found) {
+    fprintf(stderr, "no system CA store on this machine: default not exercised\n");
+    return;
+  }
+  char err[256];
+  mps_tls_config *cfg;
+  CHECK_EQ(mps_tls_client_config(NULL, NULL, &cfg, err, sizeof err), 0);
+  mps_tls_config_free(cfg);
+}
+
 int main(int argc, char **argv) {
   CHECK(argc == 2);
   pki = argv[1];
@@ -120,5 +185,13 @@ int main(int argc, char **argv) {
   RUN(test_expired);
   RUN(test_pin);
   RUN(test_bad_config);
+  snprintf(tmp, sizeof tmp, "%s/test_tls.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+  CHECK(mkdtemp(tmp) != NULL);
+  RUN(test_find_ca_in_order);
+  RUN(test_ca_directory);
+  RUN(test_system_store);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+  CHECK_EQ(system(cmd), 0);
   return 0;
 }

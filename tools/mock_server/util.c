@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
+
+#include <uv.h>
 
 #include "util/utf8.h"
 
@@ -23,7 +24,7 @@ uint64_t random_epoch(void) {
   /* Unpredictable across restarts and data dirs, so a reset stream never reuses an old epoch;
    * the clock is only a fallback if the kernel cannot give random bytes. */
   while (v == 0) {
-    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v) v = (uint64_t)wall_ms() * 2654435761u;
+    if (uv_random(NULL, NULL, &v, sizeof v, 0, NULL) != 0) v = (uint64_t)wall_ms() * 2654435761u;
     v &= INT64_MAX;
   }
   return v;
