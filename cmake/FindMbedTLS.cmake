@@ -1,4 +1,5 @@
 # Find module for mbedTLS releases that ship no CMake package (Debian 12's 2.28): MbedTLS::* targets.
+# SPDX-License-Identifier: Apache-2.0
 #
 # mbedTLS 3.x builds install MbedTLSConfig.cmake with the same target names; the top CMakeLists
 # tries that first. This module finds 2.x and 3.x installs alike (3.x keeps the version in

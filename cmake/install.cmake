@@ -1,4 +1,5 @@
 # Install rules of libmpsync: the library, its public headers, the CMake package and mpsync.pc.
+# SPDX-License-Identifier: Apache-2.0
 include(CMakePackageConfigHelpers)
 
 set(MPSYNC_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/mpsync)

@@ -1,4 +1,5 @@
 /* Minimal example: receive one bizType from a sync server and report each message. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Fetches and unpacks a Debian source package of a given release; prints the unpacked directory.
+# SPDX-License-Identifier: Apache-2.0
 #
 # The archive is the one this machine's own apt sources use (one-line .list files and deb822
 # .sources), with only the release name changed; nothing names a host here. A private apt

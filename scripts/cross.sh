@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Cross-builds libmpsync for arm64 and armhf and runs its unit, rule and e2e tests under qemu-user.
+# SPDX-License-Identifier: Apache-2.0
 #
 # Debian's cross gcc and multiarch -dev packages build the library, the unit tests, the rule
 # tests and the CLI for each target (cmake/toolchains/); ctest runs the test programs through

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The main job: build, start the mock server, listen with mpsync-cli, push two messages with curl.
+# SPDX-License-Identifier: Apache-2.0
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages libmpsync needs to build, demo and test; skips what is present.
+# SPDX-License-Identifier: Apache-2.0
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libuv1-dev libmbedtls-dev libsqlite3-dev

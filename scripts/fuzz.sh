@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan+UBSan, build-fuzz/) and runs them: --smoke runs each
+# SPDX-License-Identifier: Apache-2.0
 # for 30 s (CI), otherwise each runs for FUZZ_SECONDS (default 1 h) on a corpus kept in build-fuzz.
 #
 #   bash scripts/fuzz.sh --smoke                 # CI: every target ~30 s, prints executions

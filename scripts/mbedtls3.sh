@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Builds mbedTLS 3.6 LTS from Debian 13's source package and runs the TLS and e2e tests against it.
+# SPDX-License-Identifier: Apache-2.0
 #
 # Debian 12 ships mbedTLS 2.28; the TLS layer must also build and pass with 3.6 (issue 15). The
 # source comes from the archive this machine already uses (its apt sources), with only the release

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Runs the CTest suite under ASan+UBSan (build-asan) and the threaded tests under TSan (build-tsan);
+# SPDX-License-Identifier: Apache-2.0
 # any sanitizer report, also from a child process such as the mock server, fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."

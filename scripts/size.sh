@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Reports the stripped size of libmpsync per ABI, and of one self-contained shared object per ABI.
+# SPDX-License-Identifier: Apache-2.0
 #
 # Two figures per ABI (x86_64, arm64, armhf), in bytes, as one JSON object on stdout:
 #   libmpsync_so          the shared library of the normal build (RelWithDebInfo), stripped; its

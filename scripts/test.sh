@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds, runs the CTest suite.
+# SPDX-License-Identifier: Apache-2.0
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

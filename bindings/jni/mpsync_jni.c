@@ -1,4 +1,5 @@
 /* JNI shim: the vendor MPSync Java API (bindings/jni/java/main) mapped 1-to-1 onto the public libmpsync C API. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <jni.h>
 #include <pthread.h>
 #include <stdarg.h>

@@ -1,4 +1,5 @@
 # Shared part of the Debian cross toolchain files: set MPSYNC_TRIPLET, MPSYNC_QEMU and the
+# SPDX-License-Identifier: Apache-2.0
 # processor, then include this. Debian's cross gcc and multiarch -dev packages (scripts/cross.sh).
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_C_COMPILER ${MPSYNC_TRIPLET}-gcc)

@@ -1,4 +1,5 @@
 /* libmpsync public API: the one header an app includes to receive server-pushed oplogs. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSYNC_H
 #define MPSYNC_H
 

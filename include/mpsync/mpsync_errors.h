@@ -1,4 +1,5 @@
 /* The one error space of libmpsync: every code, its name and its message, in one X-macro table. */
+/* SPDX-License-Identifier: Apache-2.0 */
 /** \file mpsync_errors.h
  * \brief Error codes of libmpsync. */
 #ifndef MPSYNC_ERRORS_H

@@ -1,4 +1,5 @@
 /* The client: public facade (commands), loop thread (policy, cache, link), delivery threads. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "client/client.h"
 
 #include <inttypes.h>

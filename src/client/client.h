@@ -1,4 +1,5 @@
 /* Internal layout of the client, and which thread owns each part of it. Only client.c touches it. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSYNC_CLIENT_H
 #define MPSYNC_CLIENT_H
 

@@ -1,4 +1,5 @@
 /* The vendor msgData rendering of a message, shared by the JNI and Objective-C shims. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

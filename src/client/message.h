@@ -1,4 +1,5 @@
 /* The message a callback sees: the public struct, with the SDK's oplog array behind it. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSYNC_CLIENT_MESSAGE_H
 #define MPSYNC_CLIENT_MESSAGE_H
 

@@ -1,4 +1,5 @@
 /* mPaaS meta.config loading (C16), parsed with SQLite's JSON functions so the core needs no other parser. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

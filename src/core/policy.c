@@ -1,4 +1,5 @@
 /* Client policy without I/O: back-off, smart heartbeat, redelivery, user generations, as actions. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "policy.h"
 
 #include <stdio.h>

@@ -1,4 +1,5 @@
 /* Client policy without I/O: when to connect, back off, ping, redeliver, and what a user change withdraws. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSYNC_CORE_POLICY_H
 #define MPSYNC_CORE_POLICY_H
 

@@ -1,4 +1,5 @@
 /* Sans-I/O protocol session: validates frame order and content, queues output, keeps heartbeat time. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "session.h"
 
 #include <stdio.h>

@@ -1,4 +1,5 @@
 /* Sans-I/O protocol session (client and server roles): bytes and time in, bytes and events out. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSYNC_CORE_SESSION_H
 #define MPSYNC_CORE_SESSION_H
 

@@ -1,4 +1,5 @@
 /* Frame codec: length-prefixed protobuf envelopes, tolerant of any chunking of the byte stream. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "wire.h"
 
 #include <stdlib.h>

@@ -1,4 +1,5 @@
 /* Frame codec shared by client and server: 4-byte big-endian length + one protobuf Envelope. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSYNC_CORE_WIRE_H
 #define MPSYNC_CORE_WIRE_H
 

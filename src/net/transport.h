@@ -1,4 +1,5 @@
 /* The one libuv transport of client and mock server: resolve, connect, socket <-> TLS <-> session. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSYNC_NET_TRANSPORT_H
 #define MPSYNC_NET_TRANSPORT_H
 

@@ -1,4 +1,5 @@
 /* The client cache on SQLite: schema and migrations, batch commits, message assembly, deletions. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "store/store.h"
 
 #include <errno.h>

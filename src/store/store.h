@@ -1,4 +1,5 @@
 /* The client cache: one SQLite file (WAL) holding streams, sync points, undelivered oplogs, device id. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSYNC_STORE_H
 #define MPSYNC_STORE_H
 

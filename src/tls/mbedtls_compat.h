@@ -1,4 +1,5 @@
 /* The few mbedTLS calls whose form differs between 2.28 (Debian 12) and 3.6 LTS, in one place. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSYNC_MBEDTLS_COMPAT_H
 #define MPSYNC_MBEDTLS_COMPAT_H
 

@@ -1,4 +1,5 @@
 /* mbedTLS over in-memory buffers: certificate verification, host name, TLS 1.2+, SPKI pinning. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "tls/tls.h"
 
 #include <ctype.h>

@@ -1,4 +1,5 @@
 /* TLS as a memory pipe over mbedTLS: ciphertext in and out as bytes, no sockets (STYLE §2). */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSYNC_TLS_H
 #define MPSYNC_TLS_H
 

@@ -1,4 +1,5 @@
 /* Time sources: monotonic for timers, wall clock for expiry. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <time.h>
 
 #include "util.h"

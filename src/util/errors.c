@@ -1,4 +1,5 @@
 /* Error names and messages, generated from the one table in mpsync_errors.h. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "mpsync/mpsync.h"
 
 const char *mpsync_strerror(int err) {

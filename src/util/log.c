@@ -1,4 +1,5 @@
 /* Logging through the app's hook, and string helpers. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,5 @@
 /* Strict UTF-8 (Unicode Table 3-7) and JSON string quoting, shared by the client, the CLI and the mock server. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPS_UTF8_H
 #define MPS_UTF8_H
 

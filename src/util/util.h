@@ -1,4 +1,5 @@
 /* Small internal helpers shared by the client modules: time, logging, strings. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSYNC_UTIL_H
 #define MPSYNC_UTIL_H
 

@@ -1,5 +1,6 @@
 #!/bin/sh
 # ABI test (STYLE §10): every global symbol a shipped libmpsync (.so or .a) defines carries a prefix.
+# SPDX-License-Identifier: Apache-2.0
 #
 # mpsync_ is the public API (and protobuf-c's generated mpsync__*), mps_ the internals. The .so
 # exports the public API only; in the .a every global counts, hidden or not: it lands in the app's

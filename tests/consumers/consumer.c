@@ -1,4 +1,5 @@
 /* An app outside the tree: includes <mpsync/mpsync.h> only, receives one message and reports it. */
+/* SPDX-License-Identifier: Apache-2.0 */
 /* nanosleep() is POSIX; -std=c11 alone hides it. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdatomic.h>

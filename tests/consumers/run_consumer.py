@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# Out-of-tree consumer tests: consumer.c built as an app would build it, receiving one oplog.
+# SPDX-License-Identifier: Apache-2.0
 """Out-of-tree consumer tests: build tests/consumers/consumer.c against libmpsync the way an app
 would (an installed CMake package, pkg-config, or add_subdirectory of the source tree), then let
 it receive one oplog from the mock server on loopback.
@@ -9,6 +11,7 @@ it receive one oplog from the mock server on loopback.
 
 Options for the builds: --cc CC, --flags "FLAGS" (C and link flags, e.g. the sanitizers).
 """
+# SPDX-License-Identifier: Apache-2.0
 
 import argparse
 import glob

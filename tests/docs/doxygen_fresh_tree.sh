@@ -1,5 +1,6 @@
 #!/bin/sh
 # Docs test (STYLE §12): `doxygen Doxyfile` as in a fresh clone exits 0, prints no warning, writes HTML.
+# SPDX-License-Identifier: Apache-2.0
 #
 # The Doxyfile and its inputs are copied to an empty directory first: a build/ left in the source
 # tree would hide a Doxyfile that cannot create its output directory.

@@ -1,4 +1,5 @@
 """Runs mpsync-cli listen as a test client: collects its JSON lines, watches its log, stops it."""
+# SPDX-License-Identifier: Apache-2.0
 
 import json
 import os

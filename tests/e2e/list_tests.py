@@ -1,4 +1,5 @@
 """Prints Class.test_method for every test in a unittest file, one per line, for CTest."""
+# SPDX-License-Identifier: Apache-2.0
 
 import ast
 import sys

@@ -1,4 +1,5 @@
 # Test harness for mpsync-mock-server: runs it, calls its HTTP API, and speaks the long-link.
+# SPDX-License-Identifier: Apache-2.0
 """Test harness for mpsync-mock-server: start/stop/restart the server, call its HTTP API, and a
 minimal raw long-link client (hand-written protobuf encoding, standard library only)."""
 

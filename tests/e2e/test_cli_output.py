@@ -1,4 +1,5 @@
 # mpsync-cli's output lines (issue 13 item 11): exact 64-bit ids, and valid UTF-8 JSON always.
+# SPDX-License-Identifier: Apache-2.0
 """A scripted link server (no mock server: it cannot reach ids near 2^64) welcomes mpsync-cli and
 sends one batch whose ids are 2^64-2 and 2^64-1 and whose text is not valid UTF-8; every line the
 CLI prints must be strict UTF-8 JSON with the exact ids and U+FFFD where the bad bytes were."""

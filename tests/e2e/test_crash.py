@@ -1,4 +1,5 @@
 """Crash test (issue 3): a client killed with SIGKILL at random instants while oplogs stream in."""
+# SPDX-License-Identifier: Apache-2.0
 
 import json
 import os

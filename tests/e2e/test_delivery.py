@@ -1,4 +1,5 @@
 """End-to-end delivery through the mock server and mpsync-cli: order, caching, restart, offline."""
+# SPDX-License-Identifier: Apache-2.0
 
 import os
 import shutil

@@ -1,4 +1,5 @@
 """Cache on a full or read-only file system: a clear error, nothing acknowledged unstored, recovery."""
+# SPDX-License-Identifier: Apache-2.0
 
 import os
 import shutil

@@ -1,4 +1,5 @@
 # End-to-end tests of the mock server: HTTP push API codes, admin API, TLS listener, link control.
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end tests of the mock server's HTTP push API (§5.2/§5.3): one test per result code and
 limit, the admin API, the TLS listener, and the link-control hooks client tests use. The delivery
 rules (S3-S6, S10, retention, epochs) are in test_server_rules.py."""

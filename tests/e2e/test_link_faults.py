@@ -1,4 +1,5 @@
 # Link faults (C11, C12, C19): mpsync-cli behind a fault proxy recovers; nothing lost or repeated.
+# SPDX-License-Identifier: Apache-2.0
 """Each test runs the mock server with a 1 s heartbeat and 1 s timeout, puts the fault proxy of
 tests/faults between it and `mpsync-cli listen`, pushes oplogs before, during and after a fault,
 and checks that the client reconnects (a second `state CONNECTED`) and that every pushed

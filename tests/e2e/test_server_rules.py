@@ -1,4 +1,5 @@
 # Server rules of SPEC §4 (S3–S6, S10, retention, epochs, gaps), one test per rule, named after it.
+# SPDX-License-Identifier: Apache-2.0
 """Server rules of SPEC §4 against mpsync-mock-server over the raw long-link: one test per rule,
 named after it (srv_<rule> in CTest), each failing when the server breaks that rule."""
 

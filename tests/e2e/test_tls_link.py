@@ -1,4 +1,5 @@
 # TLS long-link (C15): mpsync-cli against the mock server's TLS listener, good and refused.
+# SPDX-License-Identifier: Apache-2.0
 """The PKI of tests/tls/make_certs.sh is made in a temporary directory for this run. The client
 talks to the server through the recording fault proxy of tests/faults, so that a refused
 connection can be shown to have carried no TLS application data (no Hello of ours) at all; the

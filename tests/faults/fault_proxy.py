@@ -1,4 +1,5 @@
 # Fault-injection TCP proxy (asyncio, stdlib) between a long-link client and the mock server.
+# SPDX-License-Identifier: Apache-2.0
 """A TCP proxy on 127.0.0.1 that forwards a client's connections to a target and, when told so at
 run time, misbehaves the way mobile networks and broken middleboxes do:
 

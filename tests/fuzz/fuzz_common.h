@@ -1,4 +1,5 @@
 /* Shared helpers of the libFuzzer targets: a property check that aborts, and a tiny PRNG. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSYNC_FUZZ_COMMON_H
 #define MPSYNC_FUZZ_COMMON_H
 

@@ -1,5 +1,6 @@
 /* libFuzzer target: the mock server's HTTP request handlers — the push API (§5.2 single, §5.3
  * global: query string + JSON body) and the admin JSON API — on a real store, without sockets. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <cjson/cJSON.h>
 #include <http_parser.h>
 #include <sqlite3.h>

@@ -1,5 +1,6 @@
 /* libFuzzer target: the meta.config parser (C16) through mpsync_meta_load on an in-memory file,
  * then mpsync_meta_apply; a parsed config must be complete and consistent. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,7 @@
 /* libFuzzer target: round-trip property of the msgData encoder (SPEC §5): random oplogs ->
  * mpsync_message_to_json -> strictly valid JSON text (UTF-8, no raw controls or U+2028/2029) ->
  * cJSON -> the same fields; binary payloads base64 back to their bytes, valid text unchanged. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <cjson/cJSON.h>
 #include <mbedtls/base64.h>
 #include <stdlib.h>

@@ -1,5 +1,6 @@
 /* Shared driver of the two session fuzz targets: feeds hostile bytes to a sans-I/O session in
  * input-chosen chunks with clock ticks, and checks that every byte it writes back is well formed. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSYNC_FUZZ_SESSION_H
 #define MPSYNC_FUZZ_SESSION_H
 

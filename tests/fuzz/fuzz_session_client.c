@@ -1,5 +1,6 @@
 /* libFuzzer target: frame decoder + protobuf decode + session state machine, client role (bytes
  * from a hostile server). Checks that only well-formed batches reach the application (C19). */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <string.h>
 
 #include "fuzz_session.h"

@@ -1,5 +1,6 @@
 /* libFuzzer target: frame decoder + protobuf decode + session state machine, server role (bytes
  * from a hostile client), answering Hello, Ack and PullGlobal as the mock server does. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <string.h>
 
 #include "fuzz_session.h"

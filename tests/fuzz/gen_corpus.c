@@ -1,5 +1,6 @@
 /* Writes the seed corpus of the fuzz targets into DIR/<target>/ (run: fuzz_gen_corpus
  * tests/fuzz/corpus): valid and slightly broken protocol streams, API requests and meta.configs. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,6 @@
 /* Standalone driver for the fuzz targets without libFuzzer (gcc, sanitizer builds): runs every
  * file given, or every file of every directory given, through LLVMFuzzerTestOneInput once. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,4 +1,5 @@
 /* Integration-test harness: spawns the mock server, pushes with curl, records what a client receives. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "harness.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
 /* Integration-test harness: a mock server on free loopback ports, pushes over HTTP, a recording client. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSYNC_TEST_HARNESS_H
 #define MPSYNC_TEST_HARNESS_H
 

@@ -1,4 +1,5 @@
 /* Tests of the client core's second form (issue 12): one owner, a growable API, a bounded shutdown. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdatomic.h>

@@ -1,4 +1,5 @@
 /* Client rules of SPEC §3, one test each, against the mock server through the public C API. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>

@@ -1,9 +1,9 @@
 #!/bin/sh
 # Licence test: every source file of the tree carries "SPDX-License-Identifier: Apache-2.0" near its top.
 #
-# Not in CTest yet: the SPDX lines are added in one sweep once the parallel work on the tree has
-# landed; until then this lists the files still without one. Source files are C, Objective-C,
-# Java, Python, shell, CMake and protobuf; data (fuzz corpus, JSON, Markdown) is not.
+# In CTest as licence_every_source_file_has_spdx; it lists the files still without one. Source
+# files are C, Objective-C, Java, Python, shell, CMake and protobuf; data (fuzz corpus, JSON,
+# Markdown) is not.
 # Usage: check_spdx.sh [SOURCE_DIR]   (default: the tree this script is in)
 set -eu
 root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Makes the test PKI in DIR: a CA, a server certificate for localhost, and the bad ones TLS tests refuse.
+# SPDX-License-Identifier: Apache-2.0
 set -euo pipefail
 dir=${1:?usage: make_certs.sh DIR}
 mkdir -p "$dir"

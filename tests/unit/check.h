@@ -1,4 +1,5 @@
 /* A minimal assertion kit for the unit tests: report file:line and exit non-zero on failure. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSYNC_TEST_CHECK_H
 #define MPSYNC_TEST_CHECK_H
 

@@ -1,4 +1,5 @@
 /* Unit tests of the vendor msgData rendering (SPEC §5): exact bytes for text, binary, escapes. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "check.h"
 #include "client/message.h"
 #include "mpsync/mpsync.h"

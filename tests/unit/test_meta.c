@@ -1,4 +1,5 @@
 /* Unit tests of meta.config loading (C16): the mPaaS keys, our own keys, and refusals. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <unistd.h>
 
 #include "check.h"

@@ -1,4 +1,5 @@
 /* Unit tests of the client policy with a fake clock: back-off, heartbeat, redelivery, users, purge. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "check.h"
 #include "core/policy.h"
 

@@ -1,4 +1,5 @@
 /* Unit tests of the sans-I/O session: a client and a server wired back to back through memory. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "check.h"
 #include "core/session.h"
 #include "mpsync/mpsync_errors.h"

@@ -1,4 +1,5 @@
 /* Unit tests of the client cache: file mode, batch commits, duplicates, grouping, limits, restart. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>

@@ -1,4 +1,5 @@
 /* Unit tests of the TLS memory pipe: a client and a server mbedTLS wired through buffers. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <sys/stat.h>
 #include <unistd.h>
 

@@ -1,4 +1,5 @@
 /* Unit tests of the frame codec: round trips, split and coalesced frames, hostile lengths. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <stdio.h>
 #include <string.h>
 

@@ -1,4 +1,5 @@
 /* mpsync-bench internals: the mock server process, a tiny HTTP push client, clock and stats helpers. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSYNC_BENCH_H
 #define MPSYNC_BENCH_H
 

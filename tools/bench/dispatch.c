@@ -1,4 +1,5 @@
 /* mpsync-bench: the cache's cost per dispatch with and without another user's oplogs cached. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <stdlib.h>
 #include <string.h>
 

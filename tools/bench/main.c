@@ -1,4 +1,5 @@
 /* mpsync-bench: mock server + SDK clients over loopback; prints one JSON object of performance figures. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>

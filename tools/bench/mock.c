@@ -1,4 +1,5 @@
 /* mpsync-bench: runs the mock server as a child process and pushes to it over keep-alive HTTP/1.1. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The peer for mpsync-bench: mosquitto (QoS 1, persistent session) backlog drain and latency, as JSON.
+# SPDX-License-Identifier: Apache-2.0
 # usage: mosquitto.sh [N] [PAYLOAD_BYTES] [LATENCY_SAMPLES]
 # Installs Debian mosquitto + mosquitto-clients when missing (via scripts/deps.sh, as root).
 set -euo pipefail

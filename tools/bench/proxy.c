@@ -1,4 +1,5 @@
 /* mpsync-bench: a loopback TCP proxy that counts the bytes a long-link puts on the wire. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>

@@ -1,4 +1,5 @@
 /* mpsync-bench helpers: monotonic clock, temp directories, peak RSS, quantiles. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <spawn.h>
 #include <stdio.h>

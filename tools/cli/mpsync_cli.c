@@ -1,4 +1,5 @@
 /* mpsync-cli: a command-line sync client on the public C API, printing one JSON line per oplog. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>

@@ -1,5 +1,6 @@
 /* Admin JSON API (§6): biz configs CRUD, online/offline, status, records, and test hooks (links,
  * stream resets, retention). */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "admin.h"
 
 #include <cjson/cJSON.h>

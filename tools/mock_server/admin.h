@@ -1,4 +1,5 @@
 /* Admin JSON API (§6): biz configs CRUD, online/offline, user/device status, operation records. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MOCK_ADMIN_H
 #define MOCK_ADMIN_H
 

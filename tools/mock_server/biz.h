@@ -1,4 +1,5 @@
 /* Biz configurations (§6.2): the struct, its JSON form (biz file and admin API) and validation. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MOCK_BIZ_H
 #define MOCK_BIZ_H
 

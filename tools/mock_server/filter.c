@@ -1,4 +1,5 @@
 /* Per-connection delivery filters of an oplog (SPEC S5): osType, app version range, validTimeEnd. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "filter.h"
 
 #include "util.h"

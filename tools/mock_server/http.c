@@ -1,4 +1,5 @@
 /* HTTP/1.1 front of the mock server: http-parser per connection, routing, JSON responses. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "http.h"
 
 #include <cjson/cJSON.h>

@@ -1,4 +1,5 @@
 /* HTTP/1.1 front of the mock server: http-parser per connection, routing, JSON responses. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MOCK_HTTP_H
 #define MOCK_HTTP_H
 

@@ -1,4 +1,5 @@
 /* Long-link side of the mock server: one sans-I/O server session per TCP (or TLS) connection. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MOCK_LINK_H
 #define MOCK_LINK_H
 

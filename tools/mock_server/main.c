@@ -1,4 +1,5 @@
 /* mpsync-mock-server: entry point — options, listeners, signals, and an orderly shutdown. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>

@@ -1,4 +1,5 @@
 /* The HTTP push API (§5.2 single, §5.3 global): checks, idempotency, storage and live push. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MOCK_PUSH_API_H
 #define MOCK_PUSH_API_H
 

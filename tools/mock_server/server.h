@@ -1,4 +1,5 @@
 /* The mock server's shared context: options, listeners, live connections, the store. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MOCK_SERVER_H
 #define MOCK_SERVER_H
 

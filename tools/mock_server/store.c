@@ -1,4 +1,5 @@
 /* The mock server's state in one SQLite file (SPEC S10): configs, oplogs, streams, points, stats. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "store.h"
 
 #include <sqlite3.h>

@@ -1,4 +1,5 @@
 /* Small helpers of the mock server: clocks, text checks, address parsing and socket writes. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MOCK_UTIL_H
 #define MOCK_UTIL_H
 

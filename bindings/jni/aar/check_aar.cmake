@@ -1,4 +1,5 @@
 # Test (cmake -P): the AAR holds the entries Android needs, and its classes.jar holds the API but no Android stub.
+# SPDX-License-Identifier: Apache-2.0
 execute_process(COMMAND ${JAR_TOOL} tf ${AAR} OUTPUT_VARIABLE entries RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "cannot list ${AAR}")

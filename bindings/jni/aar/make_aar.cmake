@@ -1,4 +1,5 @@
 # Assembles the AAR layout (cmake -P): classes.jar, jni/<ABI>/libmpsync_jni.so, AndroidManifest.xml, proguard.txt, R.txt, zipped.
+# SPDX-License-Identifier: Apache-2.0
 foreach(v JAR JNI_SO ABI SRC STAGE OUT)
   if(NOT DEFINED ${v})
     message(FATAL_ERROR "make_aar.cmake: -D${v}= is required")

@@ -1,4 +1,5 @@
 /* libmpsync's additions to MPSyncInterface: config path, data dir, userId provider, app lifecycle, shutdown. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #import <MPMssAdapter/MPSyncInterface.h>
 
 /*

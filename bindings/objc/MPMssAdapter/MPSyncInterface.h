@@ -1,4 +1,5 @@
 /* MPSyncInterface: the vendor's iOS mobile-sync API (SPEC §6, guide §7.2), implemented over libmpsync. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #import <Foundation/Foundation.h>
 
 /*

@@ -1,4 +1,5 @@
 /* MPSyncInterface over libmpsync's public C API: the iOS shim, also built with GNUstep for the tests. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #import <MPMssAdapter/MPSyncInterface.h>
 #import <MPMssAdapter/MPSyncInterface+MPSyncExtras.h>
 

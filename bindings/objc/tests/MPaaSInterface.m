@@ -1,4 +1,5 @@
 /* Test stand-in for mPaaS's MPaaSInterface: the class the vendor SDK asks for the logged-in userId. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #import "MPaaSInterface.h"
 
 @implementation MPaaSInterface

@@ -1,4 +1,5 @@
 /* The guide's MySyncService sample (§4.2.2): a resident service that listens to one sync bizType. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #import <Foundation/Foundation.h>
 
 @interface MySyncService : NSObject

@@ -1,4 +1,5 @@
 /* The guide's MySyncService sample (§4.2.2), adapted only where gcc/GNUstep lack something; used as a test. */
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Adaptations, each marked "ADAPTED" below:
  *  - dispatch_once + block      → pthread_once with a C function (gcc has no blocks; no libdispatch)

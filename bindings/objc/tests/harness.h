@@ -1,4 +1,5 @@
 /* Test harness for the Objective-C shim: mock server process, HTTP pushes, waiting, recording observers. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #import <Foundation/Foundation.h>
 #include <sys/types.h>
 

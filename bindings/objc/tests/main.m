@@ -1,4 +1,5 @@
 /* Objective-C tests of MPSyncInterface against the mock server; one case per run, named on the command line. */
+/* SPDX-License-Identifier: Apache-2.0 */
 #import <Foundation/Foundation.h>
 #import <MPMssAdapter/MPSyncInterface.h>
 #import <MPMssAdapter/MPSyncInterface+MPSyncExtras.h>

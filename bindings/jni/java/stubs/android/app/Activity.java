@@ -1,4 +1,5 @@
 // Compile-only stub of android.app.Activity (test source set; never shipped), so the seed's sample compiles.
+// SPDX-License-Identifier: Apache-2.0
 package android.app;
 
 import android.content.ContextWrapper;

@@ -1,4 +1,5 @@
 // Compile-only stub of android.content.Context (test source set; never shipped): only what MPSync and tests use.
+// SPDX-License-Identifier: Apache-2.0
 package android.content;
 
 import android.content.res.AssetManager;

@@ -1,4 +1,5 @@
 // Compile-only stub of android.content.ContextWrapper (test source set; never shipped): delegates to a base Context.
+// SPDX-License-Identifier: Apache-2.0
 package android.content;
 
 import android.content.res.AssetManager;

@@ -1,4 +1,5 @@
 // Compile-only stub of android.util.Log (test source set; never shipped): prints to stderr like logcat would show.
+// SPDX-License-Identifier: Apache-2.0
 package android.util;
 
 public final class Log {

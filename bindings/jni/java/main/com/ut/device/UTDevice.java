@@ -1,4 +1,5 @@
 // The vendor's device-id accessor (used by the seed's Android sample), answering libmpsync's device id.
+// SPDX-License-Identifier: Apache-2.0
 package com.ut.device;
 
 import android.content.Context;

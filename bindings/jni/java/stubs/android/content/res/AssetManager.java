@@ -1,4 +1,5 @@
 // Compile-only stub of android.content.res.AssetManager (test source set; never shipped): assets read from a directory.
+// SPDX-License-Identifier: Apache-2.0
 package android.content.res;
 
 import java.io.File;

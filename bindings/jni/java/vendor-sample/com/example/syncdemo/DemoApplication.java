@@ -1,4 +1,5 @@
 // A vendor-style app using every MPSync member of guide §7.1 and SPEC §5: must compile against mpsync.jar unchanged.
+// SPDX-License-Identifier: Apache-2.0
 package com.example.syncdemo;
 
 import android.app.Application;

@@ -1,4 +1,5 @@
 // The seed's Android sample (guide §4.1), verbatim inside an Activity: must compile and run against mpsync.jar unchanged.
+// SPDX-License-Identifier: Apache-2.0
 package com.example.syncdemo;
 
 import android.app.Activity;

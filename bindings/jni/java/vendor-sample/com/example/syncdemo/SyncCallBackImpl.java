@@ -1,4 +1,5 @@
 // The seed's Android sample callback (guide §4.1), verbatim: logs msgData and reports the message received.
+// SPDX-License-Identifier: Apache-2.0
 package com.example.syncdemo;
 
 import android.util.Log;

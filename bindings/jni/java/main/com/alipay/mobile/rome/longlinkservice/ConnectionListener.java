@@ -1,4 +1,5 @@
 // Vendor connection-state listener (SPEC §5), added with MPSync.addConnectionListener.
+// SPDX-License-Identifier: Apache-2.0
 package com.alipay.mobile.rome.longlinkservice;
 
 import com.mpaas.mobile.rome.longlinkservice.ConnectionEvent;

@@ -1,4 +1,5 @@
 // Vendor callback interface (SPEC §5): an app implements it to receive the messages of one bizType.
+// SPDX-License-Identifier: Apache-2.0
 package com.alipay.mobile.rome.longlinkservice;
 
 import com.alipay.mobile.rome.longlinkservice.syncmodel.SyncMessage;

@@ -1,4 +1,5 @@
 // The part of the vendor's MPLogger that sync needs: the user id that MPSync.updateUserInfo binds.
+// SPDX-License-Identifier: Apache-2.0
 package com.mpaas.mas.adapter.api;
 
 /**

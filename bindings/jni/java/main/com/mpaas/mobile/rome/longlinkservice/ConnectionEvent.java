@@ -1,4 +1,5 @@
 // Vendor connection-state event (SPEC §5) passed to ConnectionListener.
+// SPDX-License-Identifier: Apache-2.0
 package com.mpaas.mobile.rome.longlinkservice;
 
 /** A long-link state change. Immutable. */

@@ -1,4 +1,5 @@
 // The vendor's Android sync facade (SPEC §5, guide §4.1/§7.1): static methods, each a thin call into libmpsync via JNI.
+// SPDX-License-Identifier: Apache-2.0
 package com.mpaas.mss.adapter.api;
 
 import android.app.Application;

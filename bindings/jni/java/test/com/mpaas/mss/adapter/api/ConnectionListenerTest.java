@@ -1,4 +1,5 @@
 // JUnit: connection listeners get Connecting/Connected/Disconnected/ConnectFailed in order; remove, duplicates and a throwing listener.
+// SPDX-License-Identifier: Apache-2.0
 package com.mpaas.mss.adapter.api;
 
 import static org.junit.Assert.assertEquals;

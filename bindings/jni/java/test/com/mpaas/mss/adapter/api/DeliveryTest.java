@@ -1,4 +1,5 @@
 // JUnit: what arrives — msgData exactly as SPEC §5, userId/biz/id/hasMore, user and device dimension, several bizTypes, Chinese/emoji/binary payloads.
+// SPDX-License-Identifier: Apache-2.0
 package com.mpaas.mss.adapter.api;
 
 import static org.junit.Assert.assertArrayEquals;

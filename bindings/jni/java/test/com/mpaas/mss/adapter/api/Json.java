@@ -1,4 +1,5 @@
 // Test helper: a small strict JSON reader (objects keep key order) to check msgData exactly, with no library.
+// SPDX-License-Identifier: Apache-2.0
 package com.mpaas.mss.adapter.api;
 
 import java.util.ArrayList;

@@ -1,4 +1,5 @@
 // JUnit: JNI lifetimes — global references freed on unregister/remove/shutdown, the delivery thread attached once and detached at shutdown.
+// SPDX-License-Identifier: Apache-2.0
 package com.mpaas.mss.adapter.api;
 
 import static org.junit.Assert.assertFalse;

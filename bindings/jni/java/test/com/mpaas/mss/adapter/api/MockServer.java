@@ -1,4 +1,5 @@
 // Test helper: runs build/bin/mpsync-mock-server on free loopback ports in a temp dir and pushes through its HTTP API.
+// SPDX-License-Identifier: Apache-2.0
 package com.mpaas.mss.adapter.api;
 
 import java.io.BufferedReader;

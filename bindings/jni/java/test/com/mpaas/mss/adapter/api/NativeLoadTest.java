@@ -1,4 +1,5 @@
 // JUnit: JNI_OnLoad against a SyncMessage class that lacks a field fails cleanly under -Xcheck:jni (no JNI call with an exception pending).
+// SPDX-License-Identifier: Apache-2.0
 package com.mpaas.mss.adapter.api;
 
 import static org.junit.Assert.assertEquals;

@@ -1,4 +1,5 @@
 // Test helper: an ISyncCallback that queues what it receives and can skip the report or throw, like a faulty app.
+// SPDX-License-Identifier: Apache-2.0
 package com.mpaas.mss.adapter.api;
 
 import static org.junit.Assert.assertNull;

@@ -1,4 +1,5 @@
 // JUnit: unreported and throwing callbacks get the message again; unregister keeps the backlog and register delivers it; many messages.
+// SPDX-License-Identifier: Apache-2.0
 package com.mpaas.mss.adapter.api;
 
 import static org.junit.Assert.assertEquals;

@@ -1,4 +1,5 @@
 // Test base: per test a fresh mock server, temp dirs and meta.config, and an SDK shut down afterwards so nothing leaks between tests.
+// SPDX-License-Identifier: Apache-2.0
 package com.mpaas.mss.adapter.api;
 
 import static org.junit.Assert.assertEquals;

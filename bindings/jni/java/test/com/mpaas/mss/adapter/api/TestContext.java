@@ -1,4 +1,5 @@
 // Test helper: a desktop android.content.Context (over the compile-only stubs) with a temp files dir and assets dir.
+// SPDX-License-Identifier: Apache-2.0
 package com.mpaas.mss.adapter.api;
 
 import android.content.Context;

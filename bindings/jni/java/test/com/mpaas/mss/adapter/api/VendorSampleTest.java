@@ -1,4 +1,5 @@
 // JUnit: the seed's Android sample (MainActivity.button1Clicked + SyncCallBackImpl) run unchanged, and where initialize() finds its files.
+// SPDX-License-Identifier: Apache-2.0
 package com.mpaas.mss.adapter.api;
 
 import static org.junit.Assert.assertEquals;

@@ -1,4 +1,5 @@
 // Vendor message object (SPEC §5) handed to ISyncCallback; public fields, as apps read them directly.
+// SPDX-License-Identifier: Apache-2.0
 package com.alipay.mobile.rome.longlinkservice.syncmodel;
 
 /**
