@@ -75,7 +75,10 @@ class FsFaults(unittest.TestCase):
         lst.wait_connected()
         for i in range(5):
             self.push(i)
-        lst.take(5)
+        last = lst.take(5)[-1]["mk"]
+        # The CLI prints an oplog, then reports its message: stop only once the last report is
+        # committed, or the last message is (rightly) delivered again at the next start.
+        lst.wait_log(r"reported \S+ message \d+,%d," % last, timeout=10)
         lst.stop()
         # Read-only (a remount needs the files closed, as after a crash or an OS update).
         self.assertEqual(mount(["-o", "remount,ro", self.mnt]).returncode, 0)
