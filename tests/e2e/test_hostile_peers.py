@@ -16,6 +16,13 @@ BACKLOG = 50000
 PAYLOAD = "x" * 4096
 
 
+def rss_limit_mb():
+    # 64 MB (issue 13). Under ASan (scripts/sanitize.sh sets ASAN_OPTIONS) freed memory sits in
+    # the sanitizer's quarantine and allocations carry redzones: three times that, still far
+    # below the ~1 GB of an unbounded backlog.
+    return 192 if os.environ.get("ASAN_OPTIONS") else 64
+
+
 def vm_rss_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -45,7 +52,8 @@ class HostilePeers(unittest.TestCase):
                 peers.append(peer)
             time.sleep(3)  # every walk runs until its peer falls behind
             rss_mb = vm_rss_kb(server.proc.pid) / 1024
-            self.assertLess(rss_mb, 64, "server RSS %.0f MB with 5 peers that do not read" % rss_mb)
+            self.assertLess(rss_mb, rss_limit_mb(),
+                            "server RSS %.0f MB with 5 peers that do not read" % rss_mb)
             # Nothing is lost by the pause: a peer that starts reading gets all of it, in order.
             reader = peers[0]
             last, n = 0, 0
@@ -58,7 +66,8 @@ class HostilePeers(unittest.TestCase):
                     n += 1
             self.assertEqual(n, BACKLOG, "the paused backlog did not resume to the end")
             rss_mb = vm_rss_kb(server.proc.pid) / 1024
-            self.assertLess(rss_mb, 64, "server RSS %.0f MB after one peer read it all" % rss_mb)
+            self.assertLess(rss_mb, rss_limit_mb(),
+                            "server RSS %.0f MB after one peer read it all" % rss_mb)
             for peer in peers:
                 peer.close()
 
