@@ -686,7 +686,19 @@ static void on_wakeup(uv_async_t *a) {
     finish_cmd(k, rc);
     k = next;
   }
-  if (atomic_load(&c->stop)) handle_stop(c);
+  if (!atomic_load(&c->stop)) return;
+  /* Commands queued while the ones above ran: their wakeup dies with the async handle, so they
+   * are answered here (no new one can come: stopping is set). A waiting caller must not hang. */
+  uv_mutex_lock(&c->lock);
+  k = c->cmd_head;
+  c->cmd_head = c->cmd_tail = NULL;
+  uv_mutex_unlock(&c->lock);
+  while (k) {
+    cmd *next = k->next;
+    finish_cmd(k, MPSYNC_ESHUTDOWN);
+    k = next;
+  }
+  handle_stop(c);
 }
 
 static void loop_main(void *arg) {
