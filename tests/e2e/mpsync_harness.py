@@ -20,6 +20,15 @@ import time
 READY_PREFIX = "mpsync-mock-server ready "
 
 
+def vm_rss_kb(pid):
+    """Resident memory of a process, in kB (from /proc)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
 def build_dir_from_env_or_argv():
     """The build directory: $MPSYNC_BUILD_DIR, else the first non-option argv entry. The argv
     entry is taken off either way (ctest always passes one; scripts/cross.sh overrides it)."""

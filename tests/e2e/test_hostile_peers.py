@@ -7,7 +7,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mpsync_harness import MockServer, build_dir_from_env_or_argv  # noqa: E402
+from mpsync_harness import MockServer, build_dir_from_env_or_argv, vm_rss_kb  # noqa: E402
 
 BUILD_DIR = None
 INSTANCE = "ws_HOSTILE"
@@ -24,14 +24,6 @@ def check_rss(test, pid, what):
         return
     rss_mb = vm_rss_kb(pid) / 1024
     test.assertLess(rss_mb, 64, "server RSS %.0f MB %s" % (rss_mb, what))
-
-
-def vm_rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
 
 
 class HostilePeers(unittest.TestCase):

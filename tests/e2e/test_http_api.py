@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mpsync_harness import (STREAM_DEVICE, STREAM_GLOBAL, STREAM_USER, ENV_CLOSE,  # noqa: E402
                             CLOSE_REPLACED, CLOSE_RETRY_LATER, CLOSE_SERVER_SHUTDOWN,
                             CLOSE_HEARTBEAT_TIMEOUT, MockServer, build_dir_from_env_or_argv,
-                            pb_decode)
+                            pb_decode, vm_rss_kb)
 
 BUILD_DIR = None
 INSTANCE = "ws_APP1"
@@ -591,14 +591,6 @@ class LimitedServer(MockServer):
 
     def command(self):
         return ["prlimit", "--nofile=%d:%d" % (self.nofile, self.nofile), "--"] + super().command()
-
-
-def vm_rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
 
 
 def closed_by_peer(sock, timeout):

@@ -2,12 +2,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -293,4 +296,35 @@ void client_config(mpsync_config *cfg, mock *m, const char *dir, recorder *r) {
   cfg->user_data = r;
   cfg->log_level = MPSYNC_LOG_DEBUG;
   if (getenv("MPSYNC_TEST_LOG")) cfg->log_fn = log_to_stderr;
+}
+
+int listen_loopback(int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof sa;
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+      getsockname(fd, (struct sockaddr *)&sa, &len) != 0 || listen(fd, 4) != 0)
+    FAIL("cannot listen on loopback");
+  *port = ntohs(sa.sin_port);
+  return fd;
+}
+
+int run_named_test(const named_test *tests, size_t n, int argc, char **argv, const char **bin_dir) {
+  if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+    for (size_t i = 0; i < n; i++) puts(tests[i].name);
+    return 0;
+  }
+  if (argc != 3) {
+    fprintf(stderr, "usage: %s BIN_DIR TEST | --list\n", argv[0]);
+    return 2;
+  }
+  *bin_dir = argv[1];
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(tests[i].name, argv[2]) == 0) {
+      tests[i].fn();
+      fprintf(stderr, "ok %s\n", argv[2]);
+      return 0;
+    }
+  fprintf(stderr, "no test %s\n", argv[2]);
+  return 2;
 }

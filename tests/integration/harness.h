@@ -86,6 +86,20 @@ void rm_rf(const char *dir);
 /* Stops every mock server this test started (they would outlive a failed test otherwise). */
 void harness_kill_servers(void);
 
+/* A listening TCP socket on 127.0.0.1, on a free port (*port); exits the test on failure. For
+ * the tests' own fake servers. */
+int listen_loopback(int *port);
+
+/* One test of a suite binary, run by name as its own CTest entry. */
+typedef struct named_test {
+  const char *name;
+  void (*fn)(void);
+} named_test;
+
+/* main() of a suite binary: `--list` prints the names; `BIN_DIR TEST` sets *bin_dir and runs
+ * TEST. Returns the exit status. */
+int run_named_test(const named_test *tests, size_t n, int argc, char **argv, const char **bin_dir);
+
 #define FAIL(...)                                                  \
   do {                                                             \
     harness_kill_servers();                                        \

@@ -329,13 +329,7 @@ static void *silent_main(void *arg) {
 }
 
 static void silent_start(silent_server *s) {
-  s->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  EXPECT(bind(s->listen_fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-  socklen_t len = sizeof sa;
-  getsockname(s->listen_fd, (struct sockaddr *)&sa, &len);
-  s->port = ntohs(sa.sin_port);
-  EXPECT(listen(s->listen_fd, 4) == 0);
+  s->listen_fd = listen_loopback(&s->port);
   pthread_create(&s->thread, NULL, silent_main, s);
 }
 
@@ -579,18 +573,14 @@ static void *hostile_main(void *arg) {
  * another device's or another user's stream: never stored, dispatched or acknowledged. */
 static void foreign_stream_refused(const char *kind) {
   hostile_server h = {.kind = kind};
-  h.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  EXPECT(bind(h.listen_fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-  socklen_t len = sizeof sa;
-  getsockname(h.listen_fd, (struct sockaddr *)&sa, &len);
-  EXPECT(listen(h.listen_fd, 4) == 0);
+  int port;
+  h.listen_fd = listen_loopback(&port);
   pthread_create(&h.thread, NULL, hostile_main, &h);
   char dir[64];
   make_temp_dir(dir, sizeof dir);
   recorder rec;
   recorder_init(&rec, 1);
-  mock fake = {.link_port = ntohs(sa.sin_port)};
+  mock fake = {.link_port = port};
   mpsync_config cfg;
   client_config(&cfg, &fake, dir, &rec);
   cfg.log_fn = recorder_log;
@@ -655,12 +645,7 @@ static void lost_cache_gets_unreported_oplogs_again(void) {
   teardown(&f);
 }
 
-typedef struct {
-  const char *name;
-  void (*fn)(void);
-} test_case;
-
-static const test_case tests[] = {
+static const named_test tests[] = {
     {"register_unregister_race_loses_nothing", register_unregister_race_loses_nothing},
     {"rebind_same_user_keeps_queued_message", rebind_same_user_keeps_queued_message},
     {"old_smaller_config_struct_works", old_smaller_config_struct_works},
@@ -682,21 +667,5 @@ static const test_case tests[] = {
 };
 
 int main(int argc, char **argv) {
-  if (argc == 2 && strcmp(argv[1], "--list") == 0) {
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) puts(tests[i].name);
-    return 0;
-  }
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s BIN_DIR TEST | --list\n", argv[0]);
-    return 2;
-  }
-  bin_dir = argv[1];
-  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-    if (strcmp(tests[i].name, argv[2]) == 0) {
-      tests[i].fn();
-      fprintf(stderr, "ok %s\n", argv[2]);
-      return 0;
-    }
-  fprintf(stderr, "no test %s\n", argv[2]);
-  return 2;
+  return run_named_test(tests, sizeof tests / sizeof tests[0], argc, argv, &bin_dir);
 }

@@ -661,13 +661,7 @@ static void *replay_main(void *arg) {
 /* C8: what is at or below the sync point, or already cached, is never dispatched twice. */
 static void c8_no_double_dispatch_even_if_the_server_replays(void) {
   replay_server rs = {.rounds = 2};
-  rs.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  EXPECT(bind(rs.listen_fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-  socklen_t len = sizeof sa;
-  getsockname(rs.listen_fd, (struct sockaddr *)&sa, &len);
-  rs.port = ntohs(sa.sin_port);
-  EXPECT(listen(rs.listen_fd, 4) == 0);
+  rs.listen_fd = listen_loopback(&rs.port);
   pthread_create(&rs.thread, NULL, replay_main, &rs);
 
   char dir[64];
@@ -856,12 +850,8 @@ static void *flood_main(void *arg) {
 /* Bounded memory under a hostile server: 200 MB of oplogs the app never reports. */
 static void sec_memory_bounded_under_flood(void) {
   flood_server fs = {0};
-  fs.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  EXPECT(bind(fs.listen_fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-  socklen_t len = sizeof sa;
-  getsockname(fs.listen_fd, (struct sockaddr *)&sa, &len);
-  EXPECT(listen(fs.listen_fd, 4) == 0);
+  int port;
+  fs.listen_fd = listen_loopback(&port);
   signal(SIGPIPE, SIG_IGN);
   pthread_t t;
   pthread_create(&t, NULL, flood_main, &fs);
@@ -869,7 +859,7 @@ static void sec_memory_bounded_under_flood(void) {
   make_temp_dir(dir, sizeof dir);
   recorder rec;
   recorder_init(&rec, 0);
-  mock fake = {.link_port = ntohs(sa.sin_port)};
+  mock fake = {.link_port = port};
   mpsync_config cfg;
   client_config(&cfg, &fake, dir, &rec);
   cfg.device_id = "flood-device-0000000000001";
@@ -894,11 +884,6 @@ static void sec_memory_bounded_under_flood(void) {
   close(fs.listen_fd);
   rm_rf(dir);
 }
-
-typedef struct named_test {
-  const char *name;
-  void (*fn)(void);
-} named_test;
 
 static const named_test tests[] = {
     {"c3_commit_before_ack", c3_commit_before_ack},
@@ -929,21 +914,5 @@ static const named_test tests[] = {
 };
 
 int main(int argc, char **argv) {
-  if (argc == 2 && strcmp(argv[1], "--list") == 0) {
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) puts(tests[i].name);
-    return 0;
-  }
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s BIN_DIR TEST | --list\n", argv[0]);
-    return 2;
-  }
-  bin_dir = argv[1];
-  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-    if (strcmp(tests[i].name, argv[2]) == 0) {
-      tests[i].fn();
-      fprintf(stderr, "ok %s\n", argv[2]);
-      return 0;
-    }
-  fprintf(stderr, "no test %s\n", argv[2]);
-  return 2;
+  return run_named_test(tests, sizeof tests / sizeof tests[0], argc, argv, &bin_dir);
 }
