@@ -42,10 +42,14 @@ tree=$work/tree
 # -I puts the 3.6 headers before /usr/include's 2.28; CMAKE_PREFIX_PATH finds the 3.6 archives.
 cmake -S "$root" -B "$tree" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_PREFIX_PATH="$prefix" \
   -DCMAKE_C_FLAGS="-I$prefix/include" -DMPSYNC_JNI=OFF -DMPSYNC_OBJC=OFF >"$work/tree.log"
-for lib in MBEDTLS_LIB MBEDX509_LIB MBEDCRYPTO_LIB; do
-  grep -q "^$lib:FILEPATH=$prefix/" "$tree/CMakeCache.txt" ||
-    { echo "mbedtls3.sh: $lib is not the 3.6 build" >&2; exit 1; }
-done
+# The build must take 3.6 from the prefix: through its own CMake package (MbedTLSConfig.cmake,
+# which 3.x installs), or through cmake/FindMbedTLS.cmake's libraries.
+if ! grep -q "^MbedTLS_DIR:PATH=$prefix/" "$tree/CMakeCache.txt"; then
+  for lib in mbedtls mbedx509 mbedcrypto; do
+    grep -q "^MbedTLS_${lib}_LIBRARY:FILEPATH=$prefix/" "$tree/CMakeCache.txt" ||
+      { echo "mbedtls3.sh: $lib is not the 3.6 build" >&2; exit 1; }
+  done
+fi
 # The TLS layer, the cache's AES-GCM seal, and the e2e tests over both (the CLI and mock server
 # use mbedTLS's base64 too).
 cmake --build "$tree" -j2 --target test_tls test_store mpsync-mock-server mpsync-cli
