@@ -180,8 +180,10 @@ class TlsLink(unittest.TestCase):
         self.start_client(server.link_tls_port, "--ca", self.pem("ca"), "--server-name",
                           "localhost", blackhole=True)
         t0 = time.monotonic()
-        self.lst.wait_log(r"state CONNECT_FAILED: ", 15 + 3)
-        self.assertLess(time.monotonic() - t0, 15 + 3)
+        # 8 s of slack: the cross stage runs the client under qemu-user, where start-up and the
+        # timer's first tick lag; what matters is that it ends, well before a second deadline.
+        self.lst.wait_log(r"state CONNECT_FAILED: ", 15 + 8)
+        self.assertLess(time.monotonic() - t0, 15 + 8)
 
     # -- refused --
     def test_wrong_ca_refused(self):
