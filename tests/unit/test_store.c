@@ -885,8 +885,11 @@ static void test_encrypted_cache(void) {
   sqlite3 *db;
   CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
   CHECK_EQ(sqlite3_exec(db,
-                        "UPDATE oplogs SET payload = CAST(substr(payload, 1, 20) || 'X' ||"
-                        " substr(payload, 22) AS BLOB) WHERE oplog_id = 2;"
+                        /* a byte that differs from the one it replaces (a random 'X' there
+                         * would make this no tampering at all, 1 run in 256) */
+                        "UPDATE oplogs SET payload = CAST(substr(payload, 1, 20) ||"
+                        " CASE WHEN substr(payload, 21, 1) = CAST('X' AS BLOB) THEN 'Y' ELSE 'X'"
+                        " END || substr(payload, 22) AS BLOB) WHERE oplog_id = 2;"
                         "UPDATE oplogs SET payload = (SELECT payload FROM oplogs WHERE oplog_id=3)"
                         " WHERE oplog_id = 1;",
                         NULL, NULL, NULL),
