@@ -62,13 +62,6 @@ static void teardown(fixture *f) {
   rm_rf(f->dir);
 }
 
-static inline int count_third(recorder *r, const char *third) {
-  int n = 0;
-  for (size_t i = 0; i < recorder_count(r); i++)
-    if (strcmp(recorder_get(r, i).third, third) == 0) n++;
-  return n;
-}
-
 /* C3: a batch that cannot be committed is not acknowledged, so the server sends it again. */
 static void c3_commit_before_ack(void) {
   fixture f;
