@@ -319,12 +319,45 @@ static int batch_is_ours(mpsync_client *c, const mps_batch *b) {
   }
 }
 
+static int biz_registered(void *ud, const char *biz) {
+  loop_biz *lb = find_biz(ud, biz, 0);
+  return lb && lb->fn;
+}
+
 static int on_batch(void *ud, const mps_batch *b) {
   mpsync_client *c = ud;
   if (!batch_is_ours(c, b)) {
     mps_log(&c->log, MPSYNC_LOG_WARN, "refused a %s batch of %s for another target",
             kind_name(b->kind), b->biz_type);
     return MPSYNC_EPROTO;
+  }
+  int admits = mps_store_stream_admits(c->store, b, mps_policy_user(c->policy),
+                                       MPS_MAX_HELLO_STREAMS);
+  if (admits < 0) {
+    mps_log(&c->log, MPSYNC_LOG_ERROR, "cache read failed: %s", mps_store_errmsg(c->store));
+    return MPSYNC_ESTORE;
+  }
+  if (!admits) {
+    /* Issue 13 item 9: every stream kept is announced in each Hello; beyond the bound a hostile
+     * server could grow the Hello past the frame limit and cut this device off for good. Only a
+     * server planting streams gets here: the newest stream of a bizType nobody registered makes
+     * room (planted junk, most likely); when every stream is registered, the batch is refused. */
+    char gone[32];
+    int rc = mps_store_forget_newest_stream(c->store, mps_policy_user(c->policy), biz_registered,
+                                            c, gone, sizeof gone);
+    if (rc < 0) {
+      mps_log(&c->log, MPSYNC_LOG_ERROR, "cache write failed: %s", mps_store_errmsg(c->store));
+      return MPSYNC_ESTORE;
+    }
+    if (!rc) {
+      mps_log(&c->log, MPSYNC_LOG_WARN, "refused a new %s stream of %s: %u streams kept already",
+              kind_name(b->kind), b->biz_type, MPS_MAX_HELLO_STREAMS);
+      return MPSYNC_EPROTO;
+    }
+    if (!c->forgot_streams++)
+      mps_log(&c->log, MPSYNC_LOG_WARN,
+              "%u streams kept already: forgot the newest unregistered one (%s) for a new one of %s",
+              MPS_MAX_HELLO_STREAMS, gone, b->biz_type);
   }
   uint64_t point;
   size_t inserted;
@@ -373,6 +406,7 @@ static void on_peer_close(void *ud, int code, const char *reason, uint32_t retry
   mpsync_client *c = ud;
   mps_log(&c->log, MPSYNC_LOG_INFO, "server closed the link (%d): %s", code, reason);
   c->retry_after_s = retry_after_s;
+  c->close_code = code;
 }
 
 static void on_pong(void *ud) {
@@ -384,13 +418,28 @@ static void on_pong(void *ud) {
 static const mps_session_callbacks session_callbacks = {
     .on_welcome = on_welcome, .on_batch = on_batch, .on_close = on_peer_close, .on_pong = on_pong};
 
+/* What the policy needs to know of why a link ended: silence, replacement, a protocol error. */
+static mps_down_cause down_cause(const mpsync_client *c, int err) {
+  if (err == MPSYNC_ETIMEDOUT) return MPS_DOWN_SILENCE;
+  if (err == MPSYNC_EPROTO || err == MPSYNC_EFRAMESIZE || err == MPSYNC_EVERSION)
+    return MPS_DOWN_PROTOCOL;
+  if (err != MPSYNC_ECLOSED) return MPS_DOWN_ERROR;
+  switch (c->close_code) {
+    case MPSYNC__WIRE__CLOSE_CODE__CLOSE_REPLACED: return MPS_DOWN_REPLACED;
+    case MPSYNC__WIRE__CLOSE_CODE__CLOSE_PROTOCOL_ERROR:
+    case MPSYNC__WIRE__CLOSE_CODE__CLOSE_FRAME_TOO_LARGE:
+    case MPSYNC__WIRE__CLOSE_CODE__CLOSE_UNSUPPORTED_VERSION:
+    case MPSYNC__WIRE__CLOSE_CODE__CLOSE_BAD_HELLO: return MPS_DOWN_PROTOCOL;
+    default: return MPS_DOWN_ERROR;
+  }
+}
+
 static void link_lost(mpsync_client *c, int err, const char *reason) {
   int was_up = mps_policy_link_is_up(c->policy);
   mps_log(&c->log, was_up ? MPSYNC_LOG_INFO : MPSYNC_LOG_WARN, "link %s: %s",
           was_up ? "lost" : "failed", reason);
   uint64_t now = uv_now(&c->loop);
-  mps_policy_link_down(c->policy, now, reason, c->retry_after_s,
-                       err == MPSYNC_ETIMEDOUT ? MPS_DOWN_SILENCE : MPS_DOWN_ERROR);
+  mps_policy_link_down(c->policy, now, reason, c->retry_after_s, down_cause(c, err));
   uint64_t at = mps_policy_reconnect_at(c->policy);
   if (at != MPS_POLICY_NO_DEADLINE)
     mps_log(&c->log, MPSYNC_LOG_INFO, "reconnect in %" PRIu64 " ms", at > now ? at - now : 0);
@@ -423,6 +472,13 @@ static void on_link_open(mps_link *l, void *ud) {
     mps_log(&c->log, MPSYNC_LOG_WARN, "cannot read sync points: %s", mps_store_errmsg(c->store));
   h.streams = pts;
   h.n_streams = n;
+  if (n > MPS_MAX_HELLO_STREAMS) {
+    /* A cache filled before the bound existed: announce what fits; the server sends the rest
+     * from this device's acknowledged points. */
+    mps_log(&c->log, MPSYNC_LOG_ERROR, "%zu streams cached: announcing the first %u", n,
+            MPS_MAX_HELLO_STREAMS);
+    h.n_streams = MPS_MAX_HELLO_STREAMS;
+  }
   /* C21: a cache that never finished a handshake, with no sync point at all, is new or was
    * lost: the server must resend what it keeps, not what follows our old acknowledgements. */
   h.fresh_cache = n == 0 && mps_store_setting(c->store, "cache_synced", 0) == 0;
@@ -442,6 +498,8 @@ static const mps_link_callbacks link_callbacks = {.on_open = on_link_open, .on_d
 
 static void do_connect(mpsync_client *c) {
   c->retry_after_s = 0;
+  c->close_code = -1;
+  c->forgot_streams = 0;
   mps_link_options o = {.tls = c->tls_config,
                         .server_name = c->server_name,
                         .ready_timeout_ms = CONNECT_TIMEOUT_MS,
@@ -471,6 +529,32 @@ static void do_disconnect(mpsync_client *c, const char *why) {
   mps_link_close(l, 1);
 }
 
+/* Another install announces this device id (issue 13 item 10): an iOS backup restored onto a
+ * second phone, say. The copy takes a new id and the original keeps its own; when neither can
+ * tell (files older than the record of where the id was written), both change it the second
+ * time: two fresh random ids cannot collide again. */
+static void resolve_collision(mpsync_client *c, unsigned times, const char *why) {
+  int copied = mps_store_device_id_copied(c->store);
+  if (!copied && times < 2) {
+    mps_log(&c->log, MPSYNC_LOG_WARN,
+            "device id %s is in use by another install (%s): keeping it, this is the original",
+            c->device_id, why);
+    return;
+  }
+  char fresh[sizeof c->device_id];
+  if (mps_store_new_device_id(c->store, fresh, sizeof fresh) != 0) {
+    mps_log(&c->log, MPSYNC_LOG_ERROR, "cannot store a new device id: %s",
+            mps_store_errmsg(c->store));
+    return;
+  }
+  mps_log(&c->log, MPSYNC_LOG_WARN, "device id %s is in use by another install (%s): %s, new device id %s",
+          c->device_id, why, copied ? "this install is the copy" : "neither install is known as the original",
+          fresh);
+  uv_mutex_lock(&c->lock);
+  memcpy(c->device_id, fresh, sizeof fresh);
+  uv_mutex_unlock(&c->lock);
+}
+
 /* Carries out what the policy decided, in order. */
 static void run_actions(mpsync_client *c) {
   mps_action a;
@@ -494,6 +578,7 @@ static void run_actions(mpsync_client *c) {
         if (c->link) mps_session_set_heartbeat(mps_link_session(c->link), a.value);
         mps_log(&c->log, MPSYNC_LOG_INFO, "heartbeat interval %us (%s)", a.value, a.reason);
         break;
+      case MPS_DO_DEVICE_COLLISION: resolve_collision(c, a.value, a.reason); break;
       case MPS_DO_SAVE_HEARTBEAT: {
         char key[32];
         heartbeat_key(a.network, key, sizeof key);
@@ -1092,9 +1177,13 @@ mpsync_state mpsync_get_state(mpsync_client *c) {
 
 int mpsync_device_id(mpsync_client *c, char *buf, size_t len) {
   if (!c || !buf) return MPSYNC_EINVAL;
-  size_t n = strlen(c->device_id);
+  char id[sizeof c->device_id];
+  uv_mutex_lock(&c->lock); /* the loop thread replaces it after a device-id collision */
+  memcpy(id, c->device_id, sizeof id);
+  uv_mutex_unlock(&c->lock);
+  size_t n = strlen(id);
   if (len <= n) return fail_with(c, MPSYNC_ETOOLONG, "buffer too small for the device id");
-  memcpy(buf, c->device_id, n + 1);
+  memcpy(buf, id, n + 1);
   return (int)n;
 }
 

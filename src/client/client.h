@@ -98,7 +98,7 @@ struct mpsync_client {
   mps_logger log;
   mpsync_state_fn state_fn;
   void *user_data;
-  char device_id[64];
+  char device_id[64];           /* loop thread writes it (a collision) under lock; it reads freely */
   mps_tls_config *tls_config; /* NULL when plaintext */
 
   /* Facade. */
@@ -119,6 +119,8 @@ struct mpsync_client {
   mps_policy *policy;
   mps_link *link;               /* the current link, NULL when none */
   uint32_t retry_after_s;       /* from the current link's Close */
+  int close_code;               /* the current link's Close code from the server; -1: none */
+  unsigned forgot_streams;      /* streams forgotten on the current link to stay within bound */
   loop_biz *bizs;
   uint64_t dispatch_seq;
 

@@ -42,6 +42,9 @@ struct mps_policy {
   uint64_t attempt_started_at, up_since;
   uint64_t down_at;         /* when a link was last lost or dropped; 0 = never */
   unsigned attempt;         /* failed attempts since the last stable link */
+  unsigned proto_errors;    /* links lost to a protocol error since the last stable link */
+  uint64_t replaced_at[MPS_POLICY_COLLISION_REPLACED]; /* the last CLOSE_REPLACEDs, newest first */
+  unsigned collisions;      /* DEVICE_COLLISION actions so far */
   uint64_t reconnect_at;    /* 0 = none scheduled */
   int last_state;
   int cache_full;
@@ -264,7 +267,16 @@ static void replace_link(mps_policy *p, const char *why, uint64_t now) {
   connect_now(p, now);
 }
 
-static void schedule_reconnect(mps_policy *p, uint64_t now, uint32_t retry_after_s) {
+/* Issue 13 item 10: a link replaced by another of this device id, or refused again for a protocol
+ * error, would be refused just the same at once: the wait is drawn from the upper half of the
+ * back-off ("equal jitter"), never the 50 ms floor, so two installs cannot trade the link twice
+ * a second. */
+static int must_wait(const mps_policy *p, mps_down_cause cause) {
+  return cause == MPS_DOWN_REPLACED || (cause == MPS_DOWN_PROTOCOL && p->proto_errors >= 2);
+}
+
+static void schedule_reconnect(mps_policy *p, uint64_t now, uint32_t retry_after_s,
+                               mps_down_cause cause) {
   if (!p->foreground) return;
   uint64_t delay;
   if (retry_after_s) {
@@ -277,7 +289,9 @@ static void schedule_reconnect(mps_policy *p, uint64_t now, uint32_t retry_after
     /* Full jitter: a crowd of clients that lost the same server spreads out (C11). */
     uint64_t ceiling = 1000ull << (p->attempt < 16 ? p->attempt : 16);
     if (ceiling > p->cfg.reconnect_max_ms) ceiling = p->cfg.reconnect_max_ms;
-    delay = BACKOFF_FLOOR_MS + next_random(p) % (ceiling - BACKOFF_FLOOR_MS + 1);
+    uint64_t floor = must_wait(p, cause) ? ceiling / 2 : BACKOFF_FLOOR_MS;
+    if (floor < BACKOFF_FLOOR_MS) floor = BACKOFF_FLOOR_MS;
+    delay = floor + next_random(p) % (ceiling - floor + 1);
   }
   p->attempt++;
   p->reconnect_at = now + delay;
@@ -323,6 +337,23 @@ static void heartbeat_failed(mps_policy *p) {
   a->failed_value = p->hb_cur_s;
 }
 
+/* Replaced this install did not ask for (its own new link closes the old one first): count it,
+ * and a few within the window mean another install shares the device id. */
+static void replaced(mps_policy *p, uint64_t now) {
+  memmove(&p->replaced_at[1], &p->replaced_at[0],
+          (MPS_POLICY_COLLISION_REPLACED - 1) * sizeof p->replaced_at[0]);
+  p->replaced_at[0] = now ? now : 1;
+  uint64_t oldest = p->replaced_at[MPS_POLICY_COLLISION_REPLACED - 1];
+  if (!oldest || now - oldest > MPS_POLICY_COLLISION_WINDOW_MS) return;
+  memset(p->replaced_at, 0, sizeof p->replaced_at);
+  mps_action *a = push(p, MPS_DO_DEVICE_COLLISION);
+  if (a) {
+    a->value = ++p->collisions;
+    snprintf(a->reason, sizeof a->reason, "replaced %d times within %u s",
+             MPS_POLICY_COLLISION_REPLACED, MPS_POLICY_COLLISION_WINDOW_MS / 1000u);
+  }
+}
+
 void mps_policy_link_down(mps_policy *p, uint64_t now, const char *reason, uint32_t retry_after_s,
                           mps_down_cause cause) {
   if (p->link == PHASE_IDLE) return;
@@ -331,7 +362,12 @@ void mps_policy_link_down(mps_policy *p, uint64_t now, const char *reason, uint3
   if (was_up && cause == MPS_DOWN_SILENCE) heartbeat_failed(p);
   /* Only a link that stayed healthy resets the back-off: a server that welcomes and then drops
    * at once must not draw two connections a second forever. */
-  if (was_up && now - p->up_since >= p->cfg.stable_ms) p->attempt = 0;
+  if (was_up && now - p->up_since >= p->cfg.stable_ms) {
+    p->attempt = 0;
+    p->proto_errors = 0;
+  }
+  if (cause == MPS_DOWN_PROTOCOL) p->proto_errors++;
+  if (was_up && cause == MPS_DOWN_REPLACED) replaced(p, now);
   p->link = PHASE_IDLE;
   p->hb_cur_s = 0;
   if (p->grace_until) {
@@ -340,7 +376,7 @@ void mps_policy_link_down(mps_policy *p, uint64_t now, const char *reason, uint3
     p->foreground = 0;
   }
   set_state(p, was_up ? MPS_STATE_DISCONNECTED : MPS_STATE_CONNECT_FAILED, reason);
-  schedule_reconnect(p, now, retry_after_s);
+  schedule_reconnect(p, now, retry_after_s, cause);
 }
 
 void mps_policy_pong(mps_policy *p, uint64_t now) {

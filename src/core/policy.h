@@ -40,7 +40,9 @@ typedef enum mps_action_type {
                           * runs and its delivery is not counted */
   MPS_DO_PULL_GLOBAL,    /* ask the server for the global streams (C10) */
   MPS_DO_SET_HEARTBEAT,  /* value: ping interval in seconds for the live session; reason: why */
-  MPS_DO_SAVE_HEARTBEAT  /* network, value: remember the interval proven on this network */
+  MPS_DO_SAVE_HEARTBEAT, /* network, value: remember the interval proven on this network */
+  MPS_DO_DEVICE_COLLISION /* another install uses this device id (replaced again and again);
+                           * value: how many times this was decided since the policy started */
 } mps_action_type;
 
 typedef struct mps_action {
@@ -57,7 +59,14 @@ typedef struct mps_action {
 typedef enum mps_down_cause {
   MPS_DOWN_ERROR = 0,   /* refused, reset, protocol error, server Close ... */
   MPS_DOWN_SILENCE = 1, /* the heartbeat went unanswered: maybe the interval was too long */
+  MPS_DOWN_REPLACED = 2, /* the server closed it with CLOSE_REPLACED: a newer link of this
+                          * device id took its place, and this install did not open one */
+  MPS_DOWN_PROTOCOL = 3, /* a protocol error, ours or the server's */
 } mps_down_cause;
+
+/* CLOSE_REPLACED this many times within the window: two installs share the device id. */
+#define MPS_POLICY_COLLISION_REPLACED 3
+#define MPS_POLICY_COLLISION_WINDOW_MS (10u * 60u * 1000u)
 
 typedef struct mps_policy_config {
   uint32_t redelivery_base_ms;  /* first redelivery delay, doubled per delivery (C6) */

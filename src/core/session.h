@@ -21,6 +21,10 @@ typedef enum mps_role { MPS_ROLE_CLIENT, MPS_ROLE_SERVER } mps_role;
 #define MPS_DEFAULT_HEARTBEAT_S 30u
 #define MPS_DEFAULT_HEARTBEAT_TIMEOUT_S 15u
 #define MPS_NO_DEADLINE UINT64_MAX
+/* The most stream points a client keeps and announces (C20's bound). A point is at most ~470
+ * bytes (a 30-byte bizType, a 400-byte target, two 10-byte varints), so a Hello carrying all of
+ * them stays under half of MPS_MAX_FRAME: a server that plants streams cannot make it unsendable. */
+#define MPS_MAX_HELLO_STREAMS 1024u
 
 /* Event handlers, called from inside mps_session_recv(); the pointed-to message lives until the
  * handler returns. A handler returning a negative code fails the session with that code. Handlers

@@ -59,6 +59,7 @@ struct mps_store {
   sqlite3_stmt *save_next_row;
   sqlite3_stmt *get_slot;
   sqlite3_stmt *add_slot;
+  sqlite3_stmt *count_streams;
   sqlite3_stmt *begin;
   sqlite3_stmt *commit;
   int64_t pending;  /* rows in oplogs: counted once at open, then kept up to date */
@@ -269,6 +270,8 @@ static int prepare(mps_store *st) {
       {&st->save_next_row, "INSERT OR REPLACE INTO meta(key, value) VALUES('next_row', ?1)"},
       {&st->get_slot, "SELECT slot FROM slots WHERE biz=?1 AND user=?2 AND target=?3"},
       {&st->add_slot, "INSERT INTO slots(biz, user, target) VALUES(?1, ?2, ?3)"},
+      {&st->count_streams,
+       "SELECT count(*) FROM streams WHERE kind<>1 OR target=?1"},
       {&st->begin, "BEGIN IMMEDIATE"},
       {&st->commit, "COMMIT"},
   };
@@ -387,7 +390,7 @@ static void close_db(mps_store *st) {
                          st->find_expired,   st->delete_expired, st->reset_stream,
                          st->save_next_row,  st->get_slot,       st->add_slot,
                          st->first_in_range, st->any_in_range,   st->drop_attempt,
-                         st->begin,          st->commit};
+                         st->begin,          st->commit,         st->count_streams};
   checkpointer_stop(st);
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sqlite3_finalize(all[i]);
   sqlite3_close(st->db);
@@ -690,30 +693,69 @@ static void sidecar_write(const mps_store *st, const char *id) {
   close(fd);
 }
 
+/* Where the device id file lives on disk ("dev:inode"): a restored backup or a copied data
+ * directory has the same bytes in a new file. "" when it cannot be read. */
+static void sidecar_origin(const mps_store *st, char *out, size_t len) {
+  char path[4200];
+  struct stat sb;
+  sidecar_path(st, path, sizeof path);
+  out[0] = '\0';
+  if (stat(path, &sb) == 0)
+    snprintf(out, len, "%llu:%llu", (unsigned long long)sb.st_dev, (unsigned long long)sb.st_ino);
+}
+
+static int record_origin(mps_store *st) {
+  char origin[64];
+  sidecar_origin(st, origin, sizeof origin);
+  return origin[0] ? meta_set(st, "device_id_origin", origin) : 0;
+}
+
+int mps_store_device_id_copied(mps_store *st) {
+  char recorded[64], now[64];
+  if (meta_get(st, "device_id_origin", recorded, sizeof recorded) != 1) return 0;
+  sidecar_origin(st, now, sizeof now);
+  return now[0] && strcmp(now, recorded) != 0;
+}
+
+static int random_device_id(char *out, size_t len) {
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  uint8_t rnd[24];
+  if (len < sizeof rnd + 1 || uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL) != 0)
+    return MPSYNC_EIO;
+  /* 62 symbols from bytes: the modulo bias is irrelevant for an identifier. */
+  for (size_t i = 0; i < sizeof rnd; i++) out[i] = alphabet[rnd[i] % 62];
+  out[sizeof rnd] = '\0';
+  return 0;
+}
+
+int mps_store_new_device_id(mps_store *st, char *out, size_t len) {
+  int rc = random_device_id(out, len);
+  if (rc) return rc;
+  sidecar_write(st, out);
+  if ((rc = meta_set(st, "device_id", out))) return rc;
+  return record_origin(st);
+}
+
 int mps_store_device_id(mps_store *st, const char *override, char *out, size_t len) {
   int rc = meta_get(st, "device_id", out, len);
   if (rc < 0) return rc;
   if (rc == 1) {
-    char side[128];
+    char side[128], origin[64];
     if (!sidecar_read(st, side, sizeof side) || strcmp(side, out) != 0) sidecar_write(st, out);
+    /* A cache from before the record: this file is taken as the install's own from now on. */
+    if (meta_get(st, "device_id_origin", origin, sizeof origin) == 0) return record_origin(st);
     return 0;
   }
   if (sidecar_read(st, out, len)) {
     /* keep the install's id */
   } else if (override && *override) {
     snprintf(out, len, "%s", override);
-  } else {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    uint8_t rnd[24];
-    if (len < sizeof rnd + 1 || uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL) != 0)
-      return MPSYNC_EIO;
-    /* 62 symbols from bytes: the modulo bias is irrelevant for an identifier. */
-    for (size_t i = 0; i < sizeof rnd; i++) out[i] = alphabet[rnd[i] % 62];
-    out[sizeof rnd] = '\0';
+  } else if ((rc = random_device_id(out, len))) {
+    return rc;
   }
   sidecar_write(st, out);
-  return meta_set(st, "device_id", out);
+  if ((rc = meta_set(st, "device_id", out))) return rc;
+  return record_origin(st);
 }
 
 int mps_store_points(mps_store *st, const char *user, int kind_filter, mps_stream_point ***out,
@@ -811,6 +853,61 @@ static int64_t slot_of(mps_store *st, const char *biz, const char *user, int cre
   sqlite3_bind_int(st->add_slot, 2, user != NULL);
   sqlite3_bind_text(st->add_slot, 3, user ? user : "", -1, SQLITE_STATIC);
   return step_done(st->add_slot) == 0 ? sqlite3_last_insert_rowid(st->db) : -1;
+}
+
+int mps_store_stream_admits(mps_store *st, const mps_batch *b, const char *user, size_t max) {
+  uint64_t point, epoch;
+  if (stream_lookup(st, b->kind, b->biz_type, b->target, &point, &epoch)) return 1;
+  sqlite3_stmt *q = st->count_streams;
+  if (user) sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(q);
+  int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+  sqlite3_reset(q);
+  sqlite3_clear_bindings(q);
+  if (n < 0) return MPSYNC_ESTORE;
+  return (uint64_t)n < max;
+}
+
+int mps_store_forget_newest_stream(mps_store *st, const char *user,
+                                   int (*keep)(void *ud, const char *biz), void *ud, char *biz,
+                                   size_t biz_len) {
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(st->db,
+                         "SELECT id, biz FROM streams WHERE kind<>1 OR target=?1 ORDER BY id DESC",
+                         -1, &q, NULL) != SQLITE_OK)
+    return MPSYNC_ESTORE;
+  if (user) sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
+  int64_t id = 0;
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    const char *name = (const char *)sqlite3_column_text(q, 1);
+    if (keep(ud, name)) continue;
+    id = sqlite3_column_int64(q, 0);
+    snprintf(biz, biz_len, "%s", name);
+    break;
+  }
+  sqlite3_finalize(q);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return MPSYNC_ESTORE;
+  if (!id) return 0;
+  static const char *const sql[] = {"DELETE FROM oplogs WHERE stream=?1",
+                                    "DELETE FROM attempts WHERE stream=?1",
+                                    "DELETE FROM streams WHERE id=?1"};
+  if (begin(st)) return MPSYNC_ESTORE;
+  rc = 0;
+  for (size_t i = 0; !rc && i < sizeof sql / sizeof sql[0]; i++) {
+    if (sqlite3_prepare_v2(st->db, sql[i], -1, &q, NULL) != SQLITE_OK) {
+      rc = MPSYNC_ESTORE;
+      break;
+    }
+    sqlite3_bind_int64(q, 1, id);
+    if (sqlite3_step(q) != SQLITE_DONE) rc = MPSYNC_ESTORE;
+    sqlite3_finalize(q);
+  }
+  if (rc || commit(st)) {
+    exec(st, "ROLLBACK");
+    return MPSYNC_ESTORE;
+  }
+  return count_pending(st) ? MPSYNC_ESTORE : 1;
 }
 
 static int64_t row_of(int64_t slot, int64_t seq) { return slot << ROW_SEQ_BITS | seq; }

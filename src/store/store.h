@@ -53,12 +53,29 @@ int mps_store_use_key(mps_store *st, const uint8_t *key, size_t key_len, char *e
 
 /* The install's device id: the persisted one, else override, else a new random one (C17). */
 int mps_store_device_id(mps_store *st, const char *override, char *out, size_t len);
+/* 1 when this install's files are a copy of another's (a backup restored onto a second phone):
+ * the device id file is not the one the id was first written to (device and inode differ);
+ * 0 when it is, or when that was never recorded (a cache older than the record). */
+int mps_store_device_id_copied(mps_store *st);
+/* Gives the install a new random device id (persisted, and recorded as this install's own). */
+int mps_store_new_device_id(mps_store *st, char *out, size_t len);
 
 /* Sync points of the streams to announce: device and global streams, and user streams of user
  * (none when user is NULL). kind_filter 0 = all kinds. Free with mps_store_points_free. */
 int mps_store_points(mps_store *st, const char *user, int kind_filter, mps_stream_point ***out,
                      size_t *n);
 void mps_store_points_free(mps_stream_point **p, size_t n);
+
+/* 1 when the cache may take b's stream: it is known already, or fewer than max streams would be
+ * announced for user (the mps_store_points set); 0 when a new stream would pass max; or
+ * MPSYNC_ESTORE. The bound keeps every Hello under the frame limit whatever a server sends. */
+int mps_store_stream_admits(mps_store *st, const mps_batch *b, const char *user, size_t max);
+/* Forgets the newest stream announced for user whose bizType keep() declines, with its cached
+ * oplogs and delivery counts; biz gets its bizType. 1 when one was forgotten, 0 when every stream
+ * is kept, or MPSYNC_ESTORE. */
+int mps_store_forget_newest_stream(mps_store *st, const char *user,
+                                   int (*keep)(void *ud, const char *biz), void *ud, char *biz,
+                                   size_t biz_len);
 
 /* Stores a batch in one transaction: a reset (new epoch) first restarts the stream's sync point at
  * 0; then oplogs above the sync point are inserted (others are duplicates and skipped, C8), and

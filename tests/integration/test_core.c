@@ -12,6 +12,8 @@
 
 #include "core/session.h"
 #include "harness.h"
+#include "hostile_server.h"
+#include "store/store.h"
 
 static const char *bin_dir;
 
@@ -516,92 +518,42 @@ static void background_grace_keeps_link_for_live_pushes(void) {
   teardown(&f);
 }
 
-typedef struct hostile_server {
-  int listen_fd, port;
-  pthread_t thread;
-  const char *kind; /* "device" or "user": the foreign stream it sends */
-  atomic_int acks;  /* Ack frames received */
-  atomic_int done;
-} hostile_server;
-
-static int count_ack(void *ud, const mps_ack *a) {
-  (void)a;
-  atomic_fetch_add(&((hostile_server *)ud)->acks, 1);
-  return 0;
-}
-
-static void *hostile_main(void *arg) {
-  hostile_server *h = arg;
-  int fd = accept(h->listen_fd, NULL, NULL);
-  if (fd < 0) return NULL;
-  mps_session_callbacks cb = {.on_ack = count_ack};
-  mps_session *s = mps_session_new(MPS_ROLE_SERVER, &cb, h);
-  uint8_t buf[4096];
-  ssize_t n = read(fd, buf, sizeof buf); /* the Hello */
-  if (n > 0 && mps_session_recv(s, buf, (size_t)n, 0) >= 0) {
-    mps_welcome w = MPSYNC__WIRE__WELCOME__INIT;
-    w.protocol_version = MPS_PROTOCOL_VERSION;
-    mps_session_welcome(s, &w, 0);
-    mps_oplog_msg op = MPSYNC__WIRE__OPLOG__INIT;
-    op.id = 1;
-    op.payload.data = (uint8_t *)"someone else's";
-    op.payload.len = 14;
-    op.third_msg_id = "foreign-1";
-    mps_oplog_msg *ops[1] = {&op};
-    mps_batch b = MPSYNC__WIRE__OPLOG_BATCH__INIT;
-    int device = strcmp(h->kind, "device") == 0;
-    b.kind = device ? MPSYNC__WIRE__STREAM_KIND__STREAM_DEVICE : MPSYNC__WIRE__STREAM_KIND__STREAM_USER;
-    b.biz_type = device ? "DEVCFG" : "UCHAT";
-    b.target = device ? "another-device-0000000001" : "u2";
-    b.epoch = 1;
-    b.oplogs = ops;
-    b.n_oplogs = 1;
-    mps_session_batch(s, &b);
-    const uint8_t *p;
-    size_t len = mps_session_pending(s, &p);
-    if (write(fd, p, len) == (ssize_t)len) mps_session_consume(s, len);
-    while ((n = read(fd, buf, sizeof buf)) > 0)
-      if (mps_session_recv(s, buf, (size_t)n, 0) < 0) break;
-  }
-  atomic_store(&h->done, 1);
-  mps_session_free(s);
-  close(fd);
-  return NULL;
+/* Starts the double and a client of it (data in a new dir, warnings into rec), not yet online. */
+static mpsync_client *against_double(hostile_server *h, char *dir, size_t dir_len, recorder *rec,
+                                     mpsync_config *cfg) {
+  hostile_start(h);
+  make_temp_dir(dir, dir_len);
+  recorder_init(rec, 1);
+  mock fake = {.link_port = h->port};
+  client_config(cfg, &fake, dir, rec);
+  cfg->log_fn = recorder_log;
+  cfg->log_level = MPSYNC_LOG_WARN;
+  mpsync_client *c;
+  EXPECT(mpsync_client_new(cfg, &c) == 0);
+  return c;
 }
 
 /* Issue 13 item 8 (C20): a server (malicious, or spoofed on a plaintext link) sends a batch of
  * another device's or another user's stream: never stored, dispatched or acknowledged. */
 static void foreign_stream_refused(const char *kind) {
-  hostile_server h = {.kind = kind};
-  int port;
-  h.listen_fd = listen_loopback(&port);
-  pthread_create(&h.thread, NULL, hostile_main, &h);
+  hostile_server h = {.mode = HOSTILE_FOREIGN_STREAM, .foreign = kind};
   char dir[64];
-  make_temp_dir(dir, sizeof dir);
   recorder rec;
-  recorder_init(&rec, 1);
-  mock fake = {.link_port = port};
   mpsync_config cfg;
-  client_config(&cfg, &fake, dir, &rec);
-  cfg.log_fn = recorder_log;
-  cfg.log_level = MPSYNC_LOG_WARN;
-  mpsync_client *c;
-  EXPECT(mpsync_client_new(&cfg, &c) == 0);
+  mpsync_client *c = against_double(&h, dir, sizeof dir, &rec, &cfg);
   EXPECT(mpsync_bind_user(c, "u1", "s1") == 0);
   EXPECT(mpsync_register_biz(c, "UCHAT", recorder_cb, &rec) == 0);
   EXPECT(mpsync_register_biz(c, "DEVCFG", recorder_cb, &rec) == 0);
   EXPECT(mpsync_foreground(c) == 0);
   uint64_t until = now_ms() + 5000;
-  while (!atomic_load(&h.done) && now_ms() < until) sleep_ms(10);
-  EXPECT(atomic_load(&h.done)); /* the client dropped the link */
+  while (!atomic_load(&h.ended) && now_ms() < until) sleep_ms(10);
+  EXPECT(atomic_load(&h.ended)); /* the client dropped the link */
   EXPECT(recorder_wait_log(&rec, "for another target", 2000) == 0);
   sleep_ms(300);
   EXPECT(recorder_count(&rec) == 0);
   EXPECT(atomic_load(&h.acks) == 0);
   EXPECT(mpsync_client_free(c) == 0);
-  shutdown(h.listen_fd, SHUT_RDWR);
-  close(h.listen_fd);
-  pthread_join(h.thread, NULL);
+  hostile_stop(&h);
   rm_rf(dir);
 }
 
@@ -645,6 +597,182 @@ static void lost_cache_gets_unreported_oplogs_again(void) {
   teardown(&f);
 }
 
+/* A user id of 100 four-byte characters: 400 bytes in every stream point of that user. */
+static void fat_user_id(char *out, size_t len) {
+  out[0] = '\0';
+  for (int i = 0; i < 100 && strlen(out) + 5 < len; i++) strcat(out, "\xF0\x9F\x98\x80");
+}
+
+/* Issue 13 item 9: a hostile server planted so many streams that the Hello, which announces every
+ * one, passed the 1 MiB frame limit; the client then could not say Hello to any server again.
+ * 2 800 streams of a 400-byte user id make that Hello ~1.2 MB (8 000 short ones did in the issue).
+ * Afterwards the same cache must still connect to an honest server and receive. */
+static void item9_planted_streams_never_cut_the_client_off(void) {
+  char user[512];
+  fat_user_id(user, sizeof user);
+  hostile_server h = {.mode = HOSTILE_PLANT_STREAMS, .user = user, .streams = 2800};
+  char dir[64];
+  recorder rec;
+  mpsync_config cfg;
+  mpsync_client *c = against_double(&h, dir, sizeof dir, &rec, &cfg);
+  EXPECT(mpsync_bind_user(c, user, "s1") == 0);
+  EXPECT(mpsync_foreground(c) == 0);
+  uint64_t until = now_ms() + 60000;
+  while (atomic_load(&h.acks) < (int)h.streams && now_ms() < until &&
+         recorder_wait_log(&rec, "refused a new user stream", 100) != 0) {
+  }
+  EXPECT(mpsync_client_free(c) == 0);
+  hostile_stop(&h);
+  fprintf(stderr, "hostile server: %d links, %d acks\n", atomic_load(&h.links), atomic_load(&h.acks));
+  /* What the cache kept fits in a Hello. */
+  mps_store *st;
+  char err[256];
+  EXPECT(mps_store_open(dir, &st, err, sizeof err) == 0);
+  mps_stream_point **pts;
+  size_t n;
+  EXPECT(mps_store_points(st, user, 0, &pts, &n) == 0);
+  mps_store_points_free(pts, n);
+  mps_store_close(st);
+  fprintf(stderr, "streams kept: %zu\n", n);
+  EXPECT(n <= MPS_MAX_HELLO_STREAMS);
+
+  mock server;
+  mock_start(&server, bin_dir, BIZ);
+  recorder honest;
+  recorder_init(&honest, 1);
+  client_config(&cfg, &server, dir, &honest);
+  EXPECT(mpsync_client_new(&cfg, &c) == 0);
+  EXPECT(mpsync_bind_user(c, user, "s1") == 0);
+  EXPECT(mpsync_register_biz(c, "UCHAT", recorder_cb, &honest) == 0);
+  EXPECT(mpsync_foreground(c) == 0);
+  if (recorder_wait_state(&honest, MPSYNC_STATE_CONNECTED, 10000) != 0)
+    FAIL("cut off: the planted streams keep the client from saying Hello to an honest server");
+  EXPECT_CODE(push_text(&server, "UCHAT", user, "after-plant", "x"), "SUCCESS");
+  if (recorder_wait(&honest, 1, 5000) != 0) FAIL("nothing received from the honest server");
+  EXPECT(strcmp(recorder_get(&honest, 0).third, "after-plant") == 0);
+  EXPECT(mpsync_client_free(c) == 0);
+  mock_stop(&server);
+  rm_rf(dir);
+}
+
+static atomic_int connects_seen[2];
+
+/* Counts "connected to" lines per client (user_data: its index), for connection rates. */
+static void count_connects(void *ud, mpsync_log_level level, const char *msg) {
+  (void)level;
+  if (strstr(msg, "connected to ")) atomic_fetch_add(&connects_seen[(intptr_t)ud], 1);
+  if (strstr(msg, "device id")) fprintf(stderr, "[%d] %s\n", (int)(intptr_t)ud, msg);
+}
+
+/* Issue 13 item 10: a server that welcomes and then drops at once drew two connections a second
+ * forever. Over 20 s the client may connect a handful of times (the back-off doubles from 1 s);
+ * the storm was ~40. Generous bound: 12. */
+static void item10_welcome_then_drop_is_bounded(void) {
+  hostile_server h = {.mode = HOSTILE_WELCOME_THEN_DROP, .close_code = -1};
+  hostile_start(&h);
+  char dir[64];
+  make_temp_dir(dir, sizeof dir);
+  mock fake = {.link_port = h.port};
+  mpsync_config cfg;
+  client_config(&cfg, &fake, dir, NULL);
+  cfg.state_fn = NULL;
+  mpsync_client *c;
+  EXPECT(mpsync_client_new(&cfg, &c) == 0);
+  EXPECT(mpsync_foreground(c) == 0);
+  sleep_ms(20000);
+  EXPECT(mpsync_client_free(c) == 0);
+  int links = atomic_load(&h.links);
+  hostile_stop(&h);
+  fprintf(stderr, "welcome-then-drop: %d connections in 20 s\n", links);
+  EXPECT(links >= 2);
+  if (links > 12) FAIL("%d connections in 20 s to a server that drops every link", links);
+  /* The same with CLOSE_REPLACED as the reason. */
+  hostile_server r = {.mode = HOSTILE_WELCOME_THEN_DROP,
+                      .close_code = MPSYNC__WIRE__CLOSE_CODE__CLOSE_REPLACED};
+  hostile_start(&r);
+  fake.link_port = r.port;
+  client_config(&cfg, &fake, dir, NULL);
+  cfg.state_fn = NULL;
+  EXPECT(mpsync_client_new(&cfg, &c) == 0);
+  EXPECT(mpsync_foreground(c) == 0);
+  sleep_ms(20000);
+  EXPECT(mpsync_client_free(c) == 0);
+  links = atomic_load(&r.links);
+  hostile_stop(&r);
+  fprintf(stderr, "welcome-then-replaced: %d connections in 20 s\n", links);
+  if (links > 12) FAIL("%d connections in 20 s to a server that replaces every link", links);
+  rm_rf(dir);
+}
+
+/* Issue 13 item 10: a backup restored onto a second phone: two installs with one device id
+ * replace each other on the server. The connections stay bounded, the copy (its files are new)
+ * takes a new device id, the original keeps its own, and then both stay connected. */
+static void item10_device_id_collision_resolved(void) {
+  mock server;
+  mock_start(&server, bin_dir, BIZ);
+  char dir_a[64], dir_b[64];
+  make_temp_dir(dir_a, sizeof dir_a);
+  make_temp_dir(dir_b, sizeof dir_b);
+  mpsync_config cfg_a, cfg_b;
+  client_config(&cfg_a, &server, dir_a, NULL);
+  cfg_a.state_fn = NULL;
+  cfg_a.log_fn = count_connects;
+  cfg_a.user_data = (void *)(intptr_t)0;
+  mpsync_client *a, *b;
+  EXPECT(mpsync_client_new(&cfg_a, &a) == 0); /* A's files: the original install */
+  char id_a[64], id_b[64];
+  EXPECT(mpsync_device_id(a, id_a, sizeof id_a) > 0);
+  EXPECT(mpsync_client_free(a) == 0);
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "cp -a '%s/.' '%s/'", dir_a, dir_b); /* the restored backup */
+  EXPECT(system(cmd) == 0);
+  cfg_b = cfg_a;
+  cfg_b.data_dir = dir_b;
+  cfg_b.user_data = (void *)(intptr_t)1;
+  atomic_store(&connects_seen[0], 0);
+  atomic_store(&connects_seen[1], 0);
+  EXPECT(mpsync_client_new(&cfg_a, &a) == 0);
+  EXPECT(mpsync_client_new(&cfg_b, &b) == 0);
+  EXPECT(mpsync_device_id(b, id_b, sizeof id_b) > 0);
+  EXPECT(strcmp(id_a, id_b) == 0);
+  EXPECT(mpsync_foreground(a) == 0);
+  EXPECT(mpsync_foreground(b) == 0);
+  uint64_t start = now_ms();
+  /* The copy notices after three replacements within ten minutes (seconds, with the back-off). */
+  while (now_ms() - start < 60000) {
+    EXPECT(mpsync_device_id(b, id_b, sizeof id_b) > 0);
+    if (strcmp(id_a, id_b) != 0) break;
+    sleep_ms(100);
+  }
+  int connects = atomic_load(&connects_seen[0]) + atomic_load(&connects_seen[1]);
+  fprintf(stderr, "collision resolved after %llu ms and %d connections\n",
+          (unsigned long long)(now_ms() - start), connects);
+  if (strcmp(id_a, id_b) == 0) FAIL("the copy never took a new device id");
+  char now_a[64];
+  EXPECT(mpsync_device_id(a, now_a, sizeof now_a) > 0);
+  EXPECT(strcmp(now_a, id_a) == 0); /* the original keeps its id */
+  if (connects > 30) FAIL("%d connections before the collision was resolved", connects);
+  /* Resolved: both connected at once, and no more replacing each other. */
+  uint64_t until = now_ms() + 30000;
+  while (!(mpsync_is_connected(a) && mpsync_is_connected(b)) && now_ms() < until) sleep_ms(50);
+  EXPECT(mpsync_is_connected(a) && mpsync_is_connected(b));
+  int settled = atomic_load(&connects_seen[0]) + atomic_load(&connects_seen[1]);
+  sleep_ms(3000);
+  EXPECT(mpsync_is_connected(a) && mpsync_is_connected(b));
+  EXPECT(atomic_load(&connects_seen[0]) + atomic_load(&connects_seen[1]) == settled);
+  EXPECT(mpsync_client_free(a) == 0);
+  EXPECT(mpsync_client_free(b) == 0);
+  /* The new id is the copy's for good. */
+  EXPECT(mpsync_client_new(&cfg_b, &b) == 0);
+  char again[64];
+  EXPECT(mpsync_device_id(b, again, sizeof again) > 0);
+  EXPECT(strcmp(again, id_b) == 0);
+  EXPECT(mpsync_client_free(b) == 0);
+  mock_stop(&server);
+  rm_rf(dir_a);
+  rm_rf(dir_b);
+}
+
 static const named_test tests[] = {
     {"register_unregister_race_loses_nothing", register_unregister_race_loses_nothing},
     {"rebind_same_user_keeps_queued_message", rebind_same_user_keeps_queued_message},
@@ -664,6 +792,9 @@ static const named_test tests[] = {
     {"foreign_device_stream_refused", foreign_device_stream_refused},
     {"foreign_user_stream_refused", foreign_user_stream_refused},
     {"lost_cache_gets_unreported_oplogs_again", lost_cache_gets_unreported_oplogs_again},
+    {"item9_planted_streams_never_cut_the_client_off", item9_planted_streams_never_cut_the_client_off},
+    {"item10_welcome_then_drop_is_bounded", item10_welcome_then_drop_is_bounded},
+    {"item10_device_id_collision_resolved", item10_device_id_collision_resolved},
 };
 
 int main(int argc, char **argv) {

@@ -20,6 +20,7 @@ static const char *drain(mps_policy *p) {
       case MPS_DO_PULL_GLOBAL: snprintf(one, sizeof one, "PULL"); break;
       case MPS_DO_SET_HEARTBEAT: snprintf(one, sizeof one, "HB=%u", a.value); break;
       case MPS_DO_SAVE_HEARTBEAT: snprintf(one, sizeof one, "SAVE%d=%u", a.network, a.value); break;
+      case MPS_DO_DEVICE_COLLISION: snprintf(one, sizeof one, "COLLISION%u", a.value); break;
     }
     len += (size_t)snprintf(out + len, sizeof out - len, "%s%s", len ? " " : "", one);
   }
@@ -439,6 +440,97 @@ static void full_cache_resyncs_once_room_frees(void) {
   mps_policy_free(p);
 }
 
+/* The shortest wait drawn after one link lost for cause, over many seeds (attempt 0: ceiling 1 s),
+ * after `before` earlier losses of the same cause. */
+static uint64_t shortest_wait(mps_down_cause cause, int before) {
+  uint64_t shortest = UINT64_MAX;
+  for (uint64_t seed = 1; seed <= 200; seed++) {
+    mps_policy_config cfg = {.redelivery_base_ms = 5000, .reconnect_max_ms = 60000,
+                             .stable_ms = 30000, .default_heartbeat_s = 30, .seed = seed};
+    mps_policy *p = mps_policy_new(&cfg);
+    CHECK(p);
+    mps_policy_foreground(p, 0);
+    uint64_t t = 0;
+    for (int k = 0; k <= before; k++) {
+      mps_policy_link_up(p, t, 30, 30, 0);
+      mps_policy_link_down(p, t + 10, "lost", 0, cause);
+      drain(p);
+      uint64_t d = mps_policy_deadline(p) - (t + 10);
+      if (k == before && d < shortest) shortest = d;
+      t = mps_policy_deadline(p);
+      mps_policy_tick(p, t);
+      drain(p);
+    }
+    mps_policy_free(p);
+  }
+  return shortest;
+}
+
+/* Issue 13 item 10: a link the server replaced with another of this device id waits at least half
+ * the back-off ceiling (1 s at first), never the 50 ms floor: two installs sharing an id would
+ * otherwise trade the link twice a second. An ordinary failure may still retry at once. */
+static void item10_backoff_on_close_replaced(void) {
+  CHECK(shortest_wait(MPS_DOWN_ERROR, 0) < 200);
+  CHECK(shortest_wait(MPS_DOWN_REPLACED, 0) >= 500);
+  CHECK(shortest_wait(MPS_DOWN_REPLACED, 3) >= 4000); /* the ceiling still doubles: 8 s */
+}
+
+/* Issue 13 item 10: a protocol error once retries like any failure; again and again, each wait is
+ * at least half the doubling ceiling. A stable link forgets them. */
+static void item10_backoff_on_repeated_protocol_errors(void) {
+  CHECK(shortest_wait(MPS_DOWN_PROTOCOL, 0) < 200);
+  CHECK(shortest_wait(MPS_DOWN_PROTOCOL, 1) >= 1000);
+  CHECK(shortest_wait(MPS_DOWN_PROTOCOL, 4) >= 8000);
+  mps_policy *p = online(0);
+  mps_policy_link_down(p, 10, "bad batch", 0, MPS_DOWN_PROTOCOL);
+  drain(p);
+  uint64_t t = mps_policy_deadline(p);
+  mps_policy_tick(p, t);
+  mps_policy_link_up(p, t, 30, 30, 0);
+  mps_policy_link_down(p, t + 40000, "bad batch", 0, MPS_DOWN_PROTOCOL);
+  drain(p);
+  /* After 40 s up, the count started over: this error is a first one again (ceiling 1 s). */
+  CHECK(mps_policy_deadline(p) - (t + 40000) <= 1000);
+  mps_policy_free(p);
+}
+
+/* Issue 13 item 10: replaced three times within ten minutes while this install did not reconnect
+ * on its own: the policy says another install shares the device id, once per such series. */
+static void item10_device_id_collision_detected(void) {
+  mps_policy *p = online(0);
+  uint64_t t = 0;
+  for (int i = 0; i < 2; i++) {
+    mps_policy_link_down(p, t + 100, "replaced", 0, MPS_DOWN_REPLACED);
+    CHECK(strstr(drain(p), "COLLISION") == NULL);
+    t = mps_policy_deadline(p);
+    mps_policy_tick(p, t);
+    mps_policy_link_up(p, t, 30, 30, 0);
+    drain(p);
+  }
+  mps_policy_link_down(p, t + 100, "replaced", 0, MPS_DOWN_REPLACED);
+  CHECK(strstr(drain(p), "COLLISION1") != NULL);
+  /* The series starts over: the next replacement alone is not a collision. */
+  t = mps_policy_deadline(p);
+  mps_policy_tick(p, t);
+  mps_policy_link_up(p, t, 30, 30, 0);
+  drain(p);
+  mps_policy_link_down(p, t + 100, "replaced", 0, MPS_DOWN_REPLACED);
+  CHECK(strstr(drain(p), "COLLISION") == NULL);
+  mps_policy_free(p);
+  /* Three replacements spread over more than the window are not one. */
+  p = online(0);
+  t = 0;
+  for (int i = 0; i < 3; i++) {
+    mps_policy_link_down(p, t + 100, "replaced", 0, MPS_DOWN_REPLACED);
+    CHECK(strstr(drain(p), "COLLISION") == NULL);
+    t += MPS_POLICY_COLLISION_WINDOW_MS / 2 + 1000;
+    mps_policy_tick(p, t);
+    mps_policy_link_up(p, t, 30, 30, 0);
+    drain(p);
+  }
+  mps_policy_free(p);
+}
+
 int main(void) {
   RUN(backoff_has_full_jitter_within_bounds_and_cap);
   RUN(backoff_honours_server_retry_after_within_10_to_600_s);
@@ -461,5 +553,8 @@ int main(void) {
   RUN(clear_user_recalls_and_bumps_generation);
   RUN(purge_recalls_what_it_names_and_resyncs);
   RUN(full_cache_resyncs_once_room_frees);
+  RUN(item10_backoff_on_close_replaced);
+  RUN(item10_backoff_on_repeated_protocol_errors);
+  RUN(item10_device_id_collision_detected);
   return 0;
 }
