@@ -17,6 +17,7 @@
 #define STABLE_LINK_MS 30000u
 
 static void run_actions(mpsync_client *c);
+static int cache_lost(mpsync_client *c);
 static void loop_dispatch(mpsync_client *c, loop_biz *lb);
 static void on_policy_timer(uv_timer_t *t);
 
@@ -205,9 +206,11 @@ static void loop_dispatch(mpsync_client *c, loop_biz *lb) {
   int rc = lb->fn ? mps_store_next_message(c->store, lb->biz, mps_policy_user(c->policy),
                                            mps_wall_ms(), c->max_oplogs, c->max_deliveries, &m)
                   : 0;
-  if (rc)
+  if (rc) {
     mps_log(&c->log, MPSYNC_LOG_ERROR, "cache read for %s failed: %s", lb->biz,
             mps_store_errmsg(c->store));
+    cache_lost(c);
+  }
   delivery_item *it = m ? calloc(1, sizeof *it) : NULL;
   char *target = it ? mps_strdup(m->target) : NULL;
   if (!target) {
@@ -291,6 +294,26 @@ static void pull_global(mpsync_client *c) {
   mps_link_flush(c->link);
 }
 
+/* Issue 13 item 6b: the cache file deleted, truncated or overwritten under the running client.
+ * An empty one takes its place (the device id kept) and nothing in flight survives; the caller
+ * then ends the link, and the next Hello says fresh_cache: the server resends what this device
+ * has not reported. 1 when it was lost, 0 when intact, -1 when it could not be rebuilt. */
+static int cache_lost(mpsync_client *c) {
+  char why[4400], err[4400], id[sizeof c->device_id];
+  if (!mps_store_lost(c->store, why, sizeof why)) return 0;
+  mps_log(&c->log, MPSYNC_LOG_ERROR, "%s: rebuilding it; the server resends what was not reported",
+          why);
+  if (mps_store_rebuild(c->store, err, sizeof err) != 0 ||
+      mps_store_device_id(c->store, c->device_id, id, sizeof id) != 0) {
+    mps_log(&c->log, MPSYNC_LOG_ERROR, "%s", err);
+    return -1;
+  }
+  mps_policy_cache_lost(c->policy, uv_now(&c->loop));
+  /* The link in use was opened with the lost cache's points: nothing more is stored from it. */
+  c->stale_link = c->link != NULL;
+  return 1;
+}
+
 /* Session events (loop thread, inside the link's read). */
 
 static int on_welcome(void *ud, const mps_welcome *w) {
@@ -331,6 +354,8 @@ static int on_batch(void *ud, const mps_batch *b) {
             kind_name(b->kind), b->biz_type);
     return MPSYNC_EPROTO;
   }
+  /* Unacknowledged: it comes again after the next Hello, which says fresh_cache. */
+  if (c->stale_link || cache_lost(c)) return MPSYNC_ESTORE;
   int admits = mps_store_stream_admits(c->store, b, mps_policy_user(c->policy),
                                        MPS_MAX_HELLO_STREAMS);
   if (admits < 0) {
@@ -368,6 +393,7 @@ static int on_batch(void *ud, const mps_batch *b) {
   int cut = 0;
   if (mps_store_commit_batch(c->store, b, room, &point, &inserted, &cut) != 0) {
     mps_log(&c->log, MPSYNC_LOG_ERROR, "cache write failed: %s", mps_store_errmsg(c->store));
+    cache_lost(c);
     return MPSYNC_ESTORE;
   }
   mps_log(&c->log, MPSYNC_LOG_DEBUG, "batch %s/%s: %zu oplogs, %zu new, sync point %" PRIu64,
@@ -458,6 +484,8 @@ static void on_link_open(mps_link *l, void *ud) {
   mpsync_client *c = ud;
   mps_hello h = MPSYNC__WIRE__HELLO__INIT;
   const char *user = mps_policy_user(c->policy);
+  cache_lost(c); /* a lost cache rebuilt now makes this a fresh_cache Hello */
+  c->stale_link = 0;
   h.protocol_version = MPS_PROTOCOL_VERSION;
   h.instance_id = c->instance_id;
   h.device_id = c->device_id;
@@ -500,6 +528,7 @@ static void do_connect(mpsync_client *c) {
   c->retry_after_s = 0;
   c->close_code = -1;
   c->forgot_streams = 0;
+  c->stale_link = 0;
   mps_link_options o = {.tls = c->tls_config,
                         .server_name = c->server_name,
                         .ready_timeout_ms = CONNECT_TIMEOUT_MS,

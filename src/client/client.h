@@ -121,6 +121,7 @@ struct mpsync_client {
   uint32_t retry_after_s;       /* from the current link's Close */
   int close_code;               /* the current link's Close code from the server; -1: none */
   unsigned forgot_streams;      /* streams forgotten on the current link to stay within bound */
+  int stale_link;               /* the cache was rebuilt under the current link: end it */
   loop_biz *bizs;
   uint64_t dispatch_seq;
 

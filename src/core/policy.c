@@ -522,6 +522,13 @@ void mps_policy_purged(mps_policy *p, const char *user, uint64_t now) {
 
 void mps_policy_cache_full(mps_policy *p) { p->cache_full = 1; }
 
+void mps_policy_cache_lost(mps_policy *p, uint64_t now) {
+  (void)now;
+  for (size_t i = 0; i < p->n_bizs; i++) recall(p, &p->bizs[i]);
+  p->cache_full = 0;
+  dispatch_all(p);
+}
+
 void mps_policy_cache_room(mps_policy *p, uint64_t now) {
   if (!p->cache_full) return;
   /* The server kept what we could not take; a new handshake from our sync points fetches it. */

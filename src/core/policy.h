@@ -135,6 +135,9 @@ int mps_policy_in_flight(const mps_policy *p, const char *biz);
 /* The cache: purged (user NULL = everything), full (a batch was cut short), has room again. */
 void mps_policy_purged(mps_policy *p, const char *user, uint64_t now);
 void mps_policy_cache_full(mps_policy *p);
+/* The cache was lost and rebuilt empty: nothing in flight exists any more. The link is left to the
+ * caller (it ends the one in use: the next Hello says fresh_cache). */
+void mps_policy_cache_lost(mps_policy *p, uint64_t now);
 void mps_policy_cache_room(mps_policy *p, uint64_t now);
 
 #endif

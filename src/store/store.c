@@ -66,6 +66,9 @@ struct mps_store {
   int64_t next_row; /* sequence part of row numbers, never reused: a stale message id never
                      * names new data */
   int recovered;   /* the cache was corrupt and started afresh */
+  dev_t file_dev;  /* the file opened, and the largest size seen of it: a cache deleted, */
+  ino_t file_ino;  /* replaced or truncated under a running client is noticed by them */
+  off_t file_size;
   int sealed;      /* payloads are AES-256-GCM sealed under the app's key */
   mbedtls_gcm_context gcm;
   mps_buf scratch; /* sealed payload being written: reused, no allocation per oplog */
@@ -380,6 +383,11 @@ static int open_file(mps_store *st, const char *path) {
       (rc = load_next_row(st)))
     return MPSYNC_ESTORE;
   checkpointer_start(st, path);
+  struct stat sb;
+  if (stat(path, &sb) != 0) return MPSYNC_ESTORE;
+  st->file_dev = sb.st_dev;
+  st->file_ino = sb.st_ino;
+  st->file_size = sb.st_size;
   return 0;
 }
 
@@ -404,13 +412,13 @@ static int is_corrupt(sqlite3 *db) {
 
 /* A damaged cache is moved aside, not deleted (someone may want to look at it), and a fresh one
  * starts: the server resends everything this device has not acknowledged. */
-static void quarantine(const char *path) {
+static void quarantine(const char *path, const char *as) {
   char aside[4200];
   static const char *const suffix[] = {"", "-wal", "-shm"};
   for (size_t i = 0; i < 3; i++) {
     char from[4200];
     snprintf(from, sizeof from, "%s%s", path, suffix[i]);
-    snprintf(aside, sizeof aside, "%s.corrupt%s", path, suffix[i]);
+    snprintf(aside, sizeof aside, "%s.%s%s", path, as, suffix[i]);
     rename(from, aside);
   }
 }
@@ -435,7 +443,7 @@ int mps_store_open(const char *dir, mps_store **out, char *errbuf, size_t errlen
     snprintf(errbuf, errlen, "cache %s is corrupt (%s): moved aside to %s.corrupt, starting afresh",
              path, sqlite3_errmsg(st->db), path);
     close_db(st);
-    quarantine(path);
+    quarantine(path, "corrupt");
     rc = open_file(st, path);
     if (!rc) st->recovered = 1;
   }
@@ -449,6 +457,64 @@ int mps_store_open(const char *dir, mps_store **out, char *errbuf, size_t errlen
 }
 
 int mps_store_recovered(const mps_store *st) { return st->recovered; }
+
+int mps_store_lost(mps_store *st, char *why, size_t len) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", st->dir, MPS_STORE_FILE);
+  struct stat sb;
+  const char *what = NULL;
+  if (stat(path, &sb) != 0)
+    what = "deleted";
+  else if (sb.st_dev != st->file_dev || sb.st_ino != st->file_ino)
+    what = "replaced by another file";
+  else if (sb.st_size < st->file_size)
+    what = "truncated"; /* no VACUUM, no auto_vacuum: a database file here never shrinks */
+  else {
+    char head[16] = "";
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? pread(fd, head, sizeof head, 0) : -1;
+    if (fd >= 0) close(fd);
+    if (n != (ssize_t)sizeof head || memcmp(head, "SQLite format 3", sizeof head) != 0)
+      what = "overwritten (no SQLite header)";
+    else
+      st->file_size = sb.st_size;
+  }
+  if (!what) return 0;
+  snprintf(why, len, "cache %s was %s while in use", path, what);
+  return 1;
+}
+
+static int write_key_check(mps_store *st);
+
+int mps_store_rebuild(mps_store *st, char *err, size_t errlen) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", st->dir, MPS_STORE_FILE);
+  /* What outlives the connection: the key, its scratch buffer, and the row sequence, carried on
+   * so that no row number of the lost cache is ever reused (a stale report names nothing). */
+  int sealed = st->sealed;
+  mbedtls_gcm_context gcm = st->gcm;
+  mps_buf scratch = st->scratch;
+  int64_t next_row = st->next_row;
+  close_db(st);
+  quarantine(path, "lost");
+  st->sealed = sealed;
+  st->gcm = gcm;
+  st->scratch = scratch;
+  int rc = mkdir(st->dir, 0700) != 0 && errno != EEXIST ? MPSYNC_ESTORE : open_file(st, path);
+  if (!rc && sealed) rc = write_key_check(st);
+  if (!rc && next_row > st->next_row) {
+    st->next_row = next_row;
+    sqlite3_bind_int64(st->save_next_row, 1, st->next_row);
+    rc = step_done(st->save_next_row);
+  }
+  if (rc) {
+    snprintf(err, errlen, "cannot rebuild the cache %s: %s", path,
+             st->db ? sqlite3_errmsg(st->db) : strerror(errno));
+    return MPSYNC_ESTORE;
+  }
+  st->recovered = 1;
+  return 0;
+}
 
 void mps_store_close(mps_store *st) {
   if (!st) return;
@@ -544,6 +610,16 @@ int mps_store_use_key(mps_store *st, const uint8_t *key, size_t key_len, char *e
     }
     return 0;
   }
+  int rc = write_key_check(st);
+  if (rc) snprintf(err, errlen, "cannot record the cache key check");
+  return rc;
+}
+
+/* A new encrypted cache records a value sealed under the key: a later open with another key
+ * fails to open it, and says so. */
+static int write_key_check(mps_store *st) {
+  static const uint8_t aad[] = "key-check";
+  char check[256];
   int rc = seal(st, aad, sizeof aad - 1, (const uint8_t *)key_check_plain,
                 sizeof key_check_plain - 1);
   if (!rc) {
@@ -551,7 +627,6 @@ int mps_store_use_key(mps_store *st, const uint8_t *key, size_t key_len, char *e
     rc = meta_set(st, "key_check", check);
   }
   if (!rc) rc = meta_set(st, "cipher", "aes-256-gcm");
-  if (rc) snprintf(err, errlen, "cannot record the cache key check");
   return rc;
 }
 

@@ -45,6 +45,13 @@ void mps_store_close(mps_store *st);
 /* Non-zero when open found the cache corrupt, moved it aside (mpsync.db.corrupt) and started a
  * fresh one; errbuf of the open call said so. */
 int mps_store_recovered(const mps_store *st);
+/* 1 when the cache file was deleted, replaced, truncated or overwritten since it was opened (why
+ * then says which); 0 when it is intact as far as a stat and its header tell. */
+int mps_store_lost(mps_store *st, char *why, size_t len);
+/* Replaces a lost cache by an empty one (same key; what is left moved aside to mpsync.db.lost;
+ * row numbers never reused). The device id must be written again (mps_store_device_id). 0 or
+ * MPSYNC_ESTORE with err. */
+int mps_store_rebuild(mps_store *st, char *err, size_t errlen);
 
 /* Encryption at rest (opt-in): call once after open, with the app's 32-byte key or NULL. A cache
  * written with a key refuses to open without it or with another (MPSYNC_ECONFIG); payloads that

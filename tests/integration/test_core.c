@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "core/session.h"
@@ -560,6 +561,20 @@ static void foreign_stream_refused(const char *kind) {
 static void foreign_device_stream_refused(void) { foreign_stream_refused("device"); }
 static void foreign_user_stream_refused(void) { foreign_stream_refused("user"); }
 
+/* Online; keep-0 .. keep-4 pushed to u1's UCHAT, cached, acknowledged, then handed to the app as
+ * one message that it does not report. */
+static void five_in_flight(fixture *f) {
+  online(f);
+  for (int i = 0; i < 5; i++) {
+    char third[16];
+    snprintf(third, sizeof third, "keep-%d", i);
+    EXPECT_CODE(push_text(&f->server, "UCHAT", "u1", third, "x"), "SUCCESS");
+  }
+  sleep_ms(300); /* cached and acknowledged; registered now, they go out as one message */
+  EXPECT(mpsync_register_biz(f->client, "UCHAT", recorder_cb, &f->rec) == 0);
+  if (recorder_wait(&f->rec, 5, 5000) != 0) FAIL("the five oplogs never arrived");
+}
+
 /* Issue 13 item 6 (C21): five oplogs delivered, acknowledged, not reported; then the cache's
  * first 100 bytes are zeroed. The client starts afresh and the server, told so, sends them
  * again: nothing acknowledged is lost with the cache. */
@@ -568,15 +583,7 @@ static void lost_cache_gets_unreported_oplogs_again(void) {
   setup(&f, 0);
   EXPECT(mpsync_client_new(&f.cfg, &f.client) == 0);
   EXPECT(mpsync_bind_user(f.client, "u1", "s1") == 0);
-  online(&f);
-  for (int i = 0; i < 5; i++) {
-    char third[16];
-    snprintf(third, sizeof third, "keep-%d", i);
-    EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", third, "x"), "SUCCESS");
-  }
-  sleep_ms(300); /* cached and acknowledged; registered now, they go out as one message */
-  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
-  if (recorder_wait(&f.rec, 5, 5000) != 0) FAIL("the five oplogs never arrived");
+  five_in_flight(&f);
   sleep_ms(300); /* committed and acknowledged */
   EXPECT(mpsync_client_free(f.client) == 0);
   char path[128];
@@ -773,6 +780,60 @@ static void item10_device_id_collision_resolved(void) {
   rm_rf(dir_b);
 }
 
+static int times_seen(recorder *r, const char *third) {
+  int n = 0;
+  for (size_t i = 0; i < recorder_count(r); i++) n += strcmp(recorder_get(r, i).third, third) == 0;
+  return n;
+}
+
+/* Issue 13 item 6b: the cache file deleted or truncated while the client runs. Before, SQLite
+ * went on in the unlinked or damaged file, nothing was logged, and everything acknowledged but
+ * unreported was lost at the next start. Now the next batch notices, the cache is rebuilt, and
+ * the fresh Hello makes the server resend every unreported oplog. */
+static void cache_lost_while_running(int truncate_it) {
+  fixture f;
+  setup(&f, 0);
+  f.cfg.redelivery_base_ms = 120000; /* no redelivery inside the test: a second copy is a resend */
+  f.cfg.log_fn = recorder_log;
+  f.cfg.log_level = MPSYNC_LOG_WARN;
+  EXPECT(mpsync_client_new(&f.cfg, &f.client) == 0);
+  EXPECT(mpsync_bind_user(f.client, "u1", "s1") == 0);
+  five_in_flight(&f);
+  sleep_ms(300); /* in flight, never reported */
+  char path[128];
+  snprintf(path, sizeof path, "%s/mpsync.db", f.dir);
+  if (truncate_it)
+    EXPECT(truncate(path, 1024) == 0);
+  else
+    EXPECT(unlink(path) == 0);
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "after-loss", "x"), "SUCCESS");
+  uint64_t until = now_ms() + 15000;
+  int all = 0;
+  while (!all && now_ms() < until) {
+    all = times_seen(&f.rec, "after-loss") >= 1;
+    for (int i = 0; i < 5 && all; i++) {
+      char third[16];
+      snprintf(third, sizeof third, "keep-%d", i);
+      all = times_seen(&f.rec, third) >= 2;
+    }
+    if (!all) sleep_ms(50);
+  }
+  if (!all) FAIL("after the cache was %s, not every unreported oplog came again (%zu seen)",
+                 truncate_it ? "truncated" : "deleted", recorder_count(&f.rec));
+  EXPECT(recorder_wait_log(&f.rec, "while in use", 1000) == 0);
+  struct stat sb;
+  EXPECT(stat(path, &sb) == 0 && sb.st_size > 1024); /* a real cache again, not a lost inode */
+  teardown(&f);
+}
+
+static void item6b_cache_deleted_while_running_resends_unreported(void) {
+  cache_lost_while_running(0);
+}
+
+static void item6b_cache_truncated_while_running_resends_unreported(void) {
+  cache_lost_while_running(1);
+}
+
 static const named_test tests[] = {
     {"register_unregister_race_loses_nothing", register_unregister_race_loses_nothing},
     {"rebind_same_user_keeps_queued_message", rebind_same_user_keeps_queued_message},
@@ -795,6 +856,10 @@ static const named_test tests[] = {
     {"item9_planted_streams_never_cut_the_client_off", item9_planted_streams_never_cut_the_client_off},
     {"item10_welcome_then_drop_is_bounded", item10_welcome_then_drop_is_bounded},
     {"item10_device_id_collision_resolved", item10_device_id_collision_resolved},
+    {"item6b_cache_deleted_while_running_resends_unreported",
+     item6b_cache_deleted_while_running_resends_unreported},
+    {"item6b_cache_truncated_while_running_resends_unreported",
+     item6b_cache_truncated_while_running_resends_unreported},
 };
 
 int main(int argc, char **argv) {
