@@ -1,4 +1,4 @@
-# Mock server against link peers that do not read: bounded memory, and the backlog still whole (S11).
+# Mock server against hostile link peers: ones that never read (bounded memory, S11), bad Hellos.
 # SPDX-License-Identifier: Apache-2.0
 import os
 import socket
@@ -7,7 +7,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mpsync_harness import MockServer, build_dir_from_env_or_argv, vm_rss_kb  # noqa: E402
+from mpsync_harness import (  # noqa: E402
+    ENV_CLOSE, ENV_HELLO, MockServer, build_dir_from_env_or_argv, decode_close, pb_bytes, pb_int,
+    pb_msg, stream_point, vm_rss_kb)
 
 BUILD_DIR = None
 INSTANCE = "ws_HOSTILE"
@@ -61,6 +63,38 @@ class HostilePeers(unittest.TestCase):
             check_rss(self, server.proc.pid, "after one peer read it all")
             for peer in peers:
                 peer.close()
+
+    def test_item3_hello_strings_with_nul_or_invalid_utf8_refused(self):
+        # Issue 13 item 3, link side: protobuf-c ends a string at its first NUL, so a Hello
+        # user_id "u1\0x" was accepted as user u1. Every string of a Hello that hides a NUL or is
+        # not UTF-8 must be refused with a Close (CLOSE_BAD_HELLO), never read short.
+        good = {2: INSTANCE, 3: "hello-device-0000000001", 4: "u1", 5: "s1", 6: "ANDROID",
+                7: "1.0.0", 8: "test-1.0"}
+        bad_values = {"NUL": b"ab\x00cd", "invalid UTF-8": b"ab\xff\xfecd"}
+
+        def hello(fields, streams=()):
+            return (pb_int(1, 1) + b"".join(pb_bytes(n, v) for n, v in sorted(fields.items())) +
+                    b"".join(pb_msg(9, s) for s in streams))
+
+        with MockServer(BUILD_DIR, biz=BIZ) as server:
+            cases = []
+            for name, value in bad_values.items():
+                for field in sorted(good):
+                    fields = dict(good)
+                    fields[field] = value
+                    cases.append(("field %d with %s" % (field, name), hello(fields)))
+                cases.append(("stream target with %s" % name,
+                              hello(good, [stream_point(1, "BIG", value, 0)])))
+            for what, body in cases:
+                with server.link_client() as peer:
+                    peer.send_envelope(ENV_HELLO, body)
+                    kind, payload = peer.recv()
+                    self.assertEqual(kind, ENV_CLOSE, "%s: not refused" % what)
+                    close = decode_close(payload)
+                    self.assertEqual(close["code"], 4, "%s: %r" % (what, close))
+            # The same Hello, intact, is welcome: the refusals above were about the strings.
+            with server.link_client() as peer:
+                peer.hello(instance=INSTANCE, device="hello-device-0000000001", user="u1")
 
 
 if __name__ == "__main__":
