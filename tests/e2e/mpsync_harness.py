@@ -232,6 +232,26 @@ class MockServer:
         return client
 
 
+def free_port():
+    """A loopback port free at the time of asking."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FixedPortServer(MockServer):
+    """A mock server whose link listener keeps one port across restarts."""
+
+    def __init__(self, *args, link_port, **kw):
+        super().__init__(*args, **kw)
+        self.fixed_link_port = link_port
+
+    def command(self):
+        cmd = super().command()
+        cmd[cmd.index("--link") + 1] = "127.0.0.1:%d" % self.fixed_link_port
+        return cmd
+
+
 # ---- a minimal protobuf codec (proto3, only the wire types mpsync.proto uses) ----
 
 def _varint(n):

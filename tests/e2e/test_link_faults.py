@@ -21,7 +21,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "faults"))
 from cli_harness import Listener  # noqa: E402
 from fault_proxy import C2S, S2C, FaultProxy  # noqa: E402
-from mpsync_harness import MockServer, build_dir_from_env_or_argv  # noqa: E402
+from mpsync_harness import (  # noqa: E402
+    FixedPortServer, MockServer, build_dir_from_env_or_argv, free_port)
 
 BUILD = None
 INSTANCE = "fault_app"
@@ -33,12 +34,6 @@ HEARTBEAT = ["--heartbeat", "1", "--heartbeat-timeout", "1"]
 # loaded test machine.
 SLACK_S = 1.5
 CONNECTED = r"state CONNECTED$"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class TimedListener(Listener):
@@ -63,19 +58,6 @@ def listener_on(port, data_dir, extra=(), plaintext=True, **kw):
         lst.cmd.remove("--plaintext")
     lst.cmd += list(extra)
     return lst
-
-
-class FixedPortServer(MockServer):
-    """A mock server whose link listener keeps one port across restarts."""
-
-    def __init__(self, *args, link_port, **kw):
-        super().__init__(*args, **kw)
-        self.fixed_link_port = link_port
-
-    def command(self):
-        cmd = super().command()
-        cmd[cmd.index("--link") + 1] = "127.0.0.1:%d" % self.fixed_link_port
-        return cmd
 
 
 class LinkFaults(unittest.TestCase):
