@@ -308,6 +308,7 @@ static int cache_lost(mpsync_client *c) {
     mps_log(&c->log, MPSYNC_LOG_ERROR, "%s", err);
     return -1;
   }
+  c->cache_synced = 0; /* the new cache never finished a handshake */
   mps_policy_cache_lost(c->policy, uv_now(&c->loop));
   /* The link in use was opened with the lost cache's points: nothing more is stored from it. */
   c->stale_link = c->link != NULL;
@@ -323,8 +324,8 @@ static int on_welcome(void *ud, const mps_welcome *w) {
   char key[32];
   heartbeat_key(mps_policy_network(c->policy), key, sizeof key);
   int64_t learned = mps_store_setting(c->store, key, 0);
-  if (mps_store_setting(c->store, "cache_synced", 0) == 0)
-    mps_store_set_setting(c->store, "cache_synced", 1);
+  if (!c->cache_synced && mps_store_set_setting(c->store, "cache_synced", 1) == 0)
+    c->cache_synced = 1;
   mps_policy_link_up(c->policy, uv_now(&c->loop), w->heartbeat_interval_s, w->heartbeat_max_s,
                      learned > 0 && learned < UINT32_MAX ? (uint32_t)learned : 0);
   run_actions(c);
@@ -509,7 +510,7 @@ static void on_link_open(mps_link *l, void *ud) {
   }
   /* C21: a cache that never finished a handshake, with no sync point at all, is new or was
    * lost: the server must resend what it keeps, not what follows our old acknowledgements. */
-  h.fresh_cache = n == 0 && mps_store_setting(c->store, "cache_synced", 0) == 0;
+  h.fresh_cache = n == 0 && !c->cache_synced;
   int rc = mps_session_hello(mps_link_session(l), &h, uv_now(&c->loop));
   mps_store_points_free(pts, n);
   if (rc < 0) {
@@ -1016,6 +1017,7 @@ static int open_client(const mpsync_config *cfg, mpsync_client *c) {
   }
   if ((rc = mps_store_device_id(c->store, cfg->device_id, c->device_id, sizeof c->device_id)))
     return fail_with(NULL, rc, "cannot read or create the device id");
+  c->cache_synced = mps_store_setting(c->store, "cache_synced", 0) != 0;
   mps_policy_config pc = {.redelivery_base_ms = cfg->redelivery_base_ms,
                           .redelivery_cap_ms = 10u * 60u * 1000u,
                           .reconnect_max_ms = cfg->reconnect_max_ms,

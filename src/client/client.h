@@ -122,6 +122,7 @@ struct mpsync_client {
   int close_code;               /* the current link's Close code from the server; -1: none */
   unsigned forgot_streams;      /* streams forgotten on the current link to stay within bound */
   int stale_link;               /* the cache was rebuilt under the current link: end it */
+  int cache_synced;             /* the cache's "cache_synced" setting, read once at open (C21) */
   loop_biz *bizs;
   uint64_t dispatch_seq;
 

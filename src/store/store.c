@@ -60,6 +60,8 @@ struct mps_store {
   sqlite3_stmt *get_slot;
   sqlite3_stmt *add_slot;
   sqlite3_stmt *count_streams;
+  sqlite3_stmt *undo_first;
+  sqlite3_stmt *undo_count;
   sqlite3_stmt *begin;
   sqlite3_stmt *commit;
   int64_t pending;  /* rows in oplogs: counted once at open, then kept up to date */
@@ -275,6 +277,9 @@ static int prepare(mps_store *st) {
       {&st->add_slot, "INSERT INTO slots(biz, user, target) VALUES(?1, ?2, ?3)"},
       {&st->count_streams,
        "SELECT count(*) FROM streams WHERE kind<>1 OR target=?1"},
+      /* A withdrawn message's count goes back: gone when it was the first delivery. */
+      {&st->undo_first, "DELETE FROM attempts WHERE first_row=?1 AND stream=?2"},
+      {&st->undo_count, "UPDATE attempts SET deliveries=?3 WHERE first_row=?1 AND stream=?2"},
       {&st->begin, "BEGIN IMMEDIATE"},
       {&st->commit, "COMMIT"},
   };
@@ -398,7 +403,8 @@ static void close_db(mps_store *st) {
                          st->find_expired,   st->delete_expired, st->reset_stream,
                          st->save_next_row,  st->get_slot,       st->add_slot,
                          st->first_in_range, st->any_in_range,   st->drop_attempt,
-                         st->begin,          st->commit,         st->count_streams};
+                         st->begin,          st->commit,         st->count_streams,
+                         st->undo_first,     st->undo_count};
   checkpointer_stop(st);
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sqlite3_finalize(all[i]);
   sqlite3_close(st->db);
@@ -1433,15 +1439,9 @@ int mps_store_next_message(mps_store *st, const char *biz, const char *user, int
  * count goes back to what it was. */
 int mps_store_undo_delivery(mps_store *st, const mps_msg *m) {
   if (!m || !m->delivery) return 0;
-  const char *sql = m->delivery <= 1
-                        ? "DELETE FROM attempts WHERE first_row=?1 AND stream=?2"
-                        : "UPDATE attempts SET deliveries=?3 WHERE first_row=?1 AND stream=?2";
-  sqlite3_stmt *q;
-  if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) return MPSYNC_ESTORE;
+  sqlite3_stmt *q = m->delivery <= 1 ? st->undo_first : st->undo_count;
   sqlite3_bind_int64(q, 1, m->first_row);
   sqlite3_bind_int64(q, 2, m->stream);
   if (m->delivery > 1) sqlite3_bind_int(q, 3, (int)m->delivery - 1);
-  int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : MPSYNC_ESTORE;
-  sqlite3_finalize(q);
-  return rc;
+  return step_done(q);
 }

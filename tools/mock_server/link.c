@@ -41,7 +41,6 @@ typedef struct link_conn {
 /* A stream of a paused backlog walk: where to go on, as a client's point would say it. */
 typedef struct pending_stream {
   int kind;
-  int global;
   char biz[64];
   char target[ID_MAX + 1];
   uint64_t point, epoch;
@@ -72,12 +71,11 @@ static void drop_pending(link_conn *c) {
 }
 
 /* Queues a stream of a paused walk at the end. 0, or -1 out of memory. */
-static int pend(link_conn *c, int kind, int global, const char *biz, const char *target,
-                uint64_t point, uint64_t epoch, int has_point) {
+static int pend(link_conn *c, int kind, const char *biz, const char *target, uint64_t point,
+                uint64_t epoch, int has_point) {
   pending_stream *p = calloc(1, sizeof *p);
   if (!p) return -1;
   p->kind = kind;
-  p->global = global;
   snprintf(p->biz, sizeof p->biz, "%s", biz);
   snprintf(p->target, sizeof p->target, "%s", target);
   p->point = point;
@@ -465,14 +463,14 @@ static int visit_biz(void *ud, const biz_config *cfg) {
   const mps_stream_point *pt = point_of(sw->points, sw->npoints, kind, cfg->biz_type, target);
   if (c->pending) {
     /* Paused: this stream waits its turn, from the client's own point. */
-    if (pend(c, kind, cfg->global, cfg->biz_type, target, pt ? pt->sync_point : 0,
+    if (pend(c, kind, cfg->biz_type, target, pt ? pt->sync_point : 0,
              pt ? pt->epoch : 0, pt != NULL))
       sw->rc = -1;
     return 0;
   }
   uint64_t after, epoch;
   if (send_stream(c, cfg, kind, target, pt, &after, &epoch)) sw->rc = -1;
-  else if (after && pend(c, kind, cfg->global, cfg->biz_type, target, after, epoch, 1))
+  else if (after && pend(c, kind, cfg->biz_type, target, after, epoch, 1))
     sw->rc = -1;
   return 0;
 }
