@@ -115,3 +115,60 @@ class Listener:
                     except OSError:
                         pass
         return self.proc.returncode if self.proc else None
+
+
+class CliRuns:
+    """What successive `mpsync-cli listen --verbose` runs printed, each into its own file: oplogs
+    dispatched and messages reported, in order, read as the files grow (a run killed with -9
+    leaves a last line cut short: only whole lines count)."""
+
+    def __init__(self):
+        # ("dispatch", biz, mk, thirdMsgId, run) and ("reported", biz, upto_mk, None, run)
+        self.events = []
+        self.seen = set()  # (biz, mk) dispatched at least once
+        self.thirds = {}   # biz -> thirdMsgIds dispatched at least once
+        self._offsets = {}
+
+    def collect(self, out, run_no):
+        out.flush()
+        out.seek(self._offsets.get(run_no, 0))
+        data = out.read()
+        end = data.rfind(b"\n") + 1
+        self._offsets[run_no] = self._offsets.get(run_no, 0) + end
+        for line in data[:end].decode("utf-8", "replace").splitlines():
+            if line.startswith("{"):
+                o = json.loads(line)
+                self.events.append(("dispatch", o["biz"], o["mk"], o["bId"], run_no))
+                self.seen.add((o["biz"], o["mk"]))
+                self.thirds.setdefault(o["biz"], set()).add(o["bId"])
+            elif "reported " in line:
+                # "mpsync-cli: reported BIZ message LASTROW,LASTMK,DELIVERY"
+                parts = line.split()
+                self.events.append(("reported", parts[2], int(parts[4].split(",")[1]), None, run_no))
+
+    def violations(self, bizs):
+        """Breaks of the promises across kills: nothing dispatched after its report (C5); ids
+        rise within a run and at first sight, per bizType (C4)."""
+        found = []
+        reported_upto = {b: 0 for b in bizs}
+        last_in_run = {}
+        first_seen = {b: 0 for b in bizs}
+        firsts = set()
+        for kind, b, mk, _, run_no in self.events:
+            if kind == "reported":
+                reported_upto[b] = max(reported_upto[b], mk)
+                continue
+            if mk <= reported_upto[b]:
+                found.append("%s mk %d dispatched in run %d after its report" % (b, mk, run_no))
+            if mk <= last_in_run.get((b, run_no), 0):
+                found.append("%s mk %d out of order in run %d" % (b, mk, run_no))
+            last_in_run[(b, run_no)] = mk
+            if (b, mk) not in firsts:
+                firsts.add((b, mk))
+                if mk <= first_seen[b]:
+                    found.append("%s: new oplog %d after %d" % (b, mk, first_seen[b]))
+                first_seen[b] = mk
+        return found
+
+    def dispatch_count(self):
+        return sum(1 for e in self.events if e[0] == "dispatch")

@@ -3,7 +3,6 @@ pushes stream in; nothing missing, order kept per stream, nothing dispatched aft
 # SPDX-License-Identifier: Apache-2.0
 
 import http.client
-import json
 import os
 import random
 import shutil
@@ -16,6 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_harness import CliRuns  # noqa: E402
 from mpsync_harness import FixedPortServer, build_dir_from_env_or_argv, free_port  # noqa: E402
 
 BUILD = None
@@ -86,25 +86,8 @@ class Soak(unittest.TestCase):
                "--server", "127.0.0.1:%d" % server.fixed_link_port, "--plaintext",
                "--instance", INSTANCE, "--data", os.path.join(tmp, "client"),
                "--biz", ",".join(BIZS), "--user", USER, "--verbose"]
-        events = []    # ("dispatch", biz, mk, third, run) and ("reported", biz, upto_mk, run)
-        seen = {b: set() for b in BIZS}
-        offsets = {}
-
-        def collect(out, run_no):
-            out.flush()
-            out.seek(offsets.get(run_no, 0))
-            data = out.read()
-            end = data.rfind(b"\n") + 1
-            offsets[run_no] = offsets.get(run_no, 0) + end
-            for line in data[:end].decode("utf-8", "replace").splitlines():
-                if line.startswith("{"):
-                    o = json.loads(line)
-                    events.append(("dispatch", o["biz"], o["mk"], o["bId"], run_no))
-                    seen[o["biz"]].add(o["bId"])
-                elif "reported " in line:
-                    # "mpsync-cli: reported BIZ message LASTROW,LASTMK,DELIVERY"
-                    parts = line.split()
-                    events.append(("reported", parts[2], int(parts[4].split(",")[1]), None, run_no))
+        runs = CliRuns()
+        collect = runs.collect
 
         pusher = Pusher(server)
         pusher.start()
@@ -144,7 +127,7 @@ class Soak(unittest.TestCase):
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         want = {b: set(pusher.confirmed[b]) for b in BIZS}
         until = time.monotonic() + 90
-        while time.monotonic() < until and any(want[b] - seen[b] for b in BIZS):
+        while time.monotonic() < until and any(want[b] - runs.thirds.get(b, set()) for b in BIZS):
             time.sleep(0.3)
             collect(out, run)
         proc.send_signal(signal.SIGTERM)
@@ -155,34 +138,16 @@ class Soak(unittest.TestCase):
 
         self.assertIsNone(pusher.error)
         pushes = sum(len(v) for v in pusher.confirmed.values())
-        missing = sum(len(want[b] - seen[b]) for b in BIZS)
-        violations = []
-        reported_upto = {b: 0 for b in BIZS}
-        last_in_run = {}
-        first_seen = {b: 0 for b in BIZS}
-        firsts = set()
-        for kind, b, mk, third, run_no in events:
-            if kind == "reported":
-                reported_upto[b] = max(reported_upto[b], mk)
-                continue
-            if mk <= reported_upto[b]:
-                violations.append("%s mk %d dispatched in run %d after its report" % (b, mk, run_no))
-            if mk <= last_in_run.get((b, run_no), 0):
-                violations.append("%s mk %d out of order in run %d" % (b, mk, run_no))
-            last_in_run[(b, run_no)] = mk
-            if (b, mk) not in firsts:
-                firsts.add((b, mk))
-                if mk <= first_seen[b]:
-                    violations.append("%s: new oplog %d after %d" % (b, mk, first_seen[b]))
-                first_seen[b] = mk
+        missing = sum(len(want[b] - runs.thirds.get(b, set())) for b in BIZS)
+        violations = runs.violations(BIZS)
         print("soak (seed %d, %.0f s): %d client kills, %d server kills, %d pushes, %d dispatch "
               "events, missing=%d, violations=%d"
               % (seed, SECONDS, client_kills, server_kills, pushes,
-                 sum(1 for e in events if e[0] == "dispatch"), missing, len(violations)))
+                 runs.dispatch_count(), missing, len(violations)))
         self.assertGreater(client_kills, 0)
         self.assertGreater(server_kills, 0)
-        self.assertEqual(missing, 0, "missing: %r" % {b: sorted(want[b] - seen[b])[:10]
-                                                      for b in BIZS})
+        self.assertEqual(missing, 0, "missing: %r" % {
+            b: sorted(want[b] - runs.thirds.get(b, set()))[:10] for b in BIZS})
         self.assertEqual(violations, [])
 
 
