@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Makes the test PKI in DIR: a CA, a server certificate for localhost, and the bad ones TLS tests refuse.
+# Makes the test PKI in DIR: a CA, server certificates for localhost (current and backup key), and the bad ones TLS tests refuse.
 # SPDX-License-Identifier: Apache-2.0
 set -euo pipefail
 dir=${1:?usage: make_certs.sh DIR}
 mkdir -p "$dir"
 cd "$dir"
-[ -f done ] && exit 0
+# "done" marks a complete set; a set from before the backup key was added is made again.
+[ -f done ] && [ -f backup.pem ] && exit 0
 
 ossl() { openssl "$@" 2>/dev/null; }
 key() { ossl ecparam -name prime256v1 -genkey -noout -out "$1"; }
@@ -14,13 +15,15 @@ ca() { # name subject
   ossl req -x509 -new -key "$1.key" -sha256 -days 3650 -subj "/CN=$2" -out "$1.pem" \
     -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
 }
-csr() { # name cn
-  ossl req -new -key server.key -subj "/CN=$2" -addext "subjectAltName=DNS:$2" -out "$1.csr"
+csr() { # name cn [key]
+  ossl req -new -key "${3:-server.key}" -subj "/CN=$2" -addext "subjectAltName=DNS:$2" -out "$1.csr"
 }
 
 ca ca "mpsync test CA"
 ca other_ca "some other CA"
 key server.key
+# The key a pinned server rotates to (docs/LINK.md, "Rotating a pinned key"): another key, same name, same CA.
+key backup.key
 
 cat >ca.cnf <<'CNF'
 [ca]
@@ -44,7 +47,9 @@ sign() { # name csr start end
 }
 csr localhost localhost
 csr wronghost wrong.example.com
+csr backup localhost backup.key
 sign server localhost.csr 20200101000000Z 20491231235959Z
 sign wronghost wronghost.csr 20200101000000Z 20491231235959Z
 sign expired localhost.csr 20200101000000Z 20200102000000Z
+sign backup backup.csr 20200101000000Z 20491231235959Z
 touch done
