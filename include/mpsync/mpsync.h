@@ -315,7 +315,8 @@ MPSYNC_EXTERN int mpsync_device_id(mpsync_client *client, char *buf, size_t len)
  * \defgroup meta meta.config
  * The mPaaS `meta.config` file (C16): a JSON object with `appId`, `appKey`, `workspaceId`,
  * `syncserver` and `syncport`. libmpsync also reads its own optional keys `mpsyncPlaintext`
- * (boolean: plain TCP, for a local mock server only), `mpsyncCaFile` and `mpsyncPin` (a string of comma-separated pins, or a JSON array of them).
+ * (boolean: plain TCP, for a local mock server only), `mpsyncCaFile` and `mpsyncPin` (a string
+ * of comma-separated pins, or a JSON array of them).
  * @{
  */
 
