@@ -38,11 +38,12 @@ static pthread_key_t g_detach_key;
 
 /* Classes and members used from SDK threads. Resolved once in JNI_OnLoad, because FindClass on a
  * natively attached thread uses the system class loader and would not see the app's classes. */
-static jclass g_sync_message_cls, g_conn_event_cls, g_string_cls;
+static jclass g_sync_message_cls, g_conn_event_cls, g_string_cls, g_trust_cls, g_bytes_cls;
 static jobject g_utf8;        /* java.nio.charset.Charset "UTF-8" */
 static jobject g_event_types[5]; /* ConnectionEvent.Type, in declaration order */
 static jmethodID g_sync_message_init, g_conn_event_init, g_string_from_bytes, g_string_get_bytes;
 static jmethodID g_on_receive_message, g_on_connection_state_changed;
+static jmethodID g_trust_enabled, g_trust_verify; /* MPSyncTrust.enabled(), .verify(byte[][], String) */
 static jfieldID g_f_user_id, g_f_biz, g_f_msg_data, g_f_id, g_f_has_more;
 
 enum { TYPE_UNKNOWN, TYPE_CONNECTING, TYPE_CONNECTED, TYPE_CONNECT_FAILED, TYPE_DISCONNECTED };
@@ -307,6 +308,47 @@ static void on_state(void *user_data, mpsync_state state, const char *reason) {
   free(pinned);
 }
 
+/* The core's certificate-verification hook when the app chose MPSyncTrust's trust manager: runs
+ * on the SDK's network thread during the handshake and hands the DER chain to
+ * MPSyncTrust.verify, whose answer is final (MPSYNC_TRUST_HOOK_DECIDES). Anything that goes
+ * wrong on the way refuses: a server is never trusted by accident. */
+static mpsync_trust_verdict on_verify(void *user_data, const char *host,
+                                      const uint8_t *const *certs, const size_t *cert_lens,
+                                      size_t count, int chain_verified) {
+  (void)user_data;
+  (void)chain_verified; /* no CA file of ours: the platform's store is the truth */
+  JNIEnv *env = get_env();
+  if (!env) {
+    shim_log(MPSYNC_LOG_ERROR, "cannot attach the network thread to the JVM; server refused");
+    return MPSYNC_TRUST_REFUSE;
+  }
+  /* The network thread never returns to Java either: a frame keeps its references bounded. */
+  if ((*env)->PushLocalFrame(env, 8) != 0) {
+    (*env)->ExceptionClear(env);
+    return MPSYNC_TRUST_REFUSE;
+  }
+  jboolean ok = JNI_FALSE;
+  jobjectArray chain = (*env)->NewObjectArray(env, (jsize)count, g_bytes_cls, NULL);
+  for (size_t i = 0; chain && i < count; i++) {
+    jbyteArray der = (*env)->NewByteArray(env, (jsize)cert_lens[i]);
+    if (!der) {
+      chain = NULL;
+      break;
+    }
+    (*env)->SetByteArrayRegion(env, der, 0, (jsize)cert_lens[i], (const jbyte *)certs[i]);
+    (*env)->SetObjectArrayElement(env, chain, (jsize)i, der);
+    (*env)->DeleteLocalRef(env, der);
+  }
+  jstring jhost = chain ? new_string_utf8(env, host, strlen(host)) : NULL;
+  if (jhost) ok = (*env)->CallStaticBooleanMethod(env, g_trust_cls, g_trust_verify, chain, jhost);
+  if ((*env)->ExceptionCheck(env)) {
+    swallow_exception(env, "MPSyncTrust.verify", NULL);
+    ok = JNI_FALSE;
+  }
+  (*env)->PopLocalFrame(env, NULL);
+  return ok ? MPSYNC_TRUST_ACCEPT : MPSYNC_TRUST_REFUSE;
+}
+
 /* ---------------------------------------------------------------------------- load / unload */
 
 static jclass global_class(JNIEnv *env, const char *name) {
@@ -321,7 +363,8 @@ static jclass global_class(JNIEnv *env, const char *name) {
  * exception pending, so this also cleans up after a failed load. */
 static void release_globals(JNIEnv *env) {
   jobject *globals[] = {(jobject *)&g_sync_message_cls, (jobject *)&g_conn_event_cls,
-                        (jobject *)&g_string_cls, &g_utf8, &g_event_types[0], &g_event_types[1],
+                        (jobject *)&g_string_cls, (jobject *)&g_trust_cls,
+                        (jobject *)&g_bytes_cls, &g_utf8, &g_event_types[0], &g_event_types[1],
                         &g_event_types[2], &g_event_types[3], &g_event_types[4]};
   for (size_t i = 0; i < sizeof globals / sizeof globals[0]; i++)
     if (*globals[i]) {
@@ -351,6 +394,11 @@ static int resolve_ids(JNIEnv *env) {
   NEED(g_sync_message_cls = global_class(env, SYNCMODEL));
   NEED(g_conn_event_cls = global_class(env, EVENT));
   NEED(g_string_cls = global_class(env, "java/lang/String"));
+  NEED(g_trust_cls = global_class(env, "com/mpaas/mss/adapter/api/MPSyncTrust"));
+  NEED(g_bytes_cls = global_class(env, "[B"));
+  NEED(g_trust_enabled = (*env)->GetStaticMethodID(env, g_trust_cls, "enabled", "()Z"));
+  NEED(g_trust_verify =
+           (*env)->GetStaticMethodID(env, g_trust_cls, "verify", "([[BLjava/lang/String;)Z"));
   NEED(type_cls = (*env)->FindClass(env, EVENT "$Type"));
   NEED(cb_cls = (*env)->FindClass(env, "com/alipay/mobile/rome/longlinkservice/ISyncCallback"));
   NEED(listener_cls =
@@ -487,6 +535,12 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeInit(JNIEnv *
   int rc = utf8_from_jstring(env, jmeta, &meta_path);
   if (!rc) rc = utf8_from_jstring(env, jdata, &data_dir);
   if (!rc) rc = mpsync_meta_load(meta_path, &meta);
+  /* Asked before g_lock: it is a call into Java. */
+  jboolean platform_trust = (*env)->CallStaticBooleanMethod(env, g_trust_cls, g_trust_enabled);
+  if ((*env)->ExceptionCheck(env)) {
+    (*env)->ExceptionClear(env);
+    platform_trust = JNI_FALSE;
+  }
   pthread_mutex_lock(&g_lock);
   if (!rc && !g_client) {
     g_log_level = level;
@@ -501,6 +555,10 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeInit(JNIEnv *
     cfg.log_fn = on_core_log;
     cfg.log_level = (mpsync_log_level)level;
     cfg.state_fn = on_state;
+    if (platform_trust) { /* MPSyncTrust.useTrustManager(): the platform's verdict is final */
+      cfg.verify_fn = on_verify;
+      cfg.trust_mode = MPSYNC_TRUST_HOOK_DECIDES;
+    }
     rc = mpsync_client_new(&cfg, &g_client); /* copies every string of cfg */
   }
   pthread_mutex_unlock(&g_lock);

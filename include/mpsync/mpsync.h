@@ -84,6 +84,57 @@ typedef enum mpsync_os_type {
   MPSYNC_OS_IOS = 1      /**< "IOS" */
 } mpsync_os_type;
 
+/** The answer of a certificate-verification hook (mpsync_verify_fn). */
+typedef enum mpsync_trust_verdict {
+  MPSYNC_TRUST_REFUSE = 0, /**< refuse the server: the handshake fails, the link is not used */
+  MPSYNC_TRUST_ACCEPT = 1  /**< accept the server as far as the hook is concerned */
+} mpsync_trust_verdict;
+
+/**
+ * How a certificate-verification hook (mpsync_config.verify_fn) combines with libmpsync's own
+ * check of the server's chain and name against ca_file (or the system store). Pins
+ * (mpsync_config.pin_sha256) apply in both modes, before the hook: a server whose key matches no
+ * pin is refused and the hook is not called.
+ */
+typedef enum mpsync_trust_mode {
+  /** Both must agree. The hook is called only when the chain leads to ca_file (or the system
+   * store) and carries the expected name; it can only refuse more. A refusal always wins over a
+   * valid chain. The default. */
+  MPSYNC_TRUST_CHAIN_AND_HOOK = 0,
+  /** The hook decides: its verdict is final, whatever libmpsync's own check found, which it learns
+   * from its \p chain_verified argument. For Android and iOS, where the platform's trust store
+   * (X509TrustManager, SecTrust) is the truth and no CA file exists: the hook must then check the
+   * chain *and* the host name itself, as the platform's verifier does. With no ca_file given, no
+   * store is loaded at all (chain_verified is then always 0). */
+  MPSYNC_TRUST_HOOK_DECIDES = 1
+} mpsync_trust_mode;
+
+/**
+ * Certificate-verification hook: decides whether the server the client is connecting to may be
+ * trusted, as OkHttp's X509TrustManager or Apple's SecTrust would decide it.
+ *
+ * Called once per TLS handshake, during it (before the client sends anything of its own), on the
+ * SDK's network thread: it must not block for long (no network fetch, no UI), as no message of
+ * any kind moves while it runs, and must not call mpsync_client_free(). Platform checks that take
+ * a few milliseconds are fine.
+ *
+ * \param user_data      mpsync_config.user_data.
+ * \param host           the name the certificate must carry: mpsync_config.server_name, else host.
+ * \param certs          the chain the server sent, in DER, leaf first (\p count entries); each
+ *                       \p certs[i] is \p cert_lens[i] bytes. Valid for the call only.
+ * \param cert_lens      the length of each certificate.
+ * \param count          how many certificates (at least 1, at most 16; a longer chain is refused
+ *                       without calling the hook).
+ * \param chain_verified non-zero when libmpsync's own check passed: the chain leads to ca_file (or
+ *                       the system store), is in date, and names \p host. Always non-zero in
+ *                       MPSYNC_TRUST_CHAIN_AND_HOOK mode.
+ * \return MPSYNC_TRUST_ACCEPT or MPSYNC_TRUST_REFUSE; any other value refuses.
+ */
+typedef mpsync_trust_verdict (*mpsync_verify_fn)(void *user_data, const char *host,
+                                                 const uint8_t *const *certs,
+                                                 const size_t *cert_lens, size_t count,
+                                                 int chain_verified);
+
 /**
  * Client configuration. Fill with mpsync_config_init() first, then set what differs. Every string
  * and buffer is copied by mpsync_client_new(); the struct may be freed afterwards.
@@ -112,8 +163,10 @@ typedef struct mpsync_config {
    * store: the first bundle or certificate directory found among the usual places of Linux
    * distributions, macOS and Android (docs/PORTABILITY.md). */
   const char *ca_file;
-  /** Base64 SHA-256 of the server's SubjectPublicKeyInfo; a server whose key differs is refused
-   * even with a valid chain. NULL = no pinning. */
+  /** Pins: base64 SHA-256 of the server's SubjectPublicKeyInfo, several separated by commas
+   * (at most 8; spaces around them are ignored): the current key's and one or more backups'. A
+   * server whose key matches none is refused even with a valid chain. Pin a backup key before
+   * rotating to it (docs/LINK.md, "Rotating a pinned key"). NULL or "" = no pinning. */
   const char *pin_sha256;
   /** Deliveries of one message before its oplogs are dropped for good (C6). Default 6. */
   unsigned max_deliveries;
@@ -153,6 +206,12 @@ typedef struct mpsync_config {
    * iOS app stays online about three minutes in the background). Pushes in that window arrive.
    * Default 0: close at once. */
   unsigned background_grace_ms;
+  /** Certificate-verification hook, consulted after libmpsync's own chain check as trust_mode
+   * says; called with user_data. NULL = none: the chain check (and pins) alone decide. */
+  mpsync_verify_fn verify_fn;
+  /** How verify_fn combines with the chain check. Default MPSYNC_TRUST_CHAIN_AND_HOOK (a hook
+   * can only refuse more); MPSYNC_TRUST_HOOK_DECIDES needs verify_fn. */
+  mpsync_trust_mode trust_mode;
 } mpsync_config;
 
 /**
@@ -256,7 +315,8 @@ MPSYNC_EXTERN int mpsync_device_id(mpsync_client *client, char *buf, size_t len)
  * \defgroup meta meta.config
  * The mPaaS `meta.config` file (C16): a JSON object with `appId`, `appKey`, `workspaceId`,
  * `syncserver` and `syncport`. libmpsync also reads its own optional keys `mpsyncPlaintext`
- * (boolean: plain TCP, for a local mock server only), `mpsyncCaFile` and `mpsyncPin`.
+ * (boolean: plain TCP, for a local mock server only), `mpsyncCaFile` and `mpsyncPin` (a string
+ * of comma-separated pins, or a JSON array of them).
  * @{
  */
 

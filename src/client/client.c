@@ -892,7 +892,9 @@ static int post_wait(mpsync_client *c, cmd_type type, const char *a, const char 
   X(max_cached_oplogs)                  \
   X(cache_key)                          \
   X(cache_key_len)                      \
-  X(background_grace_ms)
+  X(background_grace_ms)                \
+  X(verify_fn)                          \
+  X(trust_mode)
 
 #define CONFIG_MIN_SIZE offsetof(mpsync_config, server_name)
 
@@ -958,6 +960,8 @@ static int check_config(const mpsync_config *cfg) {
     return fail_with(NULL, MPSYNC_ETOOLONG, "device_id over 63 bytes");
   if (cfg->os_type != MPSYNC_OS_ANDROID && cfg->os_type != MPSYNC_OS_IOS)
     return fail_with(NULL, MPSYNC_EINVAL, "unknown os_type");
+  if (cfg->trust_mode != MPSYNC_TRUST_CHAIN_AND_HOOK && cfg->trust_mode != MPSYNC_TRUST_HOOK_DECIDES)
+    return fail_with(NULL, MPSYNC_EINVAL, "unknown trust_mode");
   if (cfg->app_version && strlen(cfg->app_version) > 20)
     return fail_with(NULL, MPSYNC_ETOOLONG, "app_version over 20 characters");
   if (cfg->max_oplogs_per_message > 1000)
@@ -1001,8 +1005,13 @@ static uint64_t random_seed(void) {
 static int open_client(const mpsync_config *cfg, mpsync_client *c) {
   int rc;
   char err[256];
+  mps_tls_trust trust = {.ca_file = cfg->ca_file,
+                         .pins = cfg->pin_sha256,
+                         .verify_fn = cfg->verify_fn,
+                         .verify_user_data = cfg->user_data,
+                         .hook_decides = cfg->trust_mode == MPSYNC_TRUST_HOOK_DECIDES};
   if (!cfg->plaintext &&
-      (rc = mps_tls_client_config(cfg->ca_file, cfg->pin_sha256, &c->tls_config, err, sizeof err))) {
+      (rc = mps_tls_client_config(&trust, &c->tls_config, err, sizeof err))) {
     mps_log(&c->log, MPSYNC_LOG_ERROR, "TLS configuration: %s", err);
     return fail_with(NULL, rc, err);
   }

@@ -62,8 +62,11 @@ static int parse(mpsync_meta *m, const char *json) {
   sqlite3_stmt *q = NULL;
   int rc = MPSYNC_ECONFIG;
   if (sqlite3_prepare_v2(db,
-                         "SELECT key, type, CASE type WHEN 'true' THEN 'true' WHEN 'false' THEN"
-                         " 'false' ELSE value END FROM json_each(?1)"
+                         "SELECT key, type, CASE WHEN type IN ('true', 'false') THEN type"
+                         /* Pins may be a JSON array too: the TLS layer takes a comma list. */
+                         " WHEN key = 'mpsyncPin' AND type = 'array' THEN"
+                         " (SELECT ifnull(group_concat(p.value, ','), '') FROM json_each(e.value) p)"
+                         " ELSE value END FROM json_each(?1) e"
                          " WHERE json_valid(?1) AND json_type(?1)='object'",
                          -1, &q, NULL) != SQLITE_OK)
     goto out;

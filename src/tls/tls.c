@@ -22,6 +22,7 @@
 #include "core/wire.h"
 #include "mpsync/mpsync_errors.h"
 #include "tls/mbedtls_compat.h"
+#include "util/util.h"
 
 struct mps_tls_config {
   int is_server;
@@ -30,8 +31,11 @@ struct mps_tls_config {
   mbedtls_ctr_drbg_context drbg;
   mbedtls_x509_crt chain; /* CA chain (client) or own chain (server) */
   mbedtls_pk_context key;
-  int has_pin;
-  unsigned char pin[32];
+  size_t npins;
+  unsigned char pins[MPS_TLS_MAX_PINS][32];
+  mpsync_verify_fn verify_fn;
+  void *verify_user_data;
+  int hook_decides;
 };
 
 struct mps_tls {
@@ -39,6 +43,8 @@ struct mps_tls {
   mbedtls_ssl_context ssl;
   mps_buf in, out;
   int done;
+  char *server_name;
+  uint32_t chain_flags; /* mbedTLS's verdict on every certificate of the chain, merged */
   char reason[160];
 };
 
@@ -79,15 +85,33 @@ static int config_common(mps_tls_config *c, int endpoint, char *err, size_t errl
   return 0;
 }
 
-static int decode_pin(mps_tls_config *c, const char *pin, char *err, size_t errlen) {
-  size_t n = 0;
-  if (mbedtls_base64_decode(c->pin, sizeof c->pin, &n, (const unsigned char *)pin, strlen(pin)) ||
-      n != sizeof c->pin) {
-    snprintf(err, errlen, "pin is not the base64 of a SHA-256 digest");
-    return MPSYNC_ECONFIG;
+/* The comma-separated list of pins, each the base64 of a SHA-256 digest. */
+static int decode_pins(mps_tls_config *c, const char *list, char *err, size_t errlen) {
+  const char *p = list;
+  while (*p == ' ') p++;
+  if (!*p) return 0; /* only spaces: no pinning, as "" */
+  for (;;) {
+    const char *end = strchr(p, ',');
+    if (!end) end = p + strlen(p);
+    const char *last = end;
+    while (last > p && last[-1] == ' ') last--;
+    size_t n = 0;
+    if (c->npins == MPS_TLS_MAX_PINS) {
+      snprintf(err, errlen, "more than %d pins", MPS_TLS_MAX_PINS);
+      return MPSYNC_ECONFIG;
+    }
+    if (last == p ||
+        mbedtls_base64_decode(c->pins[c->npins], sizeof c->pins[0], &n, (const unsigned char *)p,
+                              (size_t)(last - p)) ||
+        n != sizeof c->pins[0]) {
+      snprintf(err, errlen, "pin %zu is not the base64 of a SHA-256 digest", c->npins + 1);
+      return MPSYNC_ECONFIG;
+    }
+    c->npins++;
+    if (!*end) return 0;
+    for (p = end + 1; *p == ' '; p++) {
+    }
   }
-  c->has_pin = 1;
-  return 0;
 }
 
 /* Bundles: macOS (the keychain's roots, exported by the OS), Alpine and the BSDs share
@@ -156,21 +180,32 @@ static int load_ca_dir(mbedtls_x509_crt *chain, const char *dir) {
   return 0;
 }
 
-int mps_tls_client_config(const char *ca_file, const char *pin_sha256, mps_tls_config **out,
-                          char *err, size_t errlen) {
+int mps_tls_client_config(const mps_tls_trust *trust, mps_tls_config **out, char *err,
+                          size_t errlen) {
   *out = NULL;
+  if (trust->hook_decides && !trust->verify_fn) {
+    snprintf(err, errlen, "trust mode \"hook decides\" without a verification hook");
+    return MPSYNC_ECONFIG;
+  }
   mps_tls_config *c = calloc(1, sizeof *c);
   if (!c) return MPSYNC_ENOMEM;
+  c->verify_fn = trust->verify_fn;
+  c->verify_user_data = trust->verify_user_data;
+  c->hook_decides = trust->hook_decides;
   int rc = config_common(c, MBEDTLS_SSL_IS_CLIENT, err, errlen);
-  if (!rc && pin_sha256 && *pin_sha256) rc = decode_pin(c, pin_sha256, err, errlen);
-  const char *path = ca_file && *ca_file
-                         ? ca_file
+  if (!rc && trust->pins) rc = decode_pins(c, trust->pins, err, errlen);
+  const char *ca_file = trust->ca_file;
+  /* When the hook decides, the platform's verifier is the truth: loading a store of our own
+   * would only cost time (a whole Android cacerts directory) for a verdict nobody follows. */
+  const char *path = ca_file && *ca_file ? ca_file
+                     : c->hook_decides
+                         ? NULL
                          : mps_tls_find_ca(mps_tls_system_ca_files, mps_tls_system_ca_dirs);
-  if (!rc && !path) {
+  if (!rc && !path && !c->hook_decides) {
     snprintf(err, errlen, "no system CA store found: give the CA certificates (ca_file)");
     rc = MPSYNC_ECONFIG;
   }
-  if (!rc) {
+  if (!rc && path) {
     struct stat sb;
     int r = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)
                 ? load_ca_dir(&c->chain, path)
@@ -188,6 +223,9 @@ int mps_tls_client_config(const char *ca_file, const char *pin_sha256, mps_tls_c
     mps_tls_config_free(c);
     return rc;
   }
+  /* Required even when the hook decides: mbedTLS then fails the handshake on exactly the flags
+   * the verify callback leaves, which are the pins' and the hook's. With no store the chain is
+   * empty (not NULL, which mbedTLS refuses as "no CA chain") and trusts nothing by itself. */
   mbedtls_ssl_conf_authmode(&c->ssl, MBEDTLS_SSL_VERIFY_REQUIRED);
   mbedtls_ssl_conf_ca_chain(&c->ssl, &c->chain, NULL);
   *out = c;
@@ -259,16 +297,49 @@ static int spki_sha256(mbedtls_pk_context *pk, unsigned char digest[32]) {
   return n > 0 && mps_sha256(der + sizeof der - n, (size_t)n, digest) == 0 ? 0 : -1;
 }
 
-/* The pin is checked on the leaf while the chain is verified, so a mismatch ends the handshake
- * before the client sends its Finished: under TLS 1.3 a check after the handshake came after
- * the client had already sent records of application-data type. The chain's own verdict comes
- * first; mbedTLS calls this root first, leaf (depth 0) last. */
-static int verify_pin(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
-  mps_tls *t = ctx;
+static int pin_matches(const mps_tls_config *c, mbedtls_x509_crt *leaf) {
   unsigned char digest[32];
-  if (depth != 0 || *flags != 0) return 0;
-  if (spki_sha256(&crt->pk, digest) != 0 || memcmp(digest, t->cfg->pin, sizeof digest) != 0) {
-    snprintf(t->reason, sizeof t->reason, "server public key does not match the pin");
+  if (spki_sha256(&leaf->pk, digest) != 0) return 0;
+  for (size_t i = 0; i < c->npins; i++)
+    if (memcmp(digest, c->pins[i], sizeof digest) == 0) return 1;
+  return 0;
+}
+
+/* The app's hook, given the chain the server sent (leaf first, as DER). */
+static int hook_accepts(mps_tls *t, const mbedtls_x509_crt *leaf) {
+  const uint8_t *certs[MPS_TLS_MAX_HOOK_CHAIN];
+  size_t lens[MPS_TLS_MAX_HOOK_CHAIN], n = 0;
+  for (const mbedtls_x509_crt *c = leaf; c && c->raw.len; c = c->next) {
+    if (n == MPS_TLS_MAX_HOOK_CHAIN) {
+      snprintf(t->reason, sizeof t->reason, "server chain longer than %d certificates",
+               MPS_TLS_MAX_HOOK_CHAIN);
+      return 0;
+    }
+    certs[n] = c->raw.p;
+    lens[n++] = c->raw.len;
+  }
+  mpsync_trust_verdict v = t->cfg->verify_fn(t->cfg->verify_user_data, t->server_name, certs,
+                                             lens, n, t->chain_flags == 0);
+  if (v != MPSYNC_TRUST_ACCEPT)
+    snprintf(t->reason, sizeof t->reason, "the app's certificate check refused the server");
+  return v == MPSYNC_TRUST_ACCEPT;
+}
+
+/* Pins and the hook are applied while the chain is verified, so a refusal ends the handshake
+ * before the client sends its Finished: under TLS 1.3 a check after the handshake came after
+ * the client had already sent records of application-data type. mbedTLS calls this root first,
+ * leaf (depth 0) last, so the chain's own verdict is complete by the leaf. When the hook decides,
+ * that verdict is only reported to it: the flags are cleared and the leaf carries the result. */
+static int verify_cert(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
+  mps_tls *t = ctx;
+  const mps_tls_config *c = t->cfg;
+  t->chain_flags |= *flags;
+  if (c->hook_decides) *flags = 0;
+  if (depth != 0 || (!c->hook_decides && t->chain_flags)) return 0;
+  if (c->npins && !pin_matches(c, crt)) {
+    snprintf(t->reason, sizeof t->reason, "server public key does not match the pins");
+    *flags |= MBEDTLS_X509_BADCERT_NOT_TRUSTED;
+  } else if (c->verify_fn && !hook_accepts(t, crt)) {
     *flags |= MBEDTLS_X509_BADCERT_NOT_TRUSTED;
   }
   return 0;
@@ -280,13 +351,15 @@ int mps_tls_new(mps_tls_config *cfg, const char *server_name, mps_tls **out) {
   if (!t) return MPSYNC_ENOMEM;
   t->cfg = cfg;
   mbedtls_ssl_init(&t->ssl);
-  if (mbedtls_ssl_setup(&t->ssl, &cfg->ssl) != 0 ||
+  if ((server_name && !(t->server_name = mps_strdup(server_name))) ||
+      mbedtls_ssl_setup(&t->ssl, &cfg->ssl) != 0 ||
       (!cfg->is_server && mbedtls_ssl_set_hostname(&t->ssl, server_name) != 0)) {
     mps_tls_free(t);
     return MPSYNC_ETLS;
   }
   mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
-  if (!cfg->is_server && cfg->has_pin) mbedtls_ssl_set_verify(&t->ssl, verify_pin, t);
+  if (!cfg->is_server && (cfg->npins || cfg->verify_fn))
+    mbedtls_ssl_set_verify(&t->ssl, verify_cert, t);
   *out = t;
   return 0;
 }
@@ -294,6 +367,7 @@ int mps_tls_new(mps_tls_config *cfg, const char *server_name, mps_tls **out) {
 void mps_tls_free(mps_tls *t) {
   if (!t) return;
   mbedtls_ssl_free(&t->ssl);
+  free(t->server_name);
   mps_buf_free(&t->in);
   mps_buf_free(&t->out);
   free(t);
@@ -315,7 +389,7 @@ int mps_tls_handshake(mps_tls *t) {
   if (rc != 0) {
     uint32_t flags = mbedtls_ssl_get_verify_result(&t->ssl);
     if (!t->cfg->is_server && flags != 0 && flags != (uint32_t)-1) {
-      if (t->reason[0]) return MPSYNC_ETLS; /* the pin's verdict */
+      if (t->reason[0]) return MPSYNC_ETLS; /* the pins' or the hook's verdict */
       char info[120];
       mbedtls_x509_crt_verify_info(info, sizeof info, "", flags);
       info[strcspn(info, "\n")] = '\0';

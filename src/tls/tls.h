@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mpsync/mpsync.h"
+
 /* Shared, read-only after creation: CA chain or own certificate, RNG, policy. */
 typedef struct mps_tls_config mps_tls_config;
 /* One TLS connection. */
@@ -20,18 +22,35 @@ extern const char *const mps_tls_system_ca_dirs[];
  * directory; NULL when there is none. The lists are NULL-terminated; either may be NULL. */
 const char *mps_tls_find_ca(const char *const *files, const char *const *dirs);
 
-/* Client policy: verify against ca_file (a PEM file, or a directory: its c_rehash-named files when
- * it has any, else all of it; NULL = the system store found by
- * mps_tls_find_ca over the lists above), TLS 1.2+, optional pin = base64 SHA-256 of the server's
- * SubjectPublicKeyInfo. */
-int mps_tls_client_config(const char *ca_file, const char *pin_sha256, mps_tls_config **out,
-                          char *err, size_t errlen);
+/* Most pins one client takes: the current key's and backups'. */
+#define MPS_TLS_MAX_PINS 8
+/* Longest chain handed to a verification hook; a longer one is refused. */
+#define MPS_TLS_MAX_HOOK_CHAIN 16
+
+/* What a client trusts. ca_file: a PEM file, or a directory (its c_rehash-named files when it has
+ * any, else all of it); NULL = the system store found by mps_tls_find_ca over the lists above
+ * (none at all in hook-decides mode). pins: comma-separated base64 SHA-256 digests of the
+ * server's SubjectPublicKeyInfo, any one of which must match; NULL or "" = no pinning.
+ * verify_fn: the app's hook (mpsync.h explains how hook_decides combines it with the chain). */
+typedef struct mps_tls_trust {
+  const char *ca_file;
+  const char *pins;
+  mpsync_verify_fn verify_fn;
+  void *verify_user_data;
+  int hook_decides;
+} mps_tls_trust;
+
+/* Client policy: TLS 1.2+, the chain and host name checked against trust->ca_file, then the pins,
+ * then the hook. */
+int mps_tls_client_config(const mps_tls_trust *trust, mps_tls_config **out, char *err,
+                          size_t errlen);
 /* Server: own certificate chain and key (PEM files). */
 int mps_tls_server_config(const char *cert_file, const char *key_file, mps_tls_config **out,
                           char *err, size_t errlen);
 void mps_tls_config_free(mps_tls_config *cfg);
 
-/* server_name: checked against the certificate (client side only; NULL on the server). */
+/* server_name: checked against the certificate and passed to the hook (client side only; NULL
+ * on the server). Copied. */
 int mps_tls_new(mps_tls_config *cfg, const char *server_name, mps_tls **out);
 void mps_tls_free(mps_tls *t);
 

@@ -62,7 +62,8 @@ class TlsLink(unittest.TestCase):
         subprocess.run(["bash", MAKE_CERTS, cls.pki], check=True)
         cls.pin = spki_pin(cls.pem("server"))
         cls.other_pin = spki_pin(cls.pem("other_ca"))
-        assert cls.pin != cls.other_pin
+        cls.backup_pin = spki_pin(cls.pem("backup"))
+        assert len({cls.pin, cls.other_pin, cls.backup_pin}) == 3
 
     @classmethod
     def tearDownClass(cls):
@@ -77,10 +78,12 @@ class TlsLink(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.tmp, True)
 
     def start_server(self, cert="server"):
-        """A mock server with a plain and a TLS link listener; the TLS one shows `cert`."""
+        """A mock server with a plain and a TLS link listener; the TLS one shows `cert`
+        ("backup": the certificate of the key a pinned server rotates to)."""
+        key = "backup.key" if cert == "backup" else "server.key"
         server = MockServer(BUILD, biz=BIZ, extra_args=[
             "--link-tls", "127.0.0.1:0", "--cert", self.pem(cert),
-            "--key", os.path.join(self.pki, "server.key")])
+            "--key", os.path.join(self.pki, key)])
         server.__enter__()
         self.addCleanup(server.__exit__, None, None, None)
         self.assertIsNotNone(server.link_tls_port, server.ready_fields)
@@ -161,6 +164,14 @@ class TlsLink(unittest.TestCase):
                           "localhost", "--pin", self.pin)
         self.assert_delivers()
 
+    def test_backup_pin_delivers_after_key_rotation(self):
+        """An app shipped with the current and a backup pin keeps working once the server
+        rotates to the backup key (docs/LINK.md, "Rotating a pinned key")."""
+        server = self.start_server(cert="backup")
+        self.start_client(server.link_tls_port, "--ca", self.pem("ca"), "--server-name",
+                          "localhost", "--pin", "%s,%s" % (self.pin, self.backup_pin))
+        self.assert_delivers()
+
     def test_link_recovers_over_tls_after_reset(self):
         server = self.start_server()
         self.start_client(server.link_tls_port, "--ca", self.pem("ca"), "--server-name",
@@ -216,6 +227,13 @@ class TlsLink(unittest.TestCase):
         self.start_client(server.link_tls_port, "--ca", self.pem("ca"), "--server-name",
                           "localhost")
         self.assert_refused(r"certificate rejected: .*expired")
+
+    def test_rotated_key_without_its_pin_refused(self):
+        """The same rotation locks out an app that pinned only the old key."""
+        server = self.start_server(cert="backup")
+        self.start_client(server.link_tls_port, "--ca", self.pem("ca"), "--server-name",
+                          "localhost", "--pin", "%s,%s" % (self.pin, self.other_pin))
+        self.assert_refused(r"server public key does not match the pins")
 
     def test_pin_mismatch_refused(self):
         server = self.start_server()

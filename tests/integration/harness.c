@@ -92,6 +92,10 @@ void mock_start_with(mock *m, const char *bin_dir, const char *biz_json, const c
   if (sscanf(h, "http=%*[^:]:%d", &m->http_port) != 1 ||
       sscanf(l, "link=%*[^:]:%d", &m->link_port) != 1)
     FAIL("unexpected ready line: %s", line);
+  const char *t = strstr(line, "link_tls=");
+  m->link_tls_port = 0;
+  if (t && sscanf(t, "link_tls=%*[^:]:%d", &m->link_tls_port) != 1)
+    FAIL("unexpected ready line: %s", line);
 }
 
 void mock_stop(mock *m) {

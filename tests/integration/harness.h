@@ -14,6 +14,7 @@ typedef struct mock {
   pid_t pid;
   char dir[64];
   int http_port, link_port;
+  int link_tls_port; /* started with --link-tls; else 0 */
 } mock;
 
 /* Starts bin/mpsync-mock-server with the biz configs (JSON array text); exits the test on failure. */

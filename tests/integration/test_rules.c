@@ -878,6 +878,92 @@ static void sec_memory_bounded_under_flood(void) {
   rm_rf(dir);
 }
 
+/* What the verification hook of c15_verify_hook_through_the_api saw; set by the test thread
+ * before the client starts, read after it stops or under the lock. */
+static struct {
+  pthread_mutex_t lock;
+  mpsync_trust_verdict answer;
+  int calls;
+  void *user_data;
+  char host[64];
+  size_t count;
+} hook_probe = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static mpsync_trust_verdict probe_hook(void *ud, const char *host, const uint8_t *const *certs,
+                                       const size_t *lens, size_t count, int chain_verified) {
+  (void)certs;
+  (void)lens;
+  (void)chain_verified;
+  pthread_mutex_lock(&hook_probe.lock);
+  hook_probe.calls++;
+  hook_probe.user_data = ud;
+  snprintf(hook_probe.host, sizeof hook_probe.host, "%s", host);
+  hook_probe.count = count;
+  mpsync_trust_verdict v = hook_probe.answer;
+  pthread_mutex_unlock(&hook_probe.lock);
+  return v;
+}
+
+static int probe_calls(void) {
+  pthread_mutex_lock(&hook_probe.lock);
+  int n = hook_probe.calls;
+  pthread_mutex_unlock(&hook_probe.lock);
+  return n;
+}
+
+/* C15 with the verification hook, through the public config: in "hook decides" mode with no CA
+ * file, a refusing hook keeps the client offline and nothing is delivered; an accepting one lets
+ * the same server in. The hook gets cfg.user_data and the configured server name. */
+static void c15_verify_hook_through_the_api(void) {
+  char cert[256], key[256];
+  snprintf(cert, sizeof cert, "%s/../test-pki/server.pem", bin_dir);
+  snprintf(key, sizeof key, "%s/../test-pki/server.key", bin_dir);
+  const char *const extra[] = {"--link-tls", "127.0.0.1:0", "--cert", cert, "--key", key, NULL};
+  fixture f;
+  mock_start_with(&f.server, bin_dir, BIZ, extra);
+  EXPECT(f.server.link_tls_port > 0);
+  make_temp_dir(f.dir, sizeof f.dir);
+  recorder_init(&f.rec, 1);
+  client_config(&f.cfg, &f.server, f.dir, &f.rec);
+  f.cfg.plaintext = 0;
+  f.cfg.port = (uint16_t)f.server.link_tls_port;
+  f.cfg.server_name = "localhost";
+
+  /* The mode needs a hook; an unknown mode is refused. */
+  f.cfg.trust_mode = MPSYNC_TRUST_HOOK_DECIDES;
+  EXPECT(mpsync_client_new(&f.cfg, &f.client) == MPSYNC_ECONFIG);
+  f.cfg.trust_mode = (mpsync_trust_mode)7;
+  f.cfg.verify_fn = probe_hook;
+  EXPECT(mpsync_client_new(&f.cfg, &f.client) == MPSYNC_EINVAL);
+  f.cfg.trust_mode = MPSYNC_TRUST_HOOK_DECIDES;
+
+  hook_probe.answer = MPSYNC_TRUST_REFUSE;
+  start(&f, "u1");
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  EXPECT(mpsync_foreground(f.client) == 0);
+  EXPECT(recorder_wait_state(&f.rec, MPSYNC_STATE_CONNECT_FAILED, 10000) == 0);
+  EXPECT(probe_calls() >= 1);
+  EXPECT(!mpsync_is_connected(f.client));
+  EXPECT_CODE(push_text(&f.server, "UCHAT", "u1", "held", "x"), "NOT_ONLINE");
+  sleep_ms(300);
+  EXPECT(recorder_count(&f.rec) == 0);
+  mpsync_client_free(f.client);
+  pthread_mutex_lock(&hook_probe.lock);
+  EXPECT(hook_probe.user_data == &f.rec);
+  EXPECT(strcmp(hook_probe.host, "localhost") == 0);
+  EXPECT(hook_probe.count == 1);
+  hook_probe.answer = MPSYNC_TRUST_ACCEPT;
+  pthread_mutex_unlock(&hook_probe.lock);
+
+  /* Accepted: the message held for the user arrives. */
+  start(&f, "u1");
+  EXPECT(mpsync_register_biz(f.client, "UCHAT", recorder_cb, &f.rec) == 0);
+  online(&f);
+  EXPECT(recorder_wait(&f.rec, 1, 10000) == 0);
+  EXPECT(strcmp(recorder_get(&f.rec, 0).third, "held") == 0);
+  teardown(&f);
+}
+
 static const named_test tests[] = {
     {"c3_commit_before_ack", c3_commit_before_ack},
     {"c4_slow_callback_delays_only_its_own_biz", c4_slow_callback_delays_only_its_own_biz},
@@ -904,6 +990,7 @@ static const named_test tests[] = {
     {"sec_no_payload_or_session_in_logs", sec_no_payload_or_session_in_logs},
     {"sec_user_isolation_under_switch_races", sec_user_isolation_under_switch_races},
     {"sec_memory_bounded_under_flood", sec_memory_bounded_under_flood},
+    {"c15_verify_hook_through_the_api", c15_verify_hook_through_the_api},
 };
 
 int main(int argc, char **argv) {

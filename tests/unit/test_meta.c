@@ -48,6 +48,23 @@ static void test_own_keys_and_numeric_port(void) {
   mpsync_meta_free(m);
 }
 
+/* Several pins (current + backup): a comma list as text, or a JSON array of the same. */
+static void test_pins(void) {
+  const char *files[] = {"{\"appId\":\"A\",\"workspaceId\":\"W\",\"syncserver\":\"h\","
+                         "\"syncport\":1,\"mpsyncPin\":\"cur=,backup=\"}",
+                         "{\"appId\":\"A\",\"workspaceId\":\"W\",\"syncserver\":\"h\","
+                         "\"syncport\":1,\"mpsyncPin\":[\"cur=\",\"backup=\"]}"};
+  for (size_t i = 0; i < 2; i++) {
+    mpsync_meta *m;
+    CHECK_EQ(load(files[i], &m), 0);
+    mpsync_config cfg;
+    mpsync_config_init(&cfg, sizeof cfg);
+    CHECK_EQ(mpsync_meta_apply(m, &cfg), 0);
+    CHECK_STR(cfg.pin_sha256, "cur=,backup=");
+    mpsync_meta_free(m);
+  }
+}
+
 static void test_refusals(void) {
   mpsync_meta *m = (mpsync_meta *)1;
   CHECK_EQ(load("not json", &m), MPSYNC_ECONFIG);
@@ -68,6 +85,7 @@ int main(void) {
   close(fd);
   RUN(test_vendor_file);
   RUN(test_own_keys_and_numeric_port);
+  RUN(test_pins);
   RUN(test_refusals);
   unlink(path);
   return 0;

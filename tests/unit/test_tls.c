@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/x509_crt.h>
+
 #include "check.h"
 #include "mpsync/mpsync_errors.h"
 #include "tls/tls.h"
@@ -28,13 +30,18 @@ static void move(mps_tls *from, mps_tls *to) {
   }
 }
 
+/* The key of a test server certificate: backup.pem is the rotated-to key's, the rest share one. */
+static const char *key_of(const char *cert) {
+  return strstr(cert, "backup.pem") ? path("backup.key") : path("server.key");
+}
+
 /* Runs both handshakes to the end; returns the client's result. */
-static int handshake(const char *ca, const char *pin, const char *cert, const char *name,
-                     char *reason, size_t len) {
+static int handshake_trust(const mps_tls_trust *trust, const char *cert, const char *name,
+                           char *reason, size_t len) {
   char err[256];
   mps_tls_config *ccfg, *scfg;
-  CHECK_EQ(mps_tls_client_config(ca, pin, &ccfg, err, sizeof err), 0);
-  CHECK_EQ(mps_tls_server_config(cert, path("server.key"), &scfg, err, sizeof err), 0);
+  CHECK_EQ(mps_tls_client_config(trust, &ccfg, err, sizeof err), 0);
+  CHECK_EQ(mps_tls_server_config(cert, key_of(cert), &scfg, err, sizeof err), 0);
   mps_tls *c, *s;
   CHECK_EQ(mps_tls_new(ccfg, name, &c), 0);
   CHECK_EQ(mps_tls_new(scfg, NULL, &s), 0);
@@ -67,6 +74,12 @@ static int handshake(const char *ca, const char *pin, const char *cert, const ch
   mps_tls_config_free(ccfg);
   mps_tls_config_free(scfg);
   return crc;
+}
+
+static int handshake(const char *ca, const char *pin, const char *cert, const char *name,
+                     char *reason, size_t len) {
+  mps_tls_trust trust = {.ca_file = ca, .pins = pin};
+  return handshake_trust(&trust, cert, name, reason, len);
 }
 
 static void test_valid_chain(void) {
@@ -107,12 +120,214 @@ static void test_pin(void) {
   CHECK(strstr(why, "pin") != NULL);
 }
 
+/* Current + backup pins: the server may rotate to the backup key without locking clients out;
+ * a key matching none of them is refused, whichever of the list it is compared with. */
+static void test_backup_pin(void) {
+  char cur[64], backup[64], ca_pin[64], other_pin[64], list[300], why[160];
+  CHECK_EQ(mps_tls_spki_pin_of_file(path("server.pem"), cur, sizeof cur), 0);
+  CHECK_EQ(mps_tls_spki_pin_of_file(path("backup.pem"), backup, sizeof backup), 0);
+  CHECK_EQ(mps_tls_spki_pin_of_file(path("ca.pem"), ca_pin, sizeof ca_pin), 0);
+  CHECK_EQ(mps_tls_spki_pin_of_file(path("other_ca.pem"), other_pin, sizeof other_pin), 0);
+  CHECK(strcmp(cur, backup) != 0);
+  snprintf(list, sizeof list, "%s, %s", cur, backup);
+  CHECK_EQ(handshake(path("ca.pem"), list, path("server.pem"), "localhost", why, sizeof why), 0);
+  /* The server switched to the backup key's certificate. */
+  CHECK_EQ(handshake(path("ca.pem"), list, path("backup.pem"), "localhost", why, sizeof why), 0);
+  CHECK_EQ(handshake(path("ca.pem"), cur, path("backup.pem"), "localhost", why, sizeof why),
+           MPSYNC_ETLS);
+  CHECK(strstr(why, "pins") != NULL);
+  /* The matching key last in the list still counts. */
+  snprintf(list, sizeof list, "%s,%s,%s", ca_pin, other_pin, backup);
+  CHECK_EQ(handshake(path("ca.pem"), list, path("backup.pem"), "localhost", why, sizeof why), 0);
+  snprintf(list, sizeof list, "%s,%s", ca_pin, other_pin);
+  CHECK_EQ(handshake(path("ca.pem"), list, path("server.pem"), "localhost", why, sizeof why),
+           MPSYNC_ETLS);
+  CHECK_EQ(handshake(path("ca.pem"), list, path("backup.pem"), "localhost", why, sizeof why),
+           MPSYNC_ETLS);
+}
+
+/* A pin list is all valid or refused: a typo must not silently leave a key unpinned. */
+static void test_pin_list_syntax(void) {
+  char cur[64], list[800], err[256];
+  CHECK_EQ(mps_tls_spki_pin_of_file(path("server.pem"), cur, sizeof cur), 0);
+  mps_tls_config *cfg;
+  const char *bad[] = {"%s,", ",%s", "%s,,%s", "%s,not-a-pin", "%s;%s"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snprintf(list, sizeof list, bad[i], cur, cur);
+    mps_tls_trust trust = {.ca_file = path("ca.pem"), .pins = list};
+    CHECK_EQ(mps_tls_client_config(&trust, &cfg, err, sizeof err), MPSYNC_ECONFIG);
+  }
+  /* Eight pins are taken, nine are not. */
+  list[0] = '\0';
+  for (int i = 0; i < 8; i++)
+    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? "," : "", cur);
+  mps_tls_trust trust = {.ca_file = path("ca.pem"), .pins = list};
+  CHECK_EQ(mps_tls_client_config(&trust, &cfg, err, sizeof err), 0);
+  mps_tls_config_free(cfg);
+  snprintf(list + strlen(list), sizeof list - strlen(list), ",%s", cur);
+  CHECK_EQ(mps_tls_client_config(&trust, &cfg, err, sizeof err), MPSYNC_ECONFIG);
+  trust.pins = "  ";
+  CHECK_EQ(mps_tls_client_config(&trust, &cfg, err, sizeof err), 0);
+  mps_tls_config_free(cfg);
+}
+
+/* What a verification hook saw, and what it answers. */
+typedef struct hook_log {
+  mpsync_trust_verdict answer;
+  int calls;
+  int chain_verified;
+  size_t count;
+  char host[64];
+  char leaf_subject[128];
+  int leaf_is_server_pem; /* certs[0] is byte for byte the DER of the server's certificate */
+} hook_log;
+
+static const char *hook_expected_leaf;
+
+static mpsync_trust_verdict record_hook(void *ud, const char *host, const uint8_t *const *certs,
+                                        const size_t *cert_lens, size_t count, int chain_verified) {
+  hook_log *h = ud;
+  h->calls++;
+  h->chain_verified = chain_verified;
+  h->count = count;
+  snprintf(h->host, sizeof h->host, "%s", host);
+  mbedtls_x509_crt leaf, want;
+  mbedtls_x509_crt_init(&leaf);
+  mbedtls_x509_crt_init(&want);
+  /* Every certificate handed over parses as DER on its own. */
+  for (size_t i = 0; i < count; i++) {
+    mbedtls_x509_crt one;
+    mbedtls_x509_crt_init(&one);
+    CHECK_EQ(mbedtls_x509_crt_parse_der(&one, certs[i], cert_lens[i]), 0);
+    mbedtls_x509_crt_free(&one);
+  }
+  CHECK_EQ(mbedtls_x509_crt_parse_der(&leaf, certs[0], cert_lens[0]), 0);
+  CHECK(mbedtls_x509_dn_gets(h->leaf_subject, sizeof h->leaf_subject, &leaf.subject) > 0);
+  CHECK_EQ(mbedtls_x509_crt_parse_file(&want, hook_expected_leaf), 0);
+  h->leaf_is_server_pem =
+      want.raw.len == cert_lens[0] && memcmp(want.raw.p, certs[0], cert_lens[0]) == 0;
+  mbedtls_x509_crt_free(&leaf);
+  mbedtls_x509_crt_free(&want);
+  return h->answer;
+}
+
+/* A hook that accepts. */
+static int hooked(const char *ca, int hook_decides, const char *cert, hook_log *h, char *why) {
+  memset(h, 0, sizeof *h);
+  h->answer = MPSYNC_TRUST_ACCEPT;
+  mps_tls_trust trust = {.ca_file = ca, .verify_fn = record_hook, .verify_user_data = h,
+                         .hook_decides = hook_decides};
+  hook_expected_leaf = cert;
+  return handshake_trust(&trust, cert, "localhost", why, 160);
+}
+
+/* Default mode: the hook is asked after a valid chain, sees the host and the chain as DER, and a
+ * refusal wins over the valid chain. */
+static void test_hook_after_chain(void) {
+  char why[160];
+  hook_log h;
+  CHECK_EQ(hooked(path("ca.pem"), 0, path("server.pem"), &h, why), 0);
+  CHECK_EQ(h.calls, 1);
+  CHECK_STR(h.host, "localhost");
+  CHECK_EQ(h.count, 1); /* the test server sends its leaf alone */
+  CHECK(strstr(h.leaf_subject, "CN=localhost") != NULL);
+  CHECK(h.leaf_is_server_pem);
+  CHECK_EQ(h.chain_verified, 1);
+
+  hook_log r = {.answer = MPSYNC_TRUST_REFUSE};
+  mps_tls_trust trust = {.ca_file = path("ca.pem"), .verify_fn = record_hook,
+                         .verify_user_data = &r};
+  hook_expected_leaf = path("server.pem");
+  CHECK_EQ(handshake_trust(&trust, path("server.pem"), "localhost", why, sizeof why), MPSYNC_ETLS);
+  CHECK_EQ(r.calls, 1);
+  CHECK(strstr(why, "app's certificate check refused") != NULL);
+
+  /* An answer that is neither verdict refuses. */
+  r = (hook_log){.answer = (mpsync_trust_verdict)7};
+  CHECK_EQ(handshake_trust(&trust, path("server.pem"), "localhost", why, sizeof why), MPSYNC_ETLS);
+
+  /* A chain mbedTLS refuses stays refused, and the hook is not asked to overrule it. */
+  hook_log a = {.answer = MPSYNC_TRUST_ACCEPT};
+  trust.verify_user_data = &a;
+  trust.ca_file = path("other_ca.pem");
+  CHECK_EQ(handshake_trust(&trust, path("server.pem"), "localhost", why, sizeof why), MPSYNC_ETLS);
+  CHECK(strstr(why, "certificate rejected") != NULL);
+  CHECK_EQ(a.calls, 0);
+  trust.ca_file = path("ca.pem");
+  hook_expected_leaf = path("wronghost.pem");
+  CHECK_EQ(handshake_trust(&trust, path("wronghost.pem"), "localhost", why, sizeof why),
+           MPSYNC_ETLS);
+  CHECK_EQ(a.calls, 0);
+}
+
+static int hooked_answer(const char *ca, const char *cert, mpsync_trust_verdict answer,
+                         hook_log *h) {
+  char why[160];
+  memset(h, 0, sizeof *h);
+  h->answer = answer;
+  mps_tls_trust trust = {.ca_file = ca, .verify_fn = record_hook, .verify_user_data = h,
+                         .hook_decides = 1};
+  hook_expected_leaf = cert;
+  return handshake_trust(&trust, cert, "localhost", why, sizeof why);
+}
+
+/* "Hook decides" (Android's TrustManager, iOS's SecTrust): the hook's verdict is final, told
+ * whether our own check passed; without a ca_file no store is needed at all. */
+static void test_hook_decides(void) {
+  hook_log h;
+  /* A chain that does not lead to ca_file, accepted by the platform. */
+  CHECK_EQ(hooked_answer(path("other_ca.pem"), path("server.pem"), MPSYNC_TRUST_ACCEPT, &h), 0);
+  CHECK_EQ(h.calls, 1);
+  CHECK_EQ(h.chain_verified, 0);
+  CHECK(h.leaf_is_server_pem);
+  /* No CA at all: the platform is the only judge. */
+  CHECK_EQ(hooked_answer(NULL, path("server.pem"), MPSYNC_TRUST_ACCEPT, &h), 0);
+  CHECK_EQ(h.chain_verified, 0);
+  CHECK_STR(h.host, "localhost");
+  CHECK_EQ(hooked_answer(NULL, path("server.pem"), MPSYNC_TRUST_REFUSE, &h), MPSYNC_ETLS);
+  CHECK_EQ(h.calls, 1);
+  /* A valid chain, refused by the hook: refused. */
+  CHECK_EQ(hooked_answer(path("ca.pem"), path("server.pem"), MPSYNC_TRUST_REFUSE, &h),
+           MPSYNC_ETLS);
+  CHECK_EQ(h.chain_verified, 1);
+  /* The host name is the hook's to check too: it is told ours failed. */
+  CHECK_EQ(hooked_answer(path("ca.pem"), path("wronghost.pem"), MPSYNC_TRUST_REFUSE, &h),
+           MPSYNC_ETLS);
+  CHECK_EQ(h.chain_verified, 0);
+  CHECK_EQ(h.calls, 1);
+  /* The mode needs a hook. */
+  char err[256];
+  mps_tls_config *cfg;
+  mps_tls_trust trust = {.hook_decides = 1};
+  CHECK_EQ(mps_tls_client_config(&trust, &cfg, err, sizeof err), MPSYNC_ECONFIG);
+}
+
+/* Pins hold in both modes and are checked before the hook, which a mismatch never reaches. */
+static void test_pins_before_hook(void) {
+  char pin[64], why[160];
+  CHECK_EQ(mps_tls_spki_pin_of_file(path("server.pem"), pin, sizeof pin), 0);
+  for (int decides = 0; decides <= 1; decides++) {
+    hook_log h = {.answer = MPSYNC_TRUST_ACCEPT};
+    mps_tls_trust trust = {.ca_file = path("ca.pem"), .pins = pin, .verify_fn = record_hook,
+                           .verify_user_data = &h, .hook_decides = decides};
+    hook_expected_leaf = path("backup.pem");
+    CHECK_EQ(handshake_trust(&trust, path("backup.pem"), "localhost", why, sizeof why),
+             MPSYNC_ETLS);
+    CHECK(strstr(why, "pins") != NULL);
+    CHECK_EQ(h.calls, 0);
+    hook_expected_leaf = path("server.pem");
+    CHECK_EQ(handshake_trust(&trust, path("server.pem"), "localhost", why, sizeof why), 0);
+    CHECK_EQ(h.calls, 1);
+  }
+}
+
 static void test_bad_config(void) {
   char err[256];
   mps_tls_config *cfg;
-  CHECK_EQ(mps_tls_client_config("/nonexistent.pem", NULL, &cfg, err, sizeof err), MPSYNC_ECONFIG);
-  CHECK_EQ(mps_tls_client_config(path("ca.pem"), "not-a-pin", &cfg, err, sizeof err),
-           MPSYNC_ECONFIG);
+  mps_tls_trust missing = {.ca_file = "/nonexistent.pem"};
+  CHECK_EQ(mps_tls_client_config(&missing, &cfg, err, sizeof err), MPSYNC_ECONFIG);
+  mps_tls_trust bad_pin = {.ca_file = path("ca.pem"), .pins = "not-a-pin"};
+  CHECK_EQ(mps_tls_client_config(&bad_pin, &cfg, err, sizeof err), MPSYNC_ECONFIG);
   CHECK_EQ(mps_tls_server_config(path("server.pem"), "/nonexistent.key", &cfg, err, sizeof err),
            MPSYNC_ECONFIG);
 }
@@ -173,7 +388,8 @@ static void test_system_store(void) {
   }
   char err[256];
   mps_tls_config *cfg;
-  CHECK_EQ(mps_tls_client_config(NULL, NULL, &cfg, err, sizeof err), 0);
+  mps_tls_trust system = {0};
+  CHECK_EQ(mps_tls_client_config(&system, &cfg, err, sizeof err), 0);
   mps_tls_config_free(cfg);
 }
 
@@ -185,6 +401,11 @@ int main(int argc, char **argv) {
   RUN(test_wrong_host_name);
   RUN(test_expired);
   RUN(test_pin);
+  RUN(test_backup_pin);
+  RUN(test_pin_list_syntax);
+  RUN(test_hook_after_chain);
+  RUN(test_hook_decides);
+  RUN(test_pins_before_hook);
   RUN(test_bad_config);
   snprintf(tmp, sizeof tmp, "%s/test_tls.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   CHECK(mkdtemp(tmp) != NULL);

@@ -1,4 +1,4 @@
-/* libmpsync's additions to MPSyncInterface: config path, data dir, userId provider, app lifecycle, shutdown. */
+/* libmpsync's additions to MPSyncInterface: config path, data dir, userId provider, server trust, app lifecycle, shutdown. */
 /* SPDX-License-Identifier: Apache-2.0 */
 #import <MPMssAdapter/MPSyncInterface.h>
 
@@ -28,6 +28,31 @@
 /** The userId source for bindUserWithSessionId: (retained). nil = use the class named MPaaSInterface
  *  when the app has one: [[MPaaSInterface sharedInstance] userId]. */
 + (void)setUserIdProvider:(id<MPSyncUserIdProvider>)provider;
+@end
+
+/**
+ * Decides whether the sync server may be trusted, as SecTrust would: the app's own policy (a
+ * private CA, an MDM profile's rules) or a test's.
+ */
+@protocol MPSyncServerTrustVerifier <NSObject>
+/** \p chain: the certificates the server sent, each an NSData of DER, leaf first; \p host: the
+ *  name the leaf must carry. YES trusts the server. Its verdict is final: the chain is not checked
+ *  against anything else (pins in meta.config, mpsyncPin, still apply before it), so it must check
+ *  the chain *and* the host name. Called on the SDK's network thread during each TLS handshake:
+ *  return quickly, as no message moves meanwhile; an exception it raises refuses the server. */
+- (BOOL)shouldTrustServerChain:(NSArray *)chain host:(NSString *)host;
+@end
+
+/*
+ * Server trust. On Apple platforms, when meta.config names no mpsyncCaFile, the shim verifies the
+ * server with SecTrust (the system's trust store and SSL policy for the host, as URLSession does):
+ * there is no CA file on iOS for the core to read. With mpsyncCaFile, the core checks against that
+ * file instead. Elsewhere (GNUstep) the core checks against mpsyncCaFile or the system store.
+ */
+@interface MPSyncInterface (MPSyncTrust)
+/** Verifies the server with \p verifier (retained) instead, whose verdict is final; nil restores
+ *  the default above. Takes effect at initSync. */
++ (void)setServerTrustVerifier:(id<MPSyncServerTrustVerifier>)verifier;
 @end
 
 /*

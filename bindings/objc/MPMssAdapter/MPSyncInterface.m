@@ -13,6 +13,9 @@
 #if TARGET_OS_IPHONE
 #import <UIKit/UIKit.h>
 #endif
+#if defined(__APPLE__)
+#include <Security/Security.h>
+#endif
 
 /*
  * Memory management. gcc's Objective-C (GNUstep builds) has no ARC and no @autoreleasepool; an
@@ -25,7 +28,9 @@
 #define MPS_RETAIN(x) (x)
 #define MPS_RELEASE(x) ((void)0)
 #define MPS_AUTORELEASE(x) (x)
+#define MPS_BRIDGE __bridge
 #else
+#define MPS_BRIDGE
 #define MPS_RETAIN(x) [(x) retain]
 #define MPS_RELEASE(x) [(x) release]
 #define MPS_AUTORELEASE(x) [(x) autorelease]
@@ -87,6 +92,8 @@ static BOOL gStarting;           /* an initSync is creating the client, outside 
 static NSString *gMetaPath;      /* explicit meta.config path, or nil = main bundle */
 static NSString *gDataDir;       /* explicit data dir, or nil = Application Support/mpsync */
 static id gProvider;             /* explicit userId provider, or nil = MPaaSInterface */
+static id gVerifier;             /* explicit server-trust verifier, or nil = the default */
+static id gClientVerifier;       /* the verifier gClient calls: kept until the client is freed */
 static NSMutableSet *gBizs;      /* bizTypes the app registered: dispatched by the core */
 static NSString *gUserId;        /* the bound user (applied at initSync when bound before it) */
 static NSString *gSessionId;     /* a secret: never logged, never in getComponentEnv */
@@ -227,6 +234,87 @@ static void on_message(mpsync_client *client, const mpsync_message *msg, void *u
   MPS_POOL_END
 }
 
+/*
+ * The core's certificate-verification hook when the app set a verifier (user_data, kept alive by
+ * gClientVerifier): on the network thread, during the handshake. Nothing may unwind through the
+ * core: an exception refuses, as does anything that cannot be built.
+ */
+static mpsync_trust_verdict verifier_verify(void *user_data, const char *host,
+                                            const uint8_t *const *certs, const size_t *cert_lens,
+                                            size_t count, int chain_verified) {
+  (void)chain_verified; /* "hook decides": the verifier judges the chain itself */
+#ifdef GNUSTEP
+  GSRegisterCurrentThread();
+#endif
+  BOOL ok = NO;
+  MPS_POOL_BEGIN
+  id<MPSyncServerTrustVerifier> verifier = (MPS_BRIDGE id)user_data;
+  NSMutableArray *chain = [NSMutableArray arrayWithCapacity:count];
+  for (size_t i = 0; i < count; i++)
+    [chain addObject:[NSData dataWithBytes:certs[i] length:cert_lens[i]]];
+  @try {
+    ok = [verifier shouldTrustServerChain:chain host:string_or_empty(host)];
+  } @catch (NSException *e) {
+    shim_log(@"server trust verifier raised %@: %@; server refused", [e name], [e reason]);
+  } @catch (id e) {
+    shim_log(@"server trust verifier raised a non-NSException object; server refused");
+  }
+  MPS_POOL_END
+  return ok ? MPSYNC_TRUST_ACCEPT : MPSYNC_TRUST_REFUSE;
+}
+
+#if defined(__APPLE__)
+/*
+ * The default on Apple platforms without mpsyncCaFile: the system's verdict, as URLSession's. The
+ * SSL policy checks the host name too. SecTrustEvaluateWithError may fetch a missing intermediate;
+ * it runs on the network thread, never the main one, as Apple asks. Compiled only there: the
+ * GNUstep tests exercise the same hook path through verifier_verify.
+ */
+static mpsync_trust_verdict sectrust_verify(void *user_data, const char *host,
+                                            const uint8_t *const *certs, const size_t *cert_lens,
+                                            size_t count, int chain_verified) {
+  (void)user_data;
+  (void)chain_verified;
+  bool ok = false;
+  CFMutableArrayRef chain = CFArrayCreateMutable(NULL, (CFIndex)count, &kCFTypeArrayCallBacks);
+  for (size_t i = 0; chain && i < count; i++) {
+    CFDataRef der = CFDataCreate(NULL, certs[i], (CFIndex)cert_lens[i]);
+    SecCertificateRef cert = der ? SecCertificateCreateWithData(NULL, der) : NULL;
+    if (der) CFRelease(der);
+    if (!cert) {
+      CFRelease(chain);
+      chain = NULL;
+      break;
+    }
+    CFArrayAppendValue(chain, cert);
+    CFRelease(cert);
+  }
+  CFStringRef name = CFStringCreateWithCString(NULL, host, kCFStringEncodingUTF8);
+  SecPolicyRef policy = name ? SecPolicyCreateSSL(true, name) : NULL;
+  SecTrustRef trust = NULL;
+  if (chain && policy && SecTrustCreateWithCertificates(chain, policy, &trust) == errSecSuccess &&
+      SecTrustSetPolicies(trust, policy) == errSecSuccess) {
+    CFErrorRef error = NULL;
+    ok = SecTrustEvaluateWithError(trust, &error);
+    if (error) {
+      CFStringRef why = CFErrorCopyDescription(error);
+      char text[256] = "";
+      if (why) {
+        CFStringGetCString(why, text, sizeof text, kCFStringEncodingUTF8);
+        CFRelease(why);
+      }
+      fprintf(stderr, "MPSync [warn] server not trusted by SecTrust: %s\n", text);
+      CFRelease(error);
+    }
+  }
+  if (trust) CFRelease(trust);
+  if (policy) CFRelease(policy);
+  if (name) CFRelease(name);
+  if (chain) CFRelease(chain);
+  return ok ? MPSYNC_TRUST_ACCEPT : MPSYNC_TRUST_REFUSE;
+}
+#endif
+
 static BOOL valid_string(id s) { return [s isKindOfClass:[NSString class]] && [s length] > 0; }
 
 /* The userId of the provider set in code, else of the app's MPaaSInterface class (as the vendor SDK
@@ -282,7 +370,8 @@ static MPSyncNetConnectType map_state(mpsync_state s) {
 
 /* Loads meta.config, creates the client and builds the effective config for getComponentEnv.
  * NULL (logged) when sync cannot start. Touches no shim state: initSync runs it outside gLock. */
-static mpsync_client *start_client(NSString *metaPath, NSString *dataDir, NSDictionary **envOut) {
+static mpsync_client *start_client(NSString *metaPath, NSString *dataDir, id verifier,
+                                   NSDictionary **envOut) {
   mpsync_meta *meta = NULL;
   int rc = mpsync_meta_load([metaPath fileSystemRepresentation], &meta);
   if (rc) {
@@ -310,6 +399,17 @@ static mpsync_client *start_client(NSString *metaPath, NSString *dataDir, NSDict
   if (appVersion) cfg.app_version = [appVersion UTF8String];
   cfg.log_fn = core_log;
   cfg.log_level = MPSYNC_LOG_WARN;
+  if (verifier != nil) {
+    cfg.verify_fn = verifier_verify;
+    cfg.user_data = (MPS_BRIDGE void *)verifier;
+    cfg.trust_mode = MPSYNC_TRUST_HOOK_DECIDES;
+  }
+#if defined(__APPLE__)
+  else if (!cfg.ca_file) {
+    cfg.verify_fn = sectrust_verify;
+    cfg.trust_mode = MPSYNC_TRUST_HOOK_DECIDES;
+  }
+#endif
   mpsync_client *client = NULL;
   rc = mpsync_client_new(&cfg, &client);
   if (rc) {
@@ -405,6 +505,8 @@ static void apply_user(const char *what) {
   gStarting = YES;
   NSString *metaPath = MPS_AUTORELEASE(MPS_RETAIN(gMetaPath));
   NSString *dataDir = MPS_AUTORELEASE(MPS_RETAIN(gDataDir));
+  /* Held by gClientVerifier once the client runs; until then by this retain. */
+  id verifier = MPS_RETAIN(gVerifier);
   pthread_mutex_unlock(&gLock);
   if (metaPath == nil) metaPath = default_meta_path();
   if (dataDir == nil) dataDir = default_data_dir();
@@ -413,15 +515,18 @@ static void apply_user(const char *what) {
   if (metaPath == nil)
     shim_log(@"initSync: meta.config not found in the main bundle; sync stays off");
   else
-    client = start_client(metaPath, dataDir, &env);
+    client = start_client(metaPath, dataDir, verifier, &env);
 
   pthread_mutex_lock(&gLock);
   gStarting = NO;
   if (!client) {
     pthread_mutex_unlock(&gLock);
+    MPS_RELEASE(verifier);
     return;
   }
   gClient = client;
+  MPS_SET(gClientVerifier, verifier);
+  MPS_RELEASE(verifier);
   MPS_SET(gEnv, env);
   /* What the app did before initSync now reaches the core. Registrations under gLock (the call
    * does not wait) so that none made meanwhile is lost; their backlog is dispatched by the core. */
@@ -624,6 +729,16 @@ static void apply_user(const char *what) {
   pthread_mutex_unlock(&gLock);
   /* Outside the lock: it joins the delivery thread, whose handlers may call into this class. */
   mpsync_client_free(client);
+  /* Only now: the network thread may have been in the verifier until the client was freed. */
+  pthread_mutex_lock(&gLock);
+  if (!gClient) MPS_SET(gClientVerifier, nil);
+  pthread_mutex_unlock(&gLock);
+}
+
++ (void)setServerTrustVerifier:(id<MPSyncServerTrustVerifier>)verifier {
+  pthread_mutex_lock(&gLock);
+  MPS_SET(gVerifier, verifier);
+  pthread_mutex_unlock(&gLock);
 }
 
 + (void)mps_foregroundNotification:(NSNotification *)note {

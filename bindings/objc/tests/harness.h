@@ -7,10 +7,14 @@
 @interface TestEnv : NSObject {
   NSString *dir;
   int httpPort, linkPort;
+  int tlsPort;             /* the TLS link listener, when MPSYNC_TEST_PKI names a PKI; else 0 */
   pid_t serverPid;
 }
 - (NSString *)dir;        /* the temporary directory */
 - (int)linkPort;
+/* With MPSYNC_TEST_PKI set (tests/tls/make_certs.sh's directory) the server also listens for
+ * TLS with its server.pem, and configureClient points the client there, by address, with no CA
+ * file: only a trust verifier can vouch for that server. */
 + (TestEnv *)startWithServer:(NSString *)serverPath;
 /* Writes meta.config for the running server and points MPSyncInterface at it and at a data dir. */
 - (void)configureClient;

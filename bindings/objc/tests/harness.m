@@ -65,11 +65,17 @@ static NSString *biz_file_json(void) {
   if (pipe(fds) != 0) test_fail(__FILE__, __LINE__, @"pipe");
   /* fork+exec rather than posix_spawn: the child asks for SIGTERM when this process dies, so a test
    * killed by the CTest timeout leaves no server behind. Only async-signal-safe calls in the child. */
+  const char *pki = getenv("MPSYNC_TEST_PKI");
+  NSString *cert = pki ? [NSString stringWithFormat:@"%s/server.pem", pki] : nil;
+  NSString *key = pki ? [NSString stringWithFormat:@"%s/server.key", pki] : nil;
   const char *argv[] = {[serverPath fileSystemRepresentation], "--http", "127.0.0.1:0", "--link",
                         "127.0.0.1:0", "--data", [state fileSystemRepresentation], "--biz-file",
                         [bizFile fileSystemRepresentation],
                         /* a test may push text that is not UTF-8, as a broken server might (C22) */
-                        "--text-utf8", "lenient", NULL};
+                        "--text-utf8", "lenient",
+                        pki ? "--link-tls" : NULL, "127.0.0.1:0", "--cert",
+                        [cert fileSystemRepresentation], "--key", [key fileSystemRepresentation],
+                        NULL};
   pid_t pid = fork();
   if (pid < 0) test_fail(__FILE__, __LINE__, @"fork");
   if (pid == 0) {
@@ -100,16 +106,20 @@ static NSString *biz_file_json(void) {
     test_fail(__FILE__, __LINE__, [NSString stringWithFormat:@"server not ready: '%s'", line]);
   env->httpPort = atoi(h + 15);
   env->linkPort = atoi(l + 15);
+  const char *t = strstr(line, "link_tls=127.0.0.1:");
+  if (pki && !t) test_fail(__FILE__, __LINE__, [NSString stringWithFormat:@"no TLS link: '%s'", line]);
+  env->tlsPort = t ? atoi(t + 19) : 0;
   return env;
 }
 
 - (void)configureClient {
-  /* The local mock server is plain TCP, said explicitly; the background grace (180 s on a
-   * phone) is cut to a second and a half so that a test sees it end. */
+  /* The local mock server is plain TCP, said explicitly (TLS with MPSYNC_TEST_PKI); the
+   * background grace (180 s on a phone) is cut to a second and a half so that a test sees it end. */
   NSString *meta = [NSString stringWithFormat:
       @"{\"appId\":\"TESTAPP\",\"workspaceId\":\"test\",\"appKey\":\"KEY\","
-       "\"syncserver\":\"127.0.0.1\",\"syncport\":%d,\"mpsyncPlaintext\":true,"
-       "\"mpsyncBackgroundGraceMs\":1500}", linkPort];
+       "\"syncserver\":\"127.0.0.1\",\"syncport\":%d,\"mpsyncPlaintext\":%s,"
+       "\"mpsyncBackgroundGraceMs\":1500}", tlsPort ? tlsPort : linkPort,
+       tlsPort ? "false" : "true"];
   NSString *path = [dir stringByAppendingPathComponent:@"meta.config"];
   [meta writeToFile:path atomically:YES encoding:NSUTF8StringEncoding error:NULL];
   [MPSyncInterface setMetaConfigPath:path];

@@ -729,6 +729,105 @@ static void calls_racing_shutdown_sync(TestEnv *env) {
   [MPSyncInterface removeSyncNotificationObserver:obs];
 }
 
+/* ------------------------------------------------------------------------------ server trust */
+
+/* A trust verifier standing in for SecTrust (compiled only on Apple platforms): it answers as
+ * told and records what it was asked. Runs on the SDK's network thread. */
+@interface TestVerifier : NSObject <MPSyncServerTrustVerifier> {
+ @public
+  BOOL answer;
+  NSLock *lock;
+  int calls;
+  NSString *host;  /* the last host asked about */
+  NSArray *chain;  /* the last chain */
+}
+@end
+
+@implementation TestVerifier
+- (id)init {
+  if ((self = [super init])) lock = [[NSLock alloc] init];
+  return self;
+}
+- (BOOL)shouldTrustServerChain:(NSArray *)c host:(NSString *)h {
+  [lock lock];
+  calls++;
+  [host release];
+  host = [h copy];
+  [chain release];
+  chain = [c copy];
+  [lock unlock];
+  return answer;
+}
+- (int)calls {
+  [lock lock];
+  int n = calls;
+  [lock unlock];
+  return n;
+}
+@end
+
+static NSData *pki_file(const char *name) {
+  const char *pki = getenv("MPSYNC_TEST_PKI");
+  CHECK(pki != NULL);
+  return [NSData dataWithContentsOfFile:[NSString stringWithFormat:@"%s/%s", pki, name]];
+}
+
+/* Sets a verifier answering `answer`, registers an observer of UCHAT for user u1, starts. */
+static TestVerifier *start_verified(BOOL answer, TestObserver *obs) {
+  TestVerifier *v = [[[TestVerifier alloc] init] autorelease];
+  v->answer = answer;
+  [MPSyncInterface setServerTrustVerifier:v];
+  [MPSyncInterface setUserIdProvider:[[[FixedUser alloc] initWithUserId:@"u1"] autorelease]];
+  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:obs
+                                        selector:@selector(onSync:)]);
+  [MPSyncInterface initSync];
+  [MPSyncInterface bindUserWithSessionId:@"S1"];
+  return v;
+}
+
+/* The verifier accepts: the link comes up over TLS and messages arrive; it was asked about the
+ * server's own certificate (DER, leaf first) and the host the app configured. Without it the
+ * server would be refused: its CA is in no store the core reads (see the refusing case). */
+static void trust_verifier_accepts_delivers(TestEnv *env) {
+  TestObserver *obs = [[[TestObserver alloc] init] autorelease];
+  [obs setAutoRespond:YES];
+  TestVerifier *v = start_verified(YES, obs);
+  CHECK(wait_connected(10));
+  CHECK([env pushBiz:@"UCHAT" to:@"u1" third:@"tls-1" text:@"over TLS"] != nil);
+  CHECK(wait_third(obs, @"tls-1", 10));
+  CHECK([v calls] >= 1);
+  [v->lock lock];
+  CHECK_EQ_STR(v->host, @"127.0.0.1");
+  CHECK([v->chain count] >= 1);
+  CHECK([[v->chain objectAtIndex:0] isEqual:pki_file("server.der")]);
+  [v->lock unlock];
+  [MPSyncInterface removeSyncNotificationObserver:obs];
+}
+
+/* The verifier refuses a server whose chain is otherwise fine: no link, nothing delivered. */
+static void trust_verifier_refuses_nothing_delivered(TestEnv *env) {
+  TestObserver *obs = [[[TestObserver alloc] init] autorelease];
+  TestVerifier *v = start_verified(NO, obs);
+  NSDate *end = [NSDate dateWithTimeIntervalSinceNow:10];
+  while ([v calls] < 2 && [end timeIntervalSinceNow] > 0) spin(0.02); /* first try and a retry */
+  CHECK([v calls] >= 2);
+  CHECK([MPSyncInterface connectStatus] != MPSyncNetConnectTypeConnected);
+  CHECK_EQ_STR([env pushBiz:@"UCHAT" to:@"u1" third:@"never" text:@"x"], @"NOT_ONLINE");
+  spin(0.5);
+  CHECK([obs count] == 0);
+  CHECK([MPSyncInterface connectStatus] != MPSyncNetConnectTypeConnected);
+  /* Without a verifier the core judges alone, against the system store: refused as well. */
+  [MPSyncInterface shutdownSync];
+  [MPSyncInterface setServerTrustVerifier:nil];
+  int before = [v calls];
+  [MPSyncInterface initSync];
+  spin(1.0);
+  CHECK([MPSyncInterface connectStatus] != MPSyncNetConnectTypeConnected);
+  CHECK([v calls] == before);
+  CHECK([obs count] == 0);
+  [MPSyncInterface removeSyncNotificationObserver:obs];
+}
+
 /* ------------------------------------------------------------------------------------- runner */
 
 typedef void (*test_fn)(TestEnv *);
@@ -748,6 +847,8 @@ static const struct {
     {"component_env_has_no_session_id", component_env_has_no_session_id},
     {"invalid_utf8_oplog_keeps_its_neighbours", invalid_utf8_oplog_keeps_its_neighbours},
     {"calls_racing_shutdown_sync", calls_racing_shutdown_sync},
+    {"trust_verifier_accepts_delivers", trust_verifier_accepts_delivers},
+    {"trust_verifier_refuses_nothing_delivered", trust_verifier_refuses_nothing_delivered},
 };
 
 int main(int argc, char **argv) {

@@ -12,6 +12,9 @@ import java.net.HttpURLConnection;
 import java.net.URL;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -20,16 +23,24 @@ import java.util.regex.Pattern;
 
 final class MockServer implements AutoCloseable {
     private static final Pattern READY =
-            Pattern.compile("mpsync-mock-server ready http=127\\.0\\.0\\.1:(\\d+) link=127\\.0\\.0\\.1:(\\d+)");
+            Pattern.compile("mpsync-mock-server ready http=127\\.0\\.0\\.1:(\\d+) link=127\\.0\\.0\\.1:(\\d+)"
+                    + "(?: link_tls=127\\.0\\.0\\.1:(\\d+))?");
 
     final File dir;
     final File log;
     final int httpPort;
     final int linkPort;
+    /** The TLS link listener's port; 0 when the server has none. */
+    final int linkTlsPort;
     private Process proc;
 
     /** Starts the server with the given biz-file JSON; waits for its one "ready" line. */
     MockServer(File dir, String bizJson) throws Exception {
+        this(dir, bizJson, null, null);
+    }
+
+    /** Also listens for TLS links when a certificate and key (PEM files) are given. */
+    MockServer(File dir, String bizJson, File cert, File key) throws Exception {
         String build = System.getProperty("mpsync.buildDir");
         if (build == null) {
             throw new IllegalStateException("-Dmpsync.buildDir=<cmake build dir> is required");
@@ -39,11 +50,17 @@ final class MockServer implements AutoCloseable {
         File biz = new File(dir, "biz.json");
         Files.write(biz.toPath(), bizJson.getBytes(StandardCharsets.UTF_8));
         log = new File(dir, "server.log");
-        ProcessBuilder pb = new ProcessBuilder(new File(build, "bin/mpsync-mock-server").getPath(),
+        List<String> cmd = new ArrayList<>(Arrays.asList(
+                new File(build, "bin/mpsync-mock-server").getPath(),
                 "--http", "127.0.0.1:0", "--link", "127.0.0.1:0",
                 "--data", new File(dir, "state").getPath(), "--biz-file", biz.getPath(),
                 // Lets a test push text that is not UTF-8, as a broken server might send (C22).
-                "--text-utf8", "lenient");
+                "--text-utf8", "lenient"));
+        if (cert != null) {
+            cmd.addAll(Arrays.asList("--link-tls", "127.0.0.1:0", "--cert", cert.getPath(),
+                    "--key", key.getPath()));
+        }
+        ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.redirectError(log); // a file, not a pipe: a chatty server can never block on it
         proc = pb.start();
         InputStream out = proc.getInputStream();
@@ -68,6 +85,7 @@ final class MockServer implements AutoCloseable {
         }
         httpPort = Integer.parseInt(m.group(1));
         linkPort = Integer.parseInt(m.group(2));
+        linkTlsPort = m.group(3) == null ? 0 : Integer.parseInt(m.group(3));
         Thread drain = new Thread(() -> { // keep stdout flowing after the ready line
             try {
                 while (reader.readLine() != null) {
@@ -85,6 +103,12 @@ final class MockServer implements AutoCloseable {
     String metaConfig(String workspaceId, String appId) {
         return "{\"appId\":\"" + appId + "\",\"workspaceId\":\"" + workspaceId + "\",\"appKey\":\"k\","
                 + "\"syncserver\":\"127.0.0.1\",\"syncport\":\"" + linkPort + "\",\"mpsyncPlaintext\":true}";
+    }
+
+    /** meta.config pointing a client at the TLS listener, by address; extra is more JSON members. */
+    String tlsMetaConfig(String workspaceId, String appId, String extra) {
+        return "{\"appId\":\"" + appId + "\",\"workspaceId\":\"" + workspaceId + "\",\"appKey\":\"k\","
+                + "\"syncserver\":\"127.0.0.1\",\"syncport\":\"" + linkTlsPort + "\"" + extra + "}";
     }
 
     /** POST /webapi/sync/single; returns the answer's "msg" code (SUCCESS, NOT_ONLINE, ...). */
