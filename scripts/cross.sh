@@ -7,7 +7,8 @@
 # qemu-user, and the e2e tests drive the target's CLI through a qemu wrapper. The mock server is
 # the host's (it is the peer, not the SDK under test). Packages that are missing are installed
 # when run as root (CI); otherwise the stage is skipped with a message. docs/PORTABILITY.md says
-# what runs and what does not.
+# what runs and what does not. Each tree also builds the JNI shim for its CPU (lib/
+# libmpsync_jni.so, not run here: no JVM of the target); scripts/test.sh puts them in one AAR.
 #
 # usage: scripts/cross.sh [ARCH...]   (default: arm64 armhf; BUILD_DIR defaults to build)
 set -euo pipefail
@@ -60,7 +61,7 @@ for a in "${arches[@]}"; do
   start=$SECONDS
   echo "cross.sh: $a: building in $tree"
   cmake -S . -B "$tree" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/$t.cmake" \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPSYNC_JNI=OFF -DMPSYNC_OBJC=OFF >"$tree.log" 2>&1 ||
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPSYNC_JNI=ON -DMPSYNC_OBJC=OFF >"$tree.log" 2>&1 ||
     { tail -20 "$tree.log" >&2; exit 1; }
   cmake --build "$tree" -j2 >>"$tree.log" 2>&1 || { grep -B5 -A5 error "$tree.log" >&2; exit 1; }
   # The rule tests start bin/mpsync-mock-server; the e2e tests take bin/ from MPSYNC_BUILD_DIR,

@@ -21,7 +21,7 @@ checked=0
 for f in $files; do
   case $f in
     tests/fuzz/corpus/* | tests/fuzz/regressions/* | tests/fuzz/dict/*) continue ;;
-    *.c | *.h | *.h.in | *.m | *.java | *.py | *.sh | *.cmake | *.cmake.in | *.pc.in | *.proto) ;;
+    *.c | *.h | *.h.in | *.m | *.java | *.py | *.sh | *.cmake | *.cmake.in | *.pc.in | *.proto | *.swift) ;;
     CMakeLists.txt | */CMakeLists.txt) ;;
     *) continue ;;
   esac

@@ -2,6 +2,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -510,48 +511,92 @@ static cJSON *run_peer(const opts *o) {
 
 /* ---------------------------------------------------------------- main */
 
-static void usage(void) {
-  fprintf(stderr,
+static void print_usage(FILE *f) {
+  fprintf(f,
           "usage: mpsync-bench [--json] [--n N] [--payload BYTES] [--tls on|off|both]\n"
           "                    [--mock-server PATH] [--samples N] [--burst N] [--tmp DIR]\n"
-          "                    [--foreign N] [--peer] [--peer-script PATH]\n");
+          "                    [--foreign N] [--peer] [--peer-script PATH] [--help] [--version]\n"
+          "Runs the mock server and clients over loopback; prints one JSON object of figures.\n");
 }
+
+static void usage(void) { fputs("Try 'mpsync-bench --help'.\n", stderr); }
 
 static int parse_size(const char *v, size_t lo, size_t hi, size_t *out) {
   char *end;
   if (!v) return -1;
+  errno = 0;
   unsigned long long x = strtoull(v, &end, 10);
-  if (*end || x < lo || x > hi) return -1;
+  if (errno || end == v || *end || *v == '-' || x < lo || x > hi) return -1;
   *out = (size_t)x;
   return 0;
 }
 
+/* The long options; each value above 255 names one, 'h' and 'V' are --help and --version. */
+enum { O_JSON = 256, O_PEER, O_N, O_PAYLOAD, O_SAMPLES, O_BURST, O_FOREIGN, O_MOCK_SERVER,
+       O_PEER_SCRIPT, O_TMP, O_TLS };
+static const struct option bench_options[] = {
+    {"json", no_argument, NULL, O_JSON},
+    {"peer", no_argument, NULL, O_PEER},
+    {"n", required_argument, NULL, O_N},
+    {"payload", required_argument, NULL, O_PAYLOAD},
+    {"samples", required_argument, NULL, O_SAMPLES},
+    {"burst", required_argument, NULL, O_BURST},
+    {"foreign", required_argument, NULL, O_FOREIGN},
+    {"mock-server", required_argument, NULL, O_MOCK_SERVER},
+    {"peer-script", required_argument, NULL, O_PEER_SCRIPT},
+    {"tmp", required_argument, NULL, O_TMP},
+    {"tls", required_argument, NULL, O_TLS},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0}};
+
+/* -1 after a usage error (printed, naming the option), 0 to run; --help and --version print and
+ * exit 0 here. */
 static int parse_args(int argc, char **argv, opts *o) {
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+  opterr = 0; /* our messages name the option */
+  for (;;) {
+    int idx = -1;
+    int c = getopt_long(argc, argv, ":hV", bench_options, &idx);
+    if (c == -1) break;
+    const char *v = optarg;
     int bad = 0;
-    if (!strcmp(a, "--json")) {
-      o->json = 1;
-      continue;
-    } else if (!strcmp(a, "--peer")) {
-      o->peer = 1;
-      continue;
-    } else if (!strcmp(a, "--n")) bad = parse_size(v, 1, 4000000, &o->n);
-    else if (!strcmp(a, "--payload")) bad = parse_size(v, 1, 4096, &o->payload);
-    else if (!strcmp(a, "--samples")) bad = parse_size(v, 10, 1000000, &o->samples);
-    else if (!strcmp(a, "--burst")) bad = parse_size(v, 1, 1000000, &o->burst);
-    else if (!strcmp(a, "--foreign")) bad = parse_size(v, 1, 4000000, &o->foreign);
-    else if (!strcmp(a, "--mock-server")) bad = !(o->mock_exe = v);
-    else if (!strcmp(a, "--peer-script")) bad = !(o->peer_script = v), o->peer = 1;
-    else if (!strcmp(a, "--tmp")) bad = !(o->tmp = v);
-    else if (!strcmp(a, "--tls")) {
-      if (v && !strcmp(v, "on")) o->tls_on = 1, o->tls_off = 0;
-      else if (v && !strcmp(v, "off")) o->tls_on = 0, o->tls_off = 1;
-      else if (v && !strcmp(v, "both")) o->tls_on = o->tls_off = 1;
-      else bad = 1;
-    } else bad = 1;
-    if (bad) return -1;
-    i++;
+    switch (c) {
+      case 'h': print_usage(stdout); exit(0);
+      case 'V': printf("mpsync-bench %s\n", mpsync_version()); exit(0);
+      case O_JSON: o->json = 1; break;
+      case O_PEER: o->peer = 1; break;
+      case O_N: bad = parse_size(v, 1, 4000000, &o->n); break;
+      case O_PAYLOAD: bad = parse_size(v, 1, 4096, &o->payload); break;
+      case O_SAMPLES: bad = parse_size(v, 10, 1000000, &o->samples); break;
+      case O_BURST: bad = parse_size(v, 1, 1000000, &o->burst); break;
+      case O_FOREIGN: bad = parse_size(v, 1, 4000000, &o->foreign); break;
+      case O_MOCK_SERVER: o->mock_exe = v; break;
+      case O_PEER_SCRIPT: o->peer_script = v, o->peer = 1; break;
+      case O_TMP: o->tmp = v; break;
+      case O_TLS:
+        if (!strcmp(v, "on")) o->tls_on = 1, o->tls_off = 0;
+        else if (!strcmp(v, "off")) o->tls_on = 0, o->tls_off = 1;
+        else if (!strcmp(v, "both")) o->tls_on = o->tls_off = 1;
+        else bad = 1;
+        break;
+      case ':':
+        fprintf(stderr, "mpsync-bench: option '%s' needs a value\n", argv[optind - 1]);
+        return -1;
+      default:
+        if (optopt > 0 && optopt < 256)
+          fprintf(stderr, "mpsync-bench: unknown option '-%c'\n", optopt);
+        else
+          fprintf(stderr, "mpsync-bench: unknown option '%s'\n", argv[optind - 1]);
+        return -1;
+    }
+    if (bad) {
+      fprintf(stderr, "mpsync-bench: bad value '%s' for --%s\n", v, bench_options[idx].name);
+      return -1;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "mpsync-bench: unexpected argument '%s'\n", argv[optind]);
+    return -1;
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 /* mpsync-cli: a command-line sync client on the public C API, printing one JSON line per oplog. */
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -22,16 +23,35 @@ typedef struct cli {
   atomic_long printed;
   atomic_int done;
   int verbose;
+  int plaintext;
+  atomic_int connected_once;
+  atomic_int hinted;
 } cli;
 
 static void usage(FILE *f) {
+  fputs("usage: mpsync-cli [--help] [--version] COMMAND [OPTIONS]\n"
+        "commands:\n"
+        "  listen   connect to a sync server and print what it sends (mpsync-cli listen --help)\n",
+        f);
+}
+
+static void listen_usage(FILE *f) {
   fputs("usage: mpsync-cli listen --server HOST:PORT --instance ID --data DIR --biz B1[,B2...]\n"
         "         [--user U [--session S]] [--device D] [--os IOS|ANDROID] [--app-version V]\n"
         "         [--ca FILE] [--pin BASE64_SHA256_OF_SPKI] [--server-name NAME] [--plaintext]\n"
-        "         [--no-report] [--count N] [--verbose]\n"
+        "         [--no-report] [--count N] [--verbose] [--help]\n"
         "TLS is on unless --plaintext; --ca replaces the system CA store.\n"
-        "Prints one JSON line per oplog on stdout; state and log lines go to stderr.\n",
+        "Prints one JSON line per oplog on stdout; state and log lines go to stderr.\n"
+        "Exit status: 0 done (--count reached or signal), 1 the client failed, 2 bad arguments.\n",
         f);
+}
+
+/* A usage error: what was wrong, where to read more, status 2 (as getopt-based tools do). */
+static int bad_usage(const char *cmd, const char *fmt, const char *what) {
+  fprintf(stderr, "mpsync-cli%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+  fprintf(stderr, fmt, what);
+  fprintf(stderr, "\nTry 'mpsync-cli%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
+  return 2;
 }
 
 static void on_log(void *ud, mpsync_log_level level, const char *msg) {
@@ -41,9 +61,24 @@ static void on_log(void *ud, mpsync_log_level level, const char *msg) {
 }
 
 static void on_state(void *ud, mpsync_state st, const char *reason) {
-  (void)ud;
+  cli *app = ud;
   static const char *names[] = {"DISCONNECTED", "CONNECTING", "CONNECTED", "CONNECT_FAILED"};
   fprintf(stderr, "mpsync-cli: state %s%s%s\n", names[st], *reason ? ": " : "", reason);
+  if (st == MPSYNC_STATE_CONNECTED) atomic_store(&app->connected_once, 1);
+  /* Both sides of a plaintext/TLS mismatch fail in ways that do not say so: a TLS client reads
+   * the plain server's answer as an invalid record, a plain client sees the TLS server hang up
+   * on its Hello (or, from another server, a TLS record read as a frame). Say once what the
+   * likely fix is; a link that has worked was not a mismatch. */
+  if (st != MPSYNC_STATE_CONNECT_FAILED || atomic_load(&app->connected_once)) return;
+  const char *hint = NULL;
+  /* Not for a certificate or pin refusal: that server does speak TLS. */
+  if (!app->plaintext && strstr(reason, "TLS") &&
+      (strstr(reason, "record") || strstr(reason, "EOF") || strstr(reason, "closed")))
+    hint = "if the server's link port is plaintext (mpsync-mock-server --link), add --plaintext";
+  else if (app->plaintext && (strstr(reason, "frame") || strstr(reason, "protocol") ||
+                              strstr(reason, "closed")))
+    hint = "if the server speaks TLS on that port (mpsync-mock-server --link-tls), drop --plaintext";
+  if (hint && !atomic_exchange(&app->hinted, 1)) fprintf(stderr, "mpsync-cli: hint: %s\n", hint);
 }
 
 /* A JSON string of s[0..n) (valid UTF-8, see mps_json_string), appended at *at of a buffer sized
@@ -142,74 +177,102 @@ static int split_host_port(const char *s, char *host, size_t hostlen, uint16_t *
   return 0;
 }
 
+/* The option getopt_long just refused: a short one by its letter (it may sit in a cluster like
+ * -vx), a long one as written (it has been stepped over, so it is argv[optind - 1]). */
+static const char *refused_option(char **argv, char buf[3]) {
+  if (optopt > 0 && optopt < 256) {
+    buf[0] = '-';
+    buf[1] = (char)optopt;
+    buf[2] = '\0';
+    return buf;
+  }
+  return argv[optind - 1];
+}
+
+/* Long options of `listen`; the value is the short option (if any) or a code above 255. */
+enum { OPT_INSTANCE = 256, OPT_APP_VERSION, OPT_CA, OPT_PIN, OPT_SERVER_NAME, OPT_PLAINTEXT,
+       OPT_NO_REPORT, OPT_COUNT, OPT_DATA, OPT_BIZ, OPT_USER, OPT_SESSION, OPT_DEVICE, OPT_OS,
+       OPT_SERVER };
+static const struct option listen_options[] = {
+    {"server", required_argument, NULL, OPT_SERVER},
+    {"instance", required_argument, NULL, OPT_INSTANCE},
+    {"data", required_argument, NULL, OPT_DATA},
+    {"biz", required_argument, NULL, OPT_BIZ},
+    {"user", required_argument, NULL, OPT_USER},
+    {"session", required_argument, NULL, OPT_SESSION},
+    {"device", required_argument, NULL, OPT_DEVICE},
+    {"os", required_argument, NULL, OPT_OS},
+    {"app-version", required_argument, NULL, OPT_APP_VERSION},
+    {"ca", required_argument, NULL, OPT_CA},
+    {"pin", required_argument, NULL, OPT_PIN},
+    {"server-name", required_argument, NULL, OPT_SERVER_NAME},
+    {"plaintext", no_argument, NULL, OPT_PLAINTEXT},
+    {"no-report", no_argument, NULL, OPT_NO_REPORT},
+    {"count", required_argument, NULL, OPT_COUNT},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
+
+/* argv[0] is "listen". */
 static int listen_main(int argc, char **argv) {
   mpsync_config cfg;
   mpsync_config_init(&cfg, sizeof cfg);
   cli app = {.report = 1, .count_limit = 0};
   char host[256] = "";
   const char *server = NULL, *bizs = NULL, *user = NULL, *session = NULL;
-  for (int i = 2; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define TAKE(name, dst)                                                          \
-  if (strcmp(a, name) == 0) {                                                    \
-    if (!v) {                                                                    \
-      fprintf(stderr, "mpsync-cli: %s needs a value\n", name);                   \
-      return 2;                                                                  \
-    }                                                                            \
-    dst = v;                                                                     \
-    i++;                                                                         \
-    continue;                                                                    \
-  }
-    TAKE("--server", server)
-    TAKE("--instance", cfg.instance_id)
-    TAKE("--data", cfg.data_dir)
-    TAKE("--biz", bizs)
-    TAKE("--user", user)
-    TAKE("--session", session)
-    TAKE("--device", cfg.device_id)
-    TAKE("--app-version", cfg.app_version)
-    TAKE("--ca", cfg.ca_file)
-    TAKE("--pin", cfg.pin_sha256)
-    TAKE("--server-name", cfg.server_name)
-#undef TAKE
-    if (strcmp(a, "--os") == 0 && v) {
-      if (strcasecmp(v, "IOS") == 0)
-        cfg.os_type = MPSYNC_OS_IOS;
-      else if (strcasecmp(v, "ANDROID") == 0)
-        cfg.os_type = MPSYNC_OS_ANDROID;
-      else {
-        fprintf(stderr, "mpsync-cli: --os takes IOS or ANDROID\n");
-        return 2;
-      }
-      i++;
-    } else if (strcmp(a, "--count") == 0 && v) {
-      app.count_limit = strtol(v, NULL, 10);
-      if (app.count_limit <= 0) {
-        fprintf(stderr, "mpsync-cli: --count takes a positive number\n");
-        return 2;
-      }
-      i++;
-    } else if (strcmp(a, "--no-report") == 0) {
-      app.report = 0;
-    } else if (strcmp(a, "--plaintext") == 0) {
-      cfg.plaintext = 1;
-    } else if (strcmp(a, "--verbose") == 0) {
-      app.verbose = 1;
-    } else {
-      fprintf(stderr, "mpsync-cli: unknown or incomplete option %s\n", a);
-      usage(stderr);
-      return 2;
+  opterr = 0; /* our messages name the option and the command */
+  optind = 0; /* 0, not 1: glibc then also forgets the permutation state of main's pass */
+  for (;;) {
+    int c = getopt_long(argc, argv, ":hv", listen_options, NULL);
+    if (c == -1) break;
+    char *end, opt[3];
+    switch (c) {
+      case OPT_SERVER: server = optarg; break;
+      case OPT_INSTANCE: cfg.instance_id = optarg; break;
+      case OPT_DATA: cfg.data_dir = optarg; break;
+      case OPT_BIZ: bizs = optarg; break;
+      case OPT_USER: user = optarg; break;
+      case OPT_SESSION: session = optarg; break;
+      case OPT_DEVICE: cfg.device_id = optarg; break;
+      case OPT_APP_VERSION: cfg.app_version = optarg; break;
+      case OPT_CA: cfg.ca_file = optarg; break;
+      case OPT_PIN: cfg.pin_sha256 = optarg; break;
+      case OPT_SERVER_NAME: cfg.server_name = optarg; break;
+      case OPT_PLAINTEXT: cfg.plaintext = 1; break;
+      case OPT_NO_REPORT: app.report = 0; break;
+      case 'v': app.verbose = 1; break;
+      case 'h': listen_usage(stdout); return 0;
+      case OPT_OS:
+        if (strcasecmp(optarg, "IOS") == 0)
+          cfg.os_type = MPSYNC_OS_IOS;
+        else if (strcasecmp(optarg, "ANDROID") == 0)
+          cfg.os_type = MPSYNC_OS_ANDROID;
+        else
+          return bad_usage("listen", "--os takes IOS or ANDROID, not '%s'", optarg);
+        break;
+      case OPT_COUNT:
+        errno = 0;
+        app.count_limit = strtol(optarg, &end, 10);
+        if (errno || end == optarg || *end || app.count_limit <= 0)
+          return bad_usage("listen", "--count takes a positive number, not '%s'", optarg);
+        break;
+      case ':': return bad_usage("listen", "option '%s' needs a value", argv[optind - 1]);
+      default: return bad_usage("listen", "unknown option '%s'", refused_option(argv, opt));
     }
   }
-  if (!server || !cfg.instance_id || !cfg.data_dir || !bizs) {
-    usage(stderr);
-    return 2;
-  }
-  if (split_host_port(server, host, sizeof host, &cfg.port) != 0) {
-    fprintf(stderr, "mpsync-cli: --server takes HOST:PORT\n");
-    return 2;
-  }
+  if (optind < argc) return bad_usage("listen", "unexpected argument '%s'", argv[optind]);
+  char missing[80] = "";
+  const struct { const char *name; const void *v; } required[] = {
+      {"--server", server}, {"--instance", cfg.instance_id}, {"--data", cfg.data_dir},
+      {"--biz", bizs}};
+  for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+    if (!required[i].v)
+      snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%s",
+               *missing ? ", " : "", required[i].name);
+  if (*missing) return bad_usage("listen", "missing %s", missing);
+  if (split_host_port(server, host, sizeof host, &cfg.port) != 0)
+    return bad_usage("listen", "--server takes HOST:PORT, not '%s'", server);
+  app.plaintext = cfg.plaintext;
   cfg.host = host;
   cfg.log_fn = on_log;
   cfg.log_level = app.verbose ? MPSYNC_LOG_DEBUG : MPSYNC_LOG_INFO;
@@ -250,15 +313,30 @@ static int listen_main(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  if (argc >= 2 && strcmp(argv[1], "listen") == 0) return listen_main(argc, argv);
-  if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-    usage(stdout);
-    return 0;
+  static const struct option options[] = {{"help", no_argument, NULL, 'h'},
+                                           {"version", no_argument, NULL, 'V'},
+                                           {NULL, 0, NULL, 0}};
+  opterr = 0;
+  /* "+": stop at the command; its options are parsed by the command. */
+  for (;;) {
+    char opt[3];
+    int c = getopt_long(argc, argv, "+hV", options, NULL);
+    if (c == -1) break;
+    if (c == 'h') {
+      usage(stdout);
+      return 0;
+    }
+    if (c == 'V') {
+      printf("mpsync-cli %s\n", mpsync_version());
+      return 0;
+    }
+    return bad_usage(NULL, "unknown option '%s'", refused_option(argv, opt));
   }
-  if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
-    printf("mpsync-cli %s\n", mpsync_version());
-    return 0;
+  if (optind >= argc) {
+    usage(stderr);
+    return 2;
   }
-  usage(stderr);
-  return 2;
+  const char *cmd = argv[optind];
+  if (strcmp(cmd, "listen") == 0) return listen_main(argc - optind, argv + optind);
+  return bad_usage(NULL, "unknown command '%s'", cmd);
 }
