@@ -528,12 +528,13 @@ static void client_release(mpsync_client *c) {
 
 JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeInit(JNIEnv *env, jclass cls,
                                                                        jstring jmeta, jstring jdata,
-                                                                       jint level) {
+                                                                       jstring jversion, jint level) {
   (void)cls;
-  char *meta_path = NULL, *data_dir = NULL;
+  char *meta_path = NULL, *data_dir = NULL, *version_name = NULL;
   mpsync_meta *meta = NULL;
   int rc = utf8_from_jstring(env, jmeta, &meta_path);
   if (!rc) rc = utf8_from_jstring(env, jdata, &data_dir);
+  if (!rc && jversion) rc = utf8_from_jstring(env, jversion, &version_name);
   if (!rc) rc = mpsync_meta_load(meta_path, &meta);
   /* Asked before g_lock: it is a call into Java. */
   jboolean platform_trust = (*env)->CallStaticBooleanMethod(env, g_trust_cls, g_trust_enabled);
@@ -549,8 +550,10 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeInit(JNIEnv *
     mpsync_meta_apply(meta, &cfg);
     cfg.data_dir = data_dir;
     cfg.os_type = MPSYNC_OS_ANDROID;
-    /* Optional libmpsync key: the app version for the server's version filters. */
+    /* The app version for the server's version filters: the optional libmpsync key, else the
+     * versionName MPSync read from PackageManager, else the core's "1.0.0". */
     const char *version = mpsync_meta_get(meta, "mpsyncAppVersion");
+    if (!version) version = version_name;
     if (version) cfg.app_version = version;
     cfg.log_fn = on_core_log;
     cfg.log_level = (mpsync_log_level)level;
@@ -566,6 +569,7 @@ JNIEXPORT jint JNICALL Java_com_mpaas_mss_adapter_api_MPSync_nativeInit(JNIEnv *
   mpsync_meta_free(meta);
   free(meta_path);
   free(data_dir);
+  free(version_name);
   return rc;
 }
 

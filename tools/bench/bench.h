@@ -101,4 +101,52 @@ count_proxy *proxy_start(int target_port, int *listen_port);
 void proxy_counts(count_proxy *p, uint64_t *up, uint64_t *down, uint64_t *up_chunks);
 void proxy_stop(count_proxy *p);
 
+/* ---- battery: idle wake-ups and stretched-heartbeat bytes (idle.c) ---- */
+
+typedef struct idle_spec {
+  int tls;
+  const char *ca;
+  const char *dir;    /* the client's data dir */
+  const char *device;
+} idle_spec;
+
+typedef struct wakeup_result {
+  int ok;
+  unsigned window_ms;
+  unsigned heartbeat_s; /* the interval in use during the foreground window */
+  double foreground;    /* the SDK threads' wake-ups in the window: foreground, idle, link up */
+  double background;    /* the same after mpsync_background() and the grace, link closed */
+} wakeup_result;
+
+/**
+ * Counts the SDK threads' voluntary context switches (/proc/self/task/<tid>/status, every thread
+ * but the caller's, which sleeps through the window) over window_ms, first foregrounded and idle
+ * on a link to 127.0.0.1:port, then backgrounded after a 500 ms grace. 0 on success.
+ */
+int idle_wakeups(const idle_spec *s, int port, unsigned window_ms, wakeup_result *out);
+
+typedef struct stretched_result {
+  int ok;
+  unsigned heartbeat_s; /* the stretched interval (the server's maximum) */
+  unsigned window_ms;
+  uint64_t exchanges;   /* pings in the window */
+  double bytes;         /* both directions, as written to the sockets (TLS records included) */
+} stretched_result;
+
+/**
+ * Connects through a counting proxy to a server whose heartbeat maximum is max_s, waits until the
+ * client's smart heartbeat has stretched to it (C12), then counts the bytes over window_ms.
+ */
+int idle_stretched(const idle_spec *s, int port, unsigned max_s, unsigned window_ms,
+                   stretched_result *out);
+
+struct cJSON;
+/**
+ * Adds the battery figures to the report: idle_wakeups_per_hour_foreground and _background,
+ * idle_bytes_per_hour_stretched (null when not measured), and how each was made to details.
+ * default_hb_s is the default server's heartbeat, to which the 1 s runs are scaled.
+ */
+void battery_json(struct cJSON *out, struct cJSON *details, const wakeup_result *w,
+                  const stretched_result *st, unsigned default_hb_s, const char *mode);
+
 #endif

@@ -25,6 +25,9 @@
 #define IDLE_WINDOW_MS 4000u
 #define DISPATCHES 200u /* timed dispatches per cache in the foreign-backlog figure */
 #define TCPIP_HEADER_BYTES 52 /* IPv4 20 + TCP 20 + timestamps option 12, per segment */
+#define WAKE_WINDOW_MS 6000u  /* each wake-up window (foreground, background) */
+#define STRETCH_MAX_S 3u      /* the stretched run's server: --heartbeat 1 --heartbeat-max 3 */
+#define STRETCH_WINDOW_MS 9000u
 
 typedef struct opts {
   int json;
@@ -838,6 +841,27 @@ int main(int argc, char **argv) {
       progress("idle heartbeat bytes (%s)", tag[t]);
       fig[t].idle = idle_run(&cs);
     }
+  }
+  /* Battery (issue 15), primary TLS mode: the SDK threads' wake-ups on the same 1 s server. */
+  int bt = tls_avail ? 1 : 0;
+  wakeup_result wake = {0};
+  stretched_result stretch = {0};
+  if (m.pid > 0) {
+    snprintf(path2, sizeof path2, "%s/wake-%s", root, tag[bt]);
+    idle_spec is = {bt, ca, path2, "bench-wake-device-000001"};
+    progress("idle wake-ups, foreground and background (%s)", tag[bt]);
+    idle_wakeups(&is, bt ? m.tls_port : m.link_port, WAKE_WINDOW_MS, &wake);
+    mock_stop(&m);
+  }
+  /* And the bytes once the smart heartbeat has reached a (short) server maximum. */
+  snprintf(path, sizeof path, "%s/stretch-server", root);
+  const char *stretch_hb[] = {"--heartbeat", "1", "--heartbeat-max", "3", NULL};
+  if (mock_start(&m, o.mock_exe, path, biz_file, tls_avail ? cert : NULL, key, stretch_hb,
+                 log_path) == 0) {
+    snprintf(path2, sizeof path2, "%s/stretch-%s", root, tag[bt]);
+    idle_spec is = {bt, ca, path2, "bench-stretch-device-001"};
+    progress("idle bytes with the heartbeat stretched to the server's maximum (%s)", tag[bt]);
+    idle_stretched(&is, bt ? m.tls_port : m.link_port, STRETCH_MAX_S, STRETCH_WINDOW_MS, &stretch);
     mock_stop(&m);
   }
 
@@ -938,6 +962,7 @@ int main(int argc, char **argv) {
   cJSON_AddStringToObject(det, "queue_built_on", qbase);
   cJSON_AddStringToObject(det, "queue_method", bulk ? "POST /admin/push/bulk" : "one HTTP push per oplog");
   cJSON_AddNumberToObject(det, "heartbeat_interval_s", hb_s);
+  battery_json(out, det, &wake, &stretch, hb_s, tag[bt]);
   cJSON_AddItemToObject(det, "drain_child_base_rss_mb",
                         num_or_null(pf->drain.base_kb > 0, round2((double)pf->drain.base_kb / 1024)));
   cJSON_AddStringToObject(det, "peak_rss_method",

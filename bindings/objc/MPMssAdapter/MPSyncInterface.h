@@ -43,7 +43,8 @@ typedef NS_ENUM(NSInteger, MPSyncNetConnectType) { MPSyncNetConnectTypeNotAvaila
 /** Reports the message whose notification carried userInfo as handled; anything else is ignored.
  *  Returns once the deletion from the cache is committed. */
 + (void)responseMessageNotify:(NSDictionary *)userInfo;
-/** Binds the userId of the MPaaSInterface-style provider with sessionId (nil → @"SESSION_DEMO").
+/** Binds the userId of the MPaaSInterface-style provider with sessionId (nil → @"SESSION_DEMO"; an
+ *  empty string is refused and changes nothing, as Android's updateUserInfo("") is false).
  *  Waits for handlers running with the previous user's messages (unless called from a handler). */
 + (void)bindUserWithSessionId:(NSString *)sessionId;   // nil → @"SESSION_DEMO"
 /** Unbinds the user (logout): no message of that user is posted any more, and none is being handled

@@ -435,6 +435,7 @@ static mpsync_client *start_client(NSString *metaPath, NSString *dataDir, id ver
   put(env, @"plaintext", [NSNumber numberWithBool:cfg.plaintext ? YES : NO]);
   put(env, @"osType", @"IOS");
   put(env, @"appVersion", appVersion ? appVersion : @"1.0.0");
+  put(env, @"backgroundGraceMs", [NSNumber numberWithUnsignedInt:cfg.background_grace_ms]);
   put(env, @"dataDir", dataDir);
   put(env, @"metaConfigPath", metaPath);
   put(env, @"deviceId", string_or_empty(deviceId));
@@ -637,16 +638,22 @@ static void apply_user(const char *what) {
 }
 
 + (void)bindUserWithSessionId:(NSString *)sessionId {
+  /* nil asks for the demo session (guide §7.2); an empty token is a login gone wrong, refused as
+   * Android's updateUserInfo refuses it (guide §7.1), leaving the binding as it was. */
+  if (sessionId != nil && !valid_string(sessionId)) {
+    shim_log(@"bindUserWithSessionId: empty sessionId (nil means SESSION_DEMO); not bound");
+    return;
+  }
   NSString *user = provider_user_id();
   if (user == nil) {
     shim_log(@"bindUserWithSessionId: the userId provider has no userId; not bound");
     return;
   }
-  NSString *session = valid_string(sessionId) ? sessionId : @"SESSION_DEMO";
+  NSString *session = sessionId != nil ? sessionId : @"SESSION_DEMO";
   pthread_mutex_lock(&gLock);
   MPS_SET(gUserId, MPS_AUTORELEASE([user copy]));
   MPS_SET(gSessionId, MPS_AUTORELEASE([session copy]));
-  gSessionGiven = valid_string(sessionId);
+  gSessionGiven = sessionId != nil;
   gUserSeq++;
   pthread_mutex_unlock(&gLock);
   apply_user("bindUserWithSessionId");

@@ -34,8 +34,11 @@ static void cleanup_at_exit(void) {
 }
 
 static NSString *biz_file_json(void) {
-  /* Two user bizTypes (the sample's and a chat), and a device one. */
+  /* Two user bizTypes (the sample's and a chat), a device one, and a user one the server keeps
+   * for nobody: its pushes reach only a device online at that moment. */
   return @"["
+      "{\"bizType\":\"LIVE\",\"scope\":\"specified\",\"dimension\":\"user\","
+      "\"multiDevice\":true,\"persistent\":false,\"repushMode\":\"queue\"},"
       "{\"bizType\":\"SYNC-TRADE-DATA\",\"scope\":\"specified\",\"dimension\":\"user\","
       "\"multiDevice\":true,\"persistent\":true,\"repushMode\":\"queue\"},"
       "{\"bizType\":\"UCHAT\",\"scope\":\"specified\",\"dimension\":\"user\","

@@ -223,15 +223,17 @@ static void switch_user_while_handler_reports(HoldingObserver *obs, NSString *se
 
 /* ------------------------------------------------------------------------------------- cases */
 
-/* The usual start: obs observes UCHAT, then initSync with u1 bound (session S1), connected. */
-static void start_u1_with_uchat(TestObserver *obs) {
-  CHECK([MPSyncInterface registerSyncBizWithName:@"UCHAT" syncObserver:obs
-                                        selector:@selector(onSync:)]);
+/* obs observes biz, then initSync with u1 bound (session S1), connected. */
+static void start_u1_observing(TestObserver *obs, NSString *biz) {
+  CHECK([MPSyncInterface registerSyncBizWithName:biz syncObserver:obs selector:@selector(onSync:)]);
   [[MPaaSInterface sharedInstance] setUserId:@"u1"];
   [MPSyncInterface initSync];
   [MPSyncInterface bindUserWithSessionId:@"S1"];
   CHECK(wait_connected(10));
 }
+
+/* The usual start. */
+static void start_u1_with_uchat(TestObserver *obs) { start_u1_observing(obs, @"UCHAT"); }
 
 /* The guide's sample, run as shipped (adapted only as its file says): it receives, handles on the
  * main thread and acknowledges; an acknowledged message never comes back. */
@@ -653,6 +655,71 @@ static void component_env_has_no_session_id(TestEnv *env) {
   CHECK([e objectForKey:@"userId"] == nil && [e objectForKey:@"sessionIdSet"] == nil);
 }
 
+/* Issue 15: bindUserWithSessionId:@"" is refused as Android's updateUserInfo("") is: the user and
+ * session bound before stay bound (nil still means the SESSION_DEMO default). */
+static void bind_refuses_empty_session(TestEnv *env) {
+  TestObserver *obs = [[TestObserver alloc] init];
+  [obs setAutoRespond:YES];
+  start_u1_with_uchat(obs);
+  [[MPaaSInterface sharedInstance] setUserId:@"u2"];
+  [MPSyncInterface bindUserWithSessionId:@""];
+  NSDictionary *e = [MPSyncInterface getComponentEnv];
+  CHECK_EQ_STR([e objectForKey:@"userId"], @"u1");
+  CHECK_EQ_STR([e objectForKey:@"sessionIdSet"], @"YES");
+  spin(0.3);
+  CHECK([MPSyncInterface connectStatus] == MPSyncNetConnectTypeConnected);
+  CHECK_PUSHED([env pushBiz:@"UCHAT" to:@"u1" third:@"still-u1" text:@"x"]);
+  CHECK(wait_third(obs, @"still-u1", 10));
+
+  [MPSyncInterface bindUserWithSessionId:nil]; /* the demo session: u2 is bound */
+  e = [MPSyncInterface getComponentEnv];
+  CHECK_EQ_STR([e objectForKey:@"userId"], @"u2");
+  CHECK_EQ_STR([e objectForKey:@"sessionIdSet"], @"NO");
+  [MPSyncInterface removeSyncNotificationObserver:obs];
+}
+
+/* Issue 15 / C23 on the iOS shim: after the app goes to the background the link stays up for the
+ * grace (1.5 s in the tests' meta.config), a push of a bizType the server keeps for nobody arrives
+ * in that window, then the link closes and such a push reaches nobody. */
+static void background_grace_delivers_live_push(TestEnv *env) {
+  TestObserver *obs = [[TestObserver alloc] init];
+  [obs setAutoRespond:YES];
+  start_u1_observing(obs, @"LIVE");
+  CHECK([[[MPSyncInterface getComponentEnv] objectForKey:@"backgroundGraceMs"] intValue] == 1500);
+  NSDate *background = [NSDate date];
+  post_lifecycle(BACKGROUND);
+  spin(0.3);
+  CHECK([MPSyncInterface connectStatus] == MPSyncNetConnectTypeConnected);
+  CHECK_EQ_STR([env pushBiz:@"LIVE" to:@"u1" third:@"in-grace" text:@"x"], @"SUCCESS");
+  CHECK(wait_third(obs, @"in-grace", 1.0));
+  CHECK(wait_status(MPSyncNetConnectTypeNotAvailable, 4));
+  CHECK(-[background timeIntervalSinceNow] >= 1.4); /* not before the grace ran out */
+  spin(0.3);
+  CHECK_EQ_STR([env pushBiz:@"LIVE" to:@"u1" third:@"after-grace" text:@"x"], @"NOT_ONLINE");
+  post_lifecycle(FOREGROUND);
+  CHECK(wait_connected(5));
+  spin(0.5);
+  CHECK([third_ids([obs oplogs]) isEqual:strings(@"in-grace", nil)]);
+  [MPSyncInterface removeSyncNotificationObserver:obs];
+}
+
+/* Without mpsyncBackgroundGraceMs an iOS client keeps the link about three minutes (guide §3). */
+static void background_grace_defaults_to_three_minutes(TestEnv *env) {
+  NSString *path = [[env dir] stringByAppendingPathComponent:@"meta.config"];
+  NSString *meta = [NSString stringWithContentsOfFile:path encoding:NSUTF8StringEncoding error:NULL];
+  meta = [meta stringByReplacingOccurrencesOfString:@",\"mpsyncBackgroundGraceMs\":1500"
+                                         withString:@""];
+  CHECK([meta rangeOfString:@"Grace"].location == NSNotFound);
+  [meta writeToFile:path atomically:YES encoding:NSUTF8StringEncoding error:NULL];
+  [[MPaaSInterface sharedInstance] setUserId:@"u1"];
+  [MPSyncInterface initSync];
+  CHECK(wait_connected(10));
+  CHECK([[[MPSyncInterface getComponentEnv] objectForKey:@"backgroundGraceMs"] intValue] == 180000);
+  post_lifecycle(BACKGROUND);
+  spin(2.0); /* past the tests' usual grace: still up */
+  CHECK([MPSyncInterface connectStatus] == MPSyncNetConnectTypeConnected);
+}
+
 /* Issue 13 item 7: one oplog whose text payload is not valid UTF-8, between two valid ones in one
  * message. The whole message reaches the app at its first delivery, the bad bytes replaced by
  * U+FFFD (one per maximal ill-formed subsequence, as Java's decoder on the Android path does). */
@@ -849,6 +916,9 @@ static const struct {
     {"calls_racing_shutdown_sync", calls_racing_shutdown_sync},
     {"trust_verifier_accepts_delivers", trust_verifier_accepts_delivers},
     {"trust_verifier_refuses_nothing_delivered", trust_verifier_refuses_nothing_delivered},
+    {"bind_refuses_empty_session", bind_refuses_empty_session},
+    {"background_grace_delivers_live_push", background_grace_delivers_live_push},
+    {"background_grace_defaults_to_three_minutes", background_grace_defaults_to_three_minutes},
 };
 
 int main(int argc, char **argv) {

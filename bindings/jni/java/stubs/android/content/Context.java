@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package android.content;
 
+import android.content.pm.PackageManager;
 import android.content.res.AssetManager;
 import java.io.File;
 
@@ -12,4 +13,8 @@ public abstract class Context {
     public abstract AssetManager getAssets();
 
     public abstract Context getApplicationContext();
+
+    public abstract PackageManager getPackageManager();
+
+    public abstract String getPackageName();
 }

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package android.content;
 
+import android.content.pm.PackageManager;
 import android.content.res.AssetManager;
 import java.io.File;
 
@@ -34,5 +35,15 @@ public class ContextWrapper extends Context {
     @Override
     public Context getApplicationContext() {
         return base.getApplicationContext();
+    }
+
+    @Override
+    public PackageManager getPackageManager() {
+        return base.getPackageManager();
+    }
+
+    @Override
+    public String getPackageName() {
+        return base.getPackageName();
     }
 }

@@ -4,6 +4,8 @@ package com.mpaas.mss.adapter.api;
 
 import android.app.Application;
 import android.content.Context;
+import android.content.pm.PackageInfo;
+import android.content.pm.PackageManager;
 import com.alipay.mobile.rome.longlinkservice.ConnectionListener;
 import com.alipay.mobile.rome.longlinkservice.ISyncCallback;
 import com.alipay.mobile.rome.longlinkservice.syncmodel.SyncMessage;
@@ -13,6 +15,7 @@ import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -33,6 +36,9 @@ import java.util.logging.Logger;
  * <li>cache directory: the system property {@code mpsync.dataDir}, else {@code <filesDir>/mpsync}.</li>
  * <li>log level of the C core: the system property {@code mpsync.logLevel}
  * (error|warn|info|debug, default info).</li>
+ * <li>app version for the server's appMinVersion/appMaxVersion filters: meta.config's
+ * {@code mpsyncAppVersion} when set, else the app's {@code versionName} from
+ * {@code PackageManager}, else "1.0.0".</li>
  * </ul>
  * The system properties are how a desktop JVM (tests, tools) runs without an Android Context.
  */
@@ -84,7 +90,8 @@ public final class MPSync {
                 LOG.log(Level.SEVERE, "MPSync.initialize: cannot locate meta.config or the data dir", e);
                 return;
             }
-            int rc = nativeInit(meta, dataDir, logLevel(System.getProperty("mpsync.logLevel")));
+            int rc = nativeInit(meta, dataDir, appVersion(context),
+                    logLevel(System.getProperty("mpsync.logLevel")));
             if (rc != 0) {
                 LOG.severe("MPSync.initialize(meta.config " + meta + ", data " + dataDir + ") failed: "
                         + nativeStrerror(rc));
@@ -108,7 +115,9 @@ public final class MPSync {
      * Binds the user set with {@link MPLogger#setUserId} and this session. Call at login and whenever
      * either changes.
      *
-     * @return false when no user id is set (or the SDK refused it), true otherwise
+     * @return false when no user id is set, when sessionId is null or empty (the guide: "neither
+     *     may be empty at login"; the binding stays as it was), or when the SDK refused them; true
+     *     otherwise
      */
     public static boolean updateUserInfo(String sessionId) {
         String userId = MPLogger.getUserId();
@@ -116,7 +125,11 @@ public final class MPSync {
             LOG.warning("MPSync.updateUserInfo: no userId set with MPLogger.setUserId");
             return false;
         }
-        return check("updateUserInfo", nativeBindUser(userId, sessionId == null ? "" : sessionId));
+        if (sessionId == null || sessionId.isEmpty()) {
+            LOG.warning("MPSync.updateUserInfo: null or empty sessionId");
+            return false;
+        }
+        return check("updateUserInfo", nativeBindUser(userId, sessionId));
     }
 
     /** Logout: no message of the previous user is delivered any more. */
@@ -236,6 +249,44 @@ public final class MPSync {
         return copy.getPath();
     }
 
+    /** Longest app version the C core takes (mpsync_config.app_version, in UTF-8 bytes). */
+    private static final int MAX_APP_VERSION = 20;
+
+    /**
+     * The app's versionName, for the server's version filters; null when there is none (the core
+     * then reports "1.0.0"). A versionName longer than the core takes ("2.4.1-beta-20240101")
+     * is cut to its leading dotted number, which is what the server compares anyway.
+     */
+    private static String appVersion(Context context) {
+        if (context == null) {
+            return null;
+        }
+        String name;
+        try {
+            PackageManager pm = context.getPackageManager();
+            PackageInfo info = pm == null ? null : pm.getPackageInfo(context.getPackageName(), 0);
+            name = info == null ? null : info.versionName;
+        } catch (PackageManager.NameNotFoundException | RuntimeException e) {
+            LOG.log(Level.WARNING, "MPSync.initialize: no versionName from PackageManager", e);
+            return null;
+        }
+        if (name == null || name.isEmpty()) {
+            return null;
+        }
+        if (name.getBytes(StandardCharsets.UTF_8).length <= MAX_APP_VERSION) {
+            return name;
+        }
+        int end = 0;
+        int limit = Math.min(name.length(), MAX_APP_VERSION);
+        while (end < limit && (name.charAt(end) == '.' || name.charAt(end) >= '0' && name.charAt(end) <= '9')) {
+            end++;
+        }
+        String numeric = name.substring(0, end);
+        LOG.warning("MPSync.initialize: versionName \"" + name + "\" is over " + MAX_APP_VERSION
+                + " bytes; reporting " + (numeric.isEmpty() ? "the default" : "\"" + numeric + "\""));
+        return numeric.isEmpty() ? null : numeric;
+    }
+
     /** mpsync_log_level: error 0, warn 1, info 2, debug 3. */
     private static int logLevel(String name) {
         if ("error".equalsIgnoreCase(name)) {
@@ -253,7 +304,8 @@ public final class MPSync {
     // ---------------------------------------------------------------- JNI (bindings/jni/mpsync_jni.c)
     // Each returns 0 or a negative libmpsync error code (MPSYNC_ESHUTDOWN before initialize).
 
-    private static native int nativeInit(String metaConfigPath, String dataDir, int logLevel);
+    /** appVersion: the versionName, or null; meta.config's mpsyncAppVersion wins over it. */
+    private static native int nativeInit(String metaConfigPath, String dataDir, String appVersion, int logLevel);
 
     private static native void nativeShutdown();
 
