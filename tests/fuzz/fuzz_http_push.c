@@ -77,6 +77,8 @@ static void cleanup(void) {
   rmdir(dir);
 }
 
+#define FUZZ_ADMIN_TOKEN "fuzz-admin-token-0123456789"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
@@ -88,6 +90,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   srv.loop = &loop;
   srv.opts.retention_days = 30;
   snprintf(srv.server_id, sizeof srv.server_id, "fuzz");
+  /* The handlers behind the token are the target, so every request below carries it. */
+  snprintf(srv.admin_token, sizeof srv.admin_token, "%s", FUZZ_ADMIN_TOKEN);
   if (store_open(&srv.st, dir, err, sizeof err)) {
     fprintf(stderr, "%s\n", err);
     abort();
@@ -139,7 +143,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char path[8300];
     snprintf(path, sizeof path, "/admin/%s", line);
     http_request req = {.method = methods[(sel >> 2) & 3], .path = path, .query = q ? q : "",
-                        .body = b, .body_len = body_len};
+                        .body = b, .body_len = body_len,
+                        .authorization = "Bearer " FUZZ_ADMIN_TOKEN};
     http_response resp = {0};
     if (admin_handle(&srv, &req, &resp)) {
       /* Every answer is a JSON object with a status the front knows. */

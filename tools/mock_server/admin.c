@@ -12,6 +12,7 @@
 
 #include "link.h"
 #include "push_api.h"
+#include "token.h"
 #include "mpsync.pb-c.h"
 #include "util.h"
 
@@ -410,6 +411,11 @@ static void push_bulk(mock_server *srv, const http_request *req, http_response *
 int admin_handle(mock_server *srv, const http_request *req, http_response *resp) {
   const char *p = req->path;
   if (strncmp(p, "/admin/", 7) != 0) return 0;
+  /* Before anything else, unknown paths included: without the token nothing is read or changed. */
+  if (!admin_token_authorised(srv, req->authorization)) {
+    respond_error(resp, 401, "UNAUTHORIZED");
+    return 1;
+  }
   p += 7;
   int get = req->method == HTTP_GET;
   if (strcmp(p, "biz") == 0) {

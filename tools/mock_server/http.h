@@ -8,6 +8,8 @@
 #include "server.h"
 
 #define HTTP_MAX_BODY (64u * 1024u)
+/* Longest value of a header the handlers read (http_request); a longer one is a bad request. */
+#define HTTP_MAX_HEADER_VALUE 2048
 /* A request must arrive whole, an idle keep-alive connection be used again, and a peer read the
  * answers queued for it within this many seconds, or the connection is closed (--http-timeout). */
 #define HTTP_DEFAULT_TIMEOUT_S 30
@@ -21,6 +23,11 @@ typedef struct http_request {
   const char *query; /* "" when absent */
   const char *body;  /* NUL-terminated for convenience; body_len bytes */
   size_t body_len;
+  /* Header values the handlers read ("" when absent): the admin API's bearer token and a signed
+   * push's timestamp and signature (docs/ADMIN.md). */
+  const char *authorization;
+  const char *sig_timestamp; /* X-Mpsync-Timestamp */
+  const char *signature;     /* X-Mpsync-Signature */
 } http_request;
 
 typedef struct http_response {
