@@ -54,7 +54,7 @@ ADMIN_CALLS = [
 
 # Reads that show every change an admin call can make.
 SNAPSHOT_PATHS = ["/admin/biz", "/admin/records?instanceId=" + INSTANCE,
-                  "/admin/status?instanceId=%s&userId=u1" % INSTANCE]
+                  "/admin/status?instanceId=%s&userId=u1" % INSTANCE, "/admin/signature"]
 
 UNAUTHORIZED = {"success": False, "msg": "UNAUTHORIZED"}
 
@@ -123,6 +123,181 @@ class AdminToken(unittest.TestCase):
         with again:
             other = re.search(r"admin token ([0-9a-f]{32})", again.stderr_text).group(1)
         self.assertNotEqual(other, token)
+
+
+def canonical(method, path, query, timestamp, body):
+    """The string a push's signature covers (docs/ADMIN.md), written from the document."""
+    parts = sorted((p for p in query.split("&") if p), key=lambda p: (p.split("=", 1)[0], p))
+    return "\n".join([method, path, "&".join(parts), timestamp,
+                      hashlib.sha256(body).hexdigest()]).encode("utf-8")
+
+
+class SignedPushes(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = tempfile.mkdtemp(prefix="mpsync-sig-")
+        for name in ("tenant", "other"):
+            key = os.path.join(cls.pki, name + ".key")
+            subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                            "rsa_keygen_bits:2048", "-out", key], check=True,
+                           capture_output=True)
+            subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out",
+                            os.path.join(cls.pki, name + ".pub")], check=True, capture_output=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.pki, ignore_errors=True)
+
+    def public_key(self, name="tenant"):
+        with open(os.path.join(self.pki, name + ".pub")) as f:
+            return f.read()
+
+    def sign(self, text, key="tenant"):
+        """RSA-SHA256 PKCS#1 v1.5 by openssl itself, base64."""
+        r = subprocess.run(["openssl", "dgst", "-sha256", "-sign",
+                            os.path.join(self.pki, key + ".key")],
+                           input=text, capture_output=True, check=True)
+        return base64.b64encode(r.stdout).decode("ascii")
+
+    def signed_push(self, server, body, kind="single", query=None, key="tenant", ts_ms=None,
+                    tamper=None):
+        query = query if query is not None else "instanceId=" + INSTANCE
+        path = "/webapi/sync/" + kind
+        raw = json.dumps(body).encode("utf-8")
+        ts = str(ts_ms if ts_ms is not None else int(time.time() * 1000))
+        sig = self.sign(canonical("POST", path, query, ts, raw), key)
+        if tamper:
+            raw = tamper(raw)
+        return server.request("POST", path + "?" + query, raw, headers={
+            "X-Mpsync-Timestamp": ts, "X-Mpsync-Signature": sig})
+
+    def pushes(self, server, user):
+        status, body = server.request("GET", "/admin/status?instanceId=%s&userId=%s"
+                                      % (INSTANCE, user))
+        self.assertEqual(status, 200, body)
+        return body["data"]["pushes"]
+
+    def actions(self, server):
+        status, body = server.request("GET", "/admin/records")
+        return [r["action"] for r in body["data"]]
+
+    def test_signature_switch_contract_and_records(self):
+        with MockServer(BUILD_DIR, biz=BIZ) as server:
+            off = {"success": True, "msg": "SUCCESS", "data": {"enabled": False, "publicKey": ""}}
+            self.assertEqual(server.request("GET", "/admin/signature"), (200, off))
+            for bad in ({"publicKey": "not a key"}, {"enabled": True}, {"enabled": "yes"},
+                        {"publicKey": 5},
+                        {"publicKey": self.public_key().replace("A", "B", 5)}):
+                status, answer = server.request("POST", "/admin/signature", bad)
+                self.assertEqual((status, answer["success"], answer["msg"]),
+                                 (400, False, "ARGS_ERROR"), bad)
+            self.assertEqual(server.request("GET", "/admin/signature"), (200, off))
+            status, answer = server.request("POST", "/admin/signature?operator=ops1", {
+                "enabled": True, "publicKey": self.public_key()})
+            on = {"success": True, "msg": "SUCCESS",
+                  "data": {"enabled": True, "publicKey": self.public_key()}}
+            self.assertEqual((status, answer), (200, on))
+            self.assertEqual(server.request("GET", "/admin/signature"), (200, on))
+            # The key alone may change; the switch stays.
+            status, answer = server.request("POST", "/admin/signature",
+                                            {"publicKey": self.public_key("other")})
+            self.assertEqual(answer["data"], {"enabled": True,
+                                              "publicKey": self.public_key("other")})
+            server.request("POST", "/admin/signature", {"enabled": False})
+            self.assertEqual(self.actions(server)[:2], ["关闭签名", "开启签名"])
+            status, body = server.request("GET", "/admin/records?operator=ops1")
+            self.assertEqual([r["action"] for r in body["data"]], ["开启签名"])
+            # Kept across a restart: signatures are not silently off after one.
+            server.request("POST", "/admin/signature", {"enabled": True})
+            server.restart()
+            self.assertEqual(server.request("GET", "/admin/signature")[1]["data"]["enabled"],
+                             True)
+            self.assertEqual(server.push_single(INSTANCE, {
+                "bizType": "UCHAT", "linkToken": "u1", "thirdMsgId": "r", "payload": "p"}),
+                (200, {"success": False, "msg": "SIGNATURE_MISSING"}))
+
+    def test_unsigned_wrong_stale_replayed_refused_and_nothing_stored(self):
+        with MockServer(BUILD_DIR, biz=BIZ) as server:
+            self.assertEqual(server.request("POST", "/admin/signature", {
+                "enabled": True, "publicKey": self.public_key()})[0], 200)
+            body = {"bizType": "UCHAT", "linkToken": "u-sig", "thirdMsgId": "m1", "payload": "p"}
+            refused = lambda code: (200, {"success": False, "msg": code})
+            self.assertEqual(server.push_single(INSTANCE, body), refused("SIGNATURE_MISSING"))
+            # A timestamp without a signature, and the reverse, are both missing one.
+            ts = str(int(time.time() * 1000))
+            self.assertEqual(server.request("POST", "/webapi/sync/single?instanceId=" + INSTANCE,
+                                            body, headers={"X-Mpsync-Timestamp": ts}),
+                             refused("SIGNATURE_MISSING"))
+            self.assertEqual(self.signed_push(server, body, key="other"),
+                             refused("SIGNATURE_INVALID"))
+            self.assertEqual(self.signed_push(server, body, tamper=lambda b: b.replace(
+                b'"p"', b'"q"')), refused("SIGNATURE_INVALID"))
+            # Signed over one instance, sent to another.
+            self.assertEqual(server.request("POST", "/webapi/sync/single?instanceId=ws_OTHER",
+                                            body, headers={
+                "X-Mpsync-Timestamp": ts, "X-Mpsync-Signature": self.sign(canonical(
+                    "POST", "/webapi/sync/single", "instanceId=" + INSTANCE, ts,
+                    json.dumps(body).encode()))}), refused("SIGNATURE_INVALID"))
+            self.assertEqual(server.request("POST", "/webapi/sync/single?instanceId=" + INSTANCE,
+                                            body, headers={"X-Mpsync-Timestamp": ts,
+                                                           "X-Mpsync-Signature": "%%%"}),
+                             refused("SIGNATURE_INVALID"))
+            stale = int(time.time() * 1000) - 6 * 60 * 1000
+            self.assertEqual(self.signed_push(server, body, ts_ms=stale),
+                             refused("SIGNATURE_EXPIRED"))
+            ahead = int(time.time() * 1000) + 6 * 60 * 1000
+            self.assertEqual(self.signed_push(server, body, ts_ms=ahead),
+                             refused("SIGNATURE_EXPIRED"))
+            self.assertEqual(self.pushes(server, "u-sig"), 0)
+            # Correctly signed: accepted, stored (m1 was never claimed by a refused push).
+            ts_ms = int(time.time() * 1000)
+            first = self.signed_push(server, body, ts_ms=ts_ms)
+            self.assertEqual(first, (200, {"success": True, "msg": "NOT_ONLINE"}))
+            self.assertEqual(self.pushes(server, "u-sig"), 1)
+            # The same request again, byte for byte: a replay.
+            path = "/webapi/sync/single?instanceId=" + INSTANCE
+            raw = json.dumps(body).encode("utf-8")
+            sig = self.sign(canonical("POST", "/webapi/sync/single", "instanceId=" + INSTANCE,
+                                      str(ts_ms), raw))
+            self.assertEqual(server.request("POST", path, raw, headers={
+                "X-Mpsync-Timestamp": str(ts_ms), "X-Mpsync-Signature": sig}),
+                refused("SIGNATURE_REPLAYED"))
+            self.assertEqual(self.pushes(server, "u-sig"), 1)
+            # The query is signed sorted by name, whatever order it is sent in.
+            body2 = dict(body, thirdMsgId="m2")
+            self.assertEqual(self.signed_push(server, body2,
+                                              query="zeta=1&instanceId=%s&alpha=2" % INSTANCE),
+                             (200, {"success": True, "msg": "NOT_ONLINE"}))
+            # Global pushes are signed the same way.
+            self.assertEqual(self.signed_push(server, {
+                "bizType": "GCONF", "thirdMsgId": "g1", "payload": "p"}, kind="global"),
+                (200, {"success": True, "msg": "SUCCESS"}))
+            self.assertEqual(server.push_global(INSTANCE, {
+                "bizType": "GCONF", "thirdMsgId": "g2", "payload": "p"}),
+                refused("SIGNATURE_MISSING"))
+
+    def test_java_sample_requests_work_with_signatures_off(self):
+        # The seed's SingleTest/GlobalTest (guide §5.2/§5.3) send no signature headers.
+        headers = {"Content-Type": "application/json", "Content-Encoding": "UTF-8"}
+        with MockServer(BUILD_DIR, biz=BIZ) as server:
+            single = {"bizType": "UCHAT", "linkToken": "2088102147396225",
+                      "thirdMsgId": "1234567", "payload": "{\"name\":\"李四\",\"age\":\"30\"}",
+                      "validTimeEnd": "1737043200000", "osType": "android",
+                      "appMinVersion": "10.1.68", "appMaxVersion": "10.1.70"}
+            self.assertEqual(server.request("POST", "/webapi/sync/single?instanceId=" + INSTANCE,
+                                            single, headers=headers),
+                             (200, {"success": True, "msg": "NOT_ONLINE"}))
+            glob = {"bizType": "GCONF", "thirdMsgId": "1234568", "payload": "cfg"}
+            self.assertEqual(server.request("POST", "/webapi/sync/global?instanceId=" + INSTANCE,
+                                            glob, headers=headers),
+                             (200, {"success": True, "msg": "SUCCESS"}))
+            # Signatures on and off again: the same unsigned requests work again.
+            server.request("POST", "/admin/signature", {"enabled": True,
+                                                        "publicKey": self.public_key()})
+            server.request("POST", "/admin/signature", {"enabled": False})
+            self.assertEqual(server.request("POST", "/webapi/sync/single?instanceId=" + INSTANCE,
+                                            dict(single, thirdMsgId="1234569"), headers=headers),
+                             (200, {"success": True, "msg": "NOT_ONLINE"}))
 
 
 class CommandLine(unittest.TestCase):

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "signature.h"
 #include "fuzz_common.h"
 #include "http.h"
 #include "push_api.h"
@@ -67,10 +68,12 @@ static void reset_store(void) {
 }
 
 static void cleanup(void) {
+  signature_free(&srv);
   store_close(srv.st);
   char path[512];
-  static const char *files[] = {"mock-server.db", "mock-server.db-wal", "mock-server.db-shm"};
-  for (size_t i = 0; i < 3; i++) {
+  static const char *files[] = {"mock-server.db", "mock-server.db-wal", "mock-server.db-shm",
+                                "signature.json", "signature.json.tmp"};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     snprintf(path, sizeof path, "%s/%s", dir, files[i]);
     unlink(path);
   }
@@ -96,6 +99,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     fprintf(stderr, "%s\n", err);
     abort();
   }
+  srv.opts.data_dir = dir; /* POST /admin/signature keeps its state there */
+  FUZZ_CHECK(signature_init(&srv) == 0);
   /* Durability is not under test here; speed is. */
   sqlite3_exec(store_db(srv.st), "PRAGMA synchronous=OFF", NULL, NULL, NULL);
   atexit(cleanup);

@@ -12,6 +12,7 @@
 
 #include "link.h"
 #include "push_api.h"
+#include "signature.h"
 #include "token.h"
 #include "mpsync.pb-c.h"
 #include "util.h"
@@ -431,6 +432,8 @@ int admin_handle(mock_server *srv, const http_request *req, http_response *resp)
     else if (p[0] == 's') stream_reset(srv, req->query, resp);
     else if (p[0] == 'p') push_bulk(srv, req, resp);
     else retention_run(srv, req->query, resp);
+  } else if (strcmp(p, "signature") == 0) {
+    signature_admin(srv, req, resp);
   } else if (strcmp(p, "status") == 0 || strcmp(p, "records") == 0) {
     if (!get) { respond_error(resp, 405, "METHOD_NOT_ALLOWED"); resp->allow = "GET"; }
     else if (p[0] == 's') status(srv, req->query, resp);

@@ -11,6 +11,7 @@
 
 #include "admin.h"
 #include "push_api.h"
+#include "signature.h"
 #include "util.h"
 #include "wire.h"
 
@@ -210,7 +211,9 @@ static void route_push(mock_server *srv, const http_request *req, http_response 
     resp->allow = "POST";
     return;
   }
-  const char *code = push_api_handle(srv, global, req->query, req->body, req->body_len);
+  /* With signatures on, an unsigned or badly signed push stops here: nothing of it is stored. */
+  const char *code = signature_check(srv, req);
+  if (!code) code = push_api_handle(srv, global, req->query, req->body, req->body_len);
   http_respond_code(resp, 200, push_code_success(code), code);
 }
 

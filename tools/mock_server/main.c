@@ -15,6 +15,7 @@
 #include "mpsync/version.h"
 #include "link.h"
 #include "server.h"
+#include "signature.h"
 #include "store.h"
 #include "tls/tls.h"
 #include "token.h"
@@ -261,7 +262,7 @@ static int start(mock_server *srv) {
     fprintf(stderr, "mpsync-mock-server: %s\n", err);
     return -1;
   }
-  if (load_biz_file(srv)) return -1;
+  if (load_biz_file(srv) || signature_init(srv)) return -1;
   /* A bad certificate or key is a start-up error, not a failure of every later handshake. */
   if (srv->opts.link_tls_addr &&
       mps_tls_server_config(srv->opts.cert_file, srv->opts.key_file, &srv->tls_cfg, err,
@@ -314,6 +315,7 @@ int main(int argc, char **argv) {
   uv_run(&loop, UV_RUN_DEFAULT);
   int rc = uv_loop_close(&loop);
   if (rc) fprintf(stderr, "mpsync-mock-server: loop not empty at exit: %s\n", uv_strerror(rc));
+  signature_free(&srv);
   store_close(srv.st);
   mps_tls_config_free(srv.tls_cfg);
   return failed ? EXIT_USAGE : 0;

@@ -25,6 +25,7 @@ typedef struct server_options {
 
 struct http_conn;
 struct link_conn;
+struct signature_state;
 
 /* Longest admin token (--admin-token); a generated one has ADMIN_TOKEN_GENERATED_LEN chars. */
 #define ADMIN_TOKEN_MAX 128
@@ -46,6 +47,7 @@ typedef struct mock_server {
   uint64_t link_seq;            /* orders connections by when their Hello arrived */
   char server_id[64];
   char admin_token[ADMIN_TOKEN_MAX + 1]; /* every request under /admin/ must carry it (admin.c) */
+  struct signature_state *sig;           /* signed pushes: switch, key, replay cache */
   int stopping;
 } mock_server;
 
