@@ -367,9 +367,9 @@ class LinkClient:
         self.sock.sendall(struct.pack(">I", len(env)) + env)
 
     def hello(self, instance, device, user="", os_type="", app_version="", streams=(),
-              version=1):
+              version=1, session=""):
         body = (pb_int(1, version) + pb_bytes(2, instance) + pb_bytes(3, device) +
-                pb_bytes(4, user) + pb_bytes(6, os_type) + pb_bytes(7, app_version) +
+                pb_bytes(4, user) + pb_bytes(5, session) + pb_bytes(6, os_type) + pb_bytes(7, app_version) +
                 pb_bytes(8, "test-1.0") +
                 b"".join(pb_msg(9, stream_point(*s)) for s in streams))
         self.send_envelope(ENV_HELLO, body)

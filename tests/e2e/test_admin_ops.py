@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -16,9 +17,11 @@ import tempfile
 import time
 import json
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mpsync_harness import MockServer, build_dir_from_env_or_argv  # noqa: E402
+from mpsync_harness import (ENV_BATCH, MockServer, build_dir_from_env_or_argv,  # noqa: E402
+                            decode_batch)
 
 BUILD_DIR = None
 INSTANCE = "ws_OPS"
@@ -54,7 +57,8 @@ ADMIN_CALLS = [
 
 # Reads that show every change an admin call can make.
 SNAPSHOT_PATHS = ["/admin/biz", "/admin/records?instanceId=" + INSTANCE,
-                  "/admin/status?instanceId=%s&userId=u1" % INSTANCE, "/admin/signature"]
+                  "/admin/status?instanceId=%s&userId=u1" % INSTANCE, "/admin/signature",
+                  "/admin/validator?instanceId=" + INSTANCE]
 
 UNAUTHORIZED = {"success": False, "msg": "UNAUTHORIZED"}
 
@@ -298,6 +302,145 @@ class SignedPushes(unittest.TestCase):
             self.assertEqual(server.request("POST", "/webapi/sync/single?instanceId=" + INSTANCE,
                                             dict(single, thirdMsgId="1234569"), headers=headers),
                              (200, {"success": True, "msg": "NOT_ONLINE"}))
+
+
+STUB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "mock_server",
+                    "validator_stub.py")
+S9_BIZ = [{"bizType": "PAY", "dimension": "user", "userConsistency": True},
+          {"bizType": "CHAT", "dimension": "user"}]
+EVERYTHING = {("PAY", "p1"), ("CHAT", "c1"), ("PAY", "p2"), ("CHAT", "c2")}
+NOT_PAY = {("CHAT", "c1"), ("CHAT", "c2")}
+
+
+def collect(link, seconds):
+    """(bizType, thirdMsgId) of every oplog that arrives within seconds."""
+    got = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            kind, body = link.recv(max(0.05, end - time.monotonic()))
+        except socket.timeout:
+            break
+        if kind is None:
+            break
+        if kind == ENV_BATCH:
+            batch = decode_batch(body)
+            got += [(batch["bizType"], o["thirdMsgId"]) for o in batch["oplogs"]]
+    return got
+
+
+def closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class UserConsistency(unittest.TestCase):
+    """S9: a userConsistency biz reaches a link only when the tenant's validator said its user's
+    session is valid; the other bizTypes are not affected, and nothing waits on the validator."""
+
+    def stub(self, *args):
+        proc = subprocess.Popen([sys.executable, STUB] + list(args), stdout=subprocess.PIPE,
+                                text=True)
+        self.addCleanup(lambda: (proc.kill(), proc.wait(), proc.stdout.close()))
+        line = proc.stdout.readline()
+        self.assertTrue(line.startswith("validator-stub ready port="), line)
+        return "http://127.0.0.1:%d/validate" % int(line.split("=")[1])
+
+    def server(self, url, timeout_ms=1000):
+        args = ["--validate-timeout", str(timeout_ms)]
+        if url:
+            args += ["--validate-url", url]
+        server = MockServer(BUILD_DIR, biz=S9_BIZ, extra_args=args)
+        server.__enter__()
+        self.addCleanup(server.__exit__, None, None, None)
+        return server
+
+    def push(self, server, biz, third, user="u9"):
+        status, body = server.push_single(INSTANCE, {"bizType": biz, "linkToken": user,
+                                                     "thirdMsgId": third, "payload": "x"})
+        self.assertEqual(status, 200, body)
+        self.assertTrue(body["success"], body)
+
+    def deliveries(self, server, session, device="dev-s9", wait=2.5):
+        """Stored pushes, a Hello with session, then live pushes: what reached the link."""
+        self.push(server, "PAY", "p1")
+        self.push(server, "CHAT", "c1")
+        with server.link_client() as link:
+            link.hello(instance=INSTANCE, device=device, user="u9", session=session)
+            got = collect(link, wait)
+            self.push(server, "PAY", "p2")
+            self.push(server, "CHAT", "c2")
+            got += collect(link, 1.0)
+        return set(got)
+
+    def test_s9_forged_session_gets_nothing_of_it_then_a_valid_one_gets_it_all(self):
+        url = self.stub("--valid-sessions", "GOOD-SESSION")
+        server = self.server(url)
+        self.assertEqual(self.deliveries(server, "FORGED-TOKEN"), NOT_PAY)
+        # Held, not lost: a new Hello with a good session brings what was stored.
+        with server.link_client() as link:
+            link.hello(instance=INSTANCE, device="dev-s9", user="u9", session="GOOD-SESSION")
+            got = set(collect(link, 2.5))
+        self.assertEqual({g for g in got if g[0] == "PAY"}, {("PAY", "p1"), ("PAY", "p2")})
+        # The request form of guide §5.4.
+        with urllib.request.urlopen(url.replace("/validate", "/requests"), timeout=5) as r:
+            seen = json.loads(r.read())
+        self.assertEqual(seen[0]["headers"], {"Operation-Type": "com.antcloud.session.validate",
+                                              "Content-Type": "application/json"})
+        self.assertEqual(seen[0]["body"], {
+            "operationType": "com.antcloud.session.validate",
+            "requestData": [{"instanceId": INSTANCE, "userId": "u9",
+                             "sessionId": "FORGED-TOKEN"}]})
+
+    def test_s9_valid_false_timeout_down_or_none_deliver_nothing_of_it(self):
+        for case in ("invalid", "operation-error", "timeout", "down", "none"):
+            with self.subTest(case=case):
+                if case == "timeout":
+                    url = self.stub("--delay", "4")
+                elif case == "down":
+                    url = "http://127.0.0.1:%d/validate" % closed_port()
+                elif case == "none":
+                    url = None
+                else:
+                    url = self.stub("--answer", case)
+                server = self.server(url)
+                self.push(server, "PAY", "p1")
+                self.push(server, "CHAT", "c1")
+                with server.link_client() as link:
+                    link.hello(instance=INSTANCE, device="dev-s9", user="u9", session="S1")
+                    # Nothing waits on the validator: the other biz is there at once.
+                    first = collect(link, 0.5)
+                    self.assertIn(("CHAT", "c1"), first)
+                    got = first + collect(link, 2.0)
+                    self.push(server, "PAY", "p2")
+                    self.push(server, "CHAT", "c2")
+                    got += collect(link, 1.0)
+                self.assertEqual(set(got), NOT_PAY)
+                if url:
+                    self.assertIn("not validated", server.stderr_text)
+
+    def test_s9_valid_true_plain_wrapped_or_string_lets_it_through(self):
+        for answer in ("plain", "wrapped", "string"):
+            with self.subTest(answer=answer):
+                server = self.server(self.stub("--answer", answer))
+                self.assertEqual(self.deliveries(server, "S1"), EVERYTHING)
+
+    def test_s9_validator_per_instance_through_the_admin_api(self):
+        good = self.stub()
+        server = self.server(None)
+        path = "/admin/validator?instanceId=" + INSTANCE
+        self.assertEqual(server.request("GET", path)[1]["data"],
+                         {"instanceId": INSTANCE, "url": "", "source": "none"})
+        for bad in ({"url": 5}, {"url": "ftp://x"}, {}):
+            status, answer = server.request("POST", path, bad)
+            self.assertEqual((status, answer["msg"]), (400, "ARGS_ERROR"), bad)
+        self.assertEqual(server.request("POST", "/admin/validator", {"url": good})[0], 400)
+        status, answer = server.request("POST", path, {"url": good})
+        self.assertEqual((status, answer["data"]),
+                         (200, {"instanceId": INSTANCE, "url": good, "source": "instance"}))
+        self.assertEqual(self.deliveries(server, "S1"), EVERYTHING)
+        self.assertEqual(server.request("POST", path, {"url": ""})[1]["data"]["source"], "none")
 
 
 class CommandLine(unittest.TestCase):

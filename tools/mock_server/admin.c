@@ -13,6 +13,7 @@
 #include "link.h"
 #include "push_api.h"
 #include "signature.h"
+#include "validator.h"
 #include "token.h"
 #include "mpsync.pb-c.h"
 #include "util.h"
@@ -434,6 +435,8 @@ int admin_handle(mock_server *srv, const http_request *req, http_response *resp)
     else retention_run(srv, req->query, resp);
   } else if (strcmp(p, "signature") == 0) {
     signature_admin(srv, req, resp);
+  } else if (strcmp(p, "validator") == 0) {
+    validator_admin(srv, req, resp);
   } else if (strcmp(p, "status") == 0 || strcmp(p, "records") == 0) {
     if (!get) { respond_error(resp, 405, "METHOD_NOT_ALLOWED"); resp->allow = "GET"; }
     else if (p[0] == 's') status(srv, req->query, resp);

@@ -82,6 +82,29 @@ void http_respond_code(http_response *resp, int status, int success, const char 
   cJSON_Delete(o);
 }
 
+static void respond_json(http_response *resp, int status, cJSON *o) {
+  free(resp->body);
+  resp->body = cJSON_PrintUnformatted(o);
+  resp->status = status;
+  cJSON_Delete(o);
+}
+
+void http_respond_data(http_response *resp, cJSON *data) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddBoolToObject(o, "success", 1);
+  cJSON_AddStringToObject(o, "msg", "SUCCESS");
+  cJSON_AddItemToObject(o, "data", data);
+  respond_json(resp, 200, o);
+}
+
+void http_respond_args_error(http_response *resp, const char *detail) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddBoolToObject(o, "success", 0);
+  cJSON_AddStringToObject(o, "msg", "ARGS_ERROR");
+  cJSON_AddStringToObject(o, "detail", detail);
+  respond_json(resp, 400, o);
+}
+
 void http_set_limits(unsigned timeout_s, unsigned max_conns) {
   limit_timeout_s = timeout_s;
   limit_conns = max_conns;

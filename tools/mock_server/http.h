@@ -48,4 +48,10 @@ void http_close_all(mock_server *srv);
 /* Sets a {"success":..,"msg":..} JSON body and the status. */
 void http_respond_code(http_response *resp, int status, int success, const char *msg);
 
+struct cJSON;
+/* 200 {"success":true,"msg":"SUCCESS","data":data}; takes ownership of data. */
+void http_respond_data(http_response *resp, struct cJSON *data);
+/* 400 {"success":false,"msg":"ARGS_ERROR","detail":detail}: a refused argument, saying which. */
+void http_respond_args_error(http_response *resp, const char *detail);
+
 #endif

@@ -16,6 +16,7 @@
 #include "link.h"
 #include "server.h"
 #include "signature.h"
+#include "validator.h"
 #include "store.h"
 #include "tls/tls.h"
 #include "token.h"
@@ -32,7 +33,7 @@ static void usage(FILE *to) {
           "         [--biz-file FILE] [--heartbeat SECONDS] [--heartbeat-timeout SECONDS]\n"
           "         [--heartbeat-max SECONDS] [--retention-days N]\n"
           "         [--http-timeout SECONDS] [--http-max-conns N] [--text-utf8 strict|lenient]\n"
-          "         [--admin-token TOKEN]\n"
+          "         [--admin-token TOKEN] [--validate-url URL] [--validate-timeout MS]\n"
           "       mpsync-mock-server --help | --version\n"
           "       at least one of --link and --link-tls; without --admin-token a token is made,\n"
           "       printed on stderr and written to DIR/admin-token (docs/ADMIN.md)\n");
@@ -80,6 +81,8 @@ enum {
   OPT_HTTP_MAX_CONNS,
   OPT_TEXT_UTF8,
   OPT_ADMIN_TOKEN,
+  OPT_VALIDATE_URL,
+  OPT_VALIDATE_TIMEOUT,
 };
 
 static const struct option long_options[] = {
@@ -100,6 +103,8 @@ static const struct option long_options[] = {
     {"http-max-conns", required_argument, NULL, OPT_HTTP_MAX_CONNS},
     {"text-utf8", required_argument, NULL, OPT_TEXT_UTF8},
     {"admin-token", required_argument, NULL, OPT_ADMIN_TOKEN},
+    {"validate-url", required_argument, NULL, OPT_VALIDATE_URL},
+    {"validate-timeout", required_argument, NULL, OPT_VALIDATE_TIMEOUT},
     {NULL, 0, NULL, 0},
 };
 
@@ -142,6 +147,11 @@ static int parse_args(int argc, char **argv, server_options *o) {
         json_lenient_utf8 = !strcmp(v, "lenient");
         break;
       case OPT_ADMIN_TOKEN: bad = admin_token_check(v); o->admin_token = v; break;
+      case OPT_VALIDATE_URL:
+        bad = strncmp(v, "http://", 7) && strncmp(v, "https://", 8);
+        o->validate_url = v;
+        break;
+      case OPT_VALIDATE_TIMEOUT: bad = parse_uint(v, 1, 600000, &o->validate_timeout_ms); break;
       case ':':
         fprintf(stderr, "mpsync-mock-server: %s needs a value\n", argv[prev]);
         return EXIT_USAGE;
@@ -231,6 +241,7 @@ void server_stop(mock_server *srv) {
   close_if_open((uv_handle_t *)&srv->sigint);
   close_if_open((uv_handle_t *)&srv->sigterm);
   close_if_open((uv_handle_t *)&srv->prune_timer);
+  validator_close(srv);
   http_close_all(srv);
   link_close_all(srv);
 }
@@ -262,7 +273,7 @@ static int start(mock_server *srv) {
     fprintf(stderr, "mpsync-mock-server: %s\n", err);
     return -1;
   }
-  if (load_biz_file(srv) || signature_init(srv)) return -1;
+  if (load_biz_file(srv) || signature_init(srv) || validator_init(srv)) return -1;
   /* A bad certificate or key is a start-up error, not a failure of every later handshake. */
   if (srv->opts.link_tls_addr &&
       mps_tls_server_config(srv->opts.cert_file, srv->opts.key_file, &srv->tls_cfg, err,
@@ -316,6 +327,7 @@ int main(int argc, char **argv) {
   int rc = uv_loop_close(&loop);
   if (rc) fprintf(stderr, "mpsync-mock-server: loop not empty at exit: %s\n", uv_strerror(rc));
   signature_free(&srv);
+  validator_free(&srv);
   store_close(srv.st);
   mps_tls_config_free(srv.tls_cfg);
   return failed ? EXIT_USAGE : 0;

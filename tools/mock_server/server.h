@@ -21,11 +21,14 @@ typedef struct server_options {
   unsigned heartbeat_max_s; /* Welcome.heartbeat_max_s: 0 = the interval is fixed */
   unsigned retention_days;
   const char *admin_token;  /* --admin-token, or NULL: one is generated at start */
+  const char *validate_url; /* --validate-url: S9 validator of instances without their own */
+  unsigned validate_timeout_ms; /* --validate-timeout: a slower answer means "not validated" */
 } server_options;
 
 struct http_conn;
 struct link_conn;
 struct signature_state;
+struct validator;
 
 /* Longest admin token (--admin-token); a generated one has ADMIN_TOKEN_GENERATED_LEN chars. */
 #define ADMIN_TOKEN_MAX 128
@@ -48,6 +51,7 @@ typedef struct mock_server {
   char server_id[64];
   char admin_token[ADMIN_TOKEN_MAX + 1]; /* every request under /admin/ must carry it (admin.c) */
   struct signature_state *sig;           /* signed pushes: switch, key, replay cache */
+  struct validator *validator;           /* S9 user-consistency checks (validator.c) */
   int stopping;
 } mock_server;
 

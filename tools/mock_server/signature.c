@@ -242,29 +242,11 @@ const char *signature_check(mock_server *srv, const http_request *req) {
 
 /* ---- GET/POST /admin/signature ---- */
 
-static void respond(http_response *resp, int status, cJSON *o) {
-  free(resp->body);
-  resp->body = cJSON_PrintUnformatted(o);
-  resp->status = status;
-  cJSON_Delete(o);
-}
-
-static void respond_args_error(http_response *resp, const char *detail) {
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddBoolToObject(o, "success", 0);
-  cJSON_AddStringToObject(o, "msg", "ARGS_ERROR");
-  cJSON_AddStringToObject(o, "detail", detail);
-  respond(resp, 400, o);
-}
-
 static void respond_state(const signature_state *s, http_response *resp) {
-  cJSON *o = cJSON_CreateObject(), *d = cJSON_CreateObject();
-  cJSON_AddBoolToObject(o, "success", 1);
-  cJSON_AddStringToObject(o, "msg", "SUCCESS");
+  cJSON *d = cJSON_CreateObject();
   cJSON_AddBoolToObject(d, "enabled", s->enabled);
   cJSON_AddStringToObject(d, "publicKey", s->pem);
-  cJSON_AddItemToObject(o, "data", d);
-  respond(resp, 200, o);
+  http_respond_data(resp, d);
 }
 
 static void signature_set(mock_server *srv, const http_request *req, http_response *resp) {
@@ -272,7 +254,7 @@ static void signature_set(mock_server *srv, const http_request *req, http_respon
   const char *why = json_strict_object(req->body, req->body_len);
   cJSON *body = why ? NULL : cJSON_ParseWithLength(req->body, req->body_len);
   if (!body) {
-    respond_args_error(resp, why ? why : "out of memory");
+    http_respond_args_error(resp, why ? why : "out of memory");
     return;
   }
   const cJSON *en = cJSON_GetObjectItemCaseSensitive(body, "enabled");
@@ -291,7 +273,7 @@ static void signature_set(mock_server *srv, const http_request *req, http_respon
   if (bad || !copy) {
     mbedtls_pk_free(&pk);
     cJSON_Delete(body);
-    if (bad) respond_args_error(resp, bad);
+    if (bad) http_respond_args_error(resp, bad);
     else http_respond_code(resp, 500, 0, "SYSTEM_ERROR");
     return;
   }
