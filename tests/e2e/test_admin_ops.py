@@ -443,6 +443,49 @@ class UserConsistency(unittest.TestCase):
         self.assertEqual(server.request("POST", path, {"url": ""})[1]["data"]["source"], "none")
 
 
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+
+def admin_routes_in_code():
+    """Every path admin.c's admin_handle answers, read from its string comparisons: exact paths
+    (strcmp(p, "x")), item paths (strncmp(p, "x/", n) -> /admin/x/{}) and their sub-paths
+    (strcmp(slash, "/y") -> /admin/x/{}/y). {} stands for a path parameter."""
+    with open(os.path.join(ROOT, "tools", "mock_server", "admin.c"), encoding="utf-8") as f:
+        code = f.read()
+    start = code.index("int admin_handle(")
+    handler = code[start:code.index("\n}\n", start)]
+    routes = {"/admin/" + m for m in re.findall(r'\bstrcmp\(p, "([^"]+)"\)', handler)}
+    items = re.findall(r'\bstrncmp\(p, "([^"/][^"]*/)", \d+\)', handler)
+    subs = re.findall(r'\bstrcmp\(slash, "(/[^"]+)"\)', code)
+    for item in items:
+        routes.add("/admin/" + item + "{}")
+        routes |= {"/admin/" + item + "{}" + sub for sub in subs}
+    return routes
+
+
+class AdminDocs(unittest.TestCase):
+    def test_openapi_lists_every_admin_route_and_no_other(self):
+        import yaml  # python3-yaml (scripts/deps.sh)
+        with open(os.path.join(ROOT, "docs", "openapi.yaml"), encoding="utf-8") as f:
+            spec = yaml.safe_load(f)
+        self.assertTrue(spec["openapi"].startswith("3.0"))
+        documented = {re.sub(r"\{[^}]+\}", "{}", path) for path in spec["paths"]}
+        code = admin_routes_in_code()
+        self.assertGreaterEqual(len(code), 12, code)  # the reader still finds the routes
+        self.assertEqual(code - documented, set(), "routes of admin.c missing in openapi.yaml")
+        self.assertEqual(documented - code, set(), "openapi.yaml paths admin.c does not handle")
+        # Every documented operation names its 401.
+        for path, item in spec["paths"].items():
+            for method, op in item.items():
+                if method in ("get", "post", "put", "delete"):
+                    self.assertIn("401", op["responses"], (method, path))
+        # docs/ADMIN.md documents each route too (one source of truth, PROTOCOL.md points there).
+        with open(os.path.join(ROOT, "docs", "ADMIN.md"), encoding="utf-8") as f:
+            admin_md = re.sub(r"\{[^}]+\}", "{}", f.read())
+        for route in code:
+            self.assertTrue(route in admin_md, "%s is not in docs/ADMIN.md" % route)
+
+
 class CommandLine(unittest.TestCase):
     def run_server(self, *args):
         binary = os.path.join(BUILD_DIR, "bin", "mpsync-mock-server")
