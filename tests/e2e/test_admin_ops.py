@@ -440,7 +440,11 @@ class UserConsistency(unittest.TestCase):
         self.assertEqual((status, answer["data"]),
                          (200, {"instanceId": INSTANCE, "url": good, "source": "instance"}))
         self.assertEqual(self.deliveries(server, "S1"), EVERYTHING)
+        server.restart()  # kept across a restart
+        self.assertEqual(server.request("GET", path)[1]["data"]["url"], good)
         self.assertEqual(server.request("POST", path, {"url": ""})[1]["data"]["source"], "none")
+        server.restart()
+        self.assertEqual(server.request("GET", path)[1]["data"]["source"], "none")
 
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")

@@ -11,6 +11,7 @@
 
 #include "admin.h"
 #include "signature.h"
+#include "validator.h"
 #include "fuzz_common.h"
 #include "http.h"
 #include "push_api.h"
@@ -69,10 +70,12 @@ static void reset_store(void) {
 
 static void cleanup(void) {
   signature_free(&srv);
+  validator_free(&srv);
   store_close(srv.st);
   char path[512];
   static const char *files[] = {"mock-server.db", "mock-server.db-wal", "mock-server.db-shm",
-                                "signature.json", "signature.json.tmp"};
+                                "signature.json", "signature.json.tmp", "validators.json",
+                                "validators.json.tmp"};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     snprintf(path, sizeof path, "%s/%s", dir, files[i]);
     unlink(path);
@@ -101,6 +104,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   }
   srv.opts.data_dir = dir; /* POST /admin/signature keeps its state there */
   FUZZ_CHECK(signature_init(&srv) == 0);
+  FUZZ_CHECK(validator_init(&srv) == 0); /* POST /admin/validator; no Hello here calls it */
   /* Durability is not under test here; speed is. */
   sqlite3_exec(store_db(srv.st), "PRAGMA synchronous=OFF", NULL, NULL, NULL);
   atexit(cleanup);

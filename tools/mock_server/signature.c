@@ -93,22 +93,13 @@ static int parse_key(mbedtls_pk_context *pk, const char *pem) {
   return 0;
 }
 
-/* Written to a temporary file and renamed: a crash leaves the old state or the new, whole. */
 static int save_state(const mock_server *srv) {
-  char path[4096], tmp[4200];
+  char path[4096];
   state_path(srv, path, sizeof path);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddBoolToObject(o, "enabled", srv->sig->enabled);
   cJSON_AddStringToObject(o, "publicKey", srv->sig->pem);
-  char *text = cJSON_PrintUnformatted(o);
-  cJSON_Delete(o);
-  FILE *f = text ? fopen(tmp, "w") : NULL;
-  int rc = f && fputs(text, f) >= 0 ? 0 : -1;
-  if (f && fclose(f) != 0) rc = -1;
-  if (rc == 0 && rename(tmp, path) != 0) rc = -1;
-  free(text);
-  return rc;
+  return json_save_file(path, o);
 }
 
 int signature_init(mock_server *srv) {

@@ -82,6 +82,76 @@ static const char *url_for(validator *v, const char *instance) {
   return v->srv->opts.validate_url ? v->srv->opts.validate_url : "";
 }
 
+/* Sets (url non-empty) or removes the instance's own URL. 0, or -1 out of memory. */
+static int set_url(validator *v, const char *instance, const char *url) {
+  instance_url *u = find_url(v, instance);
+  if (!url[0]) {
+    for (instance_url **p = &v->urls; *p; p = &(*p)->next)
+      if (*p == u) {
+        *p = u->next;
+        free(u);
+        break;
+      }
+    return 0;
+  }
+  if (!u) {
+    if (!(u = calloc(1, sizeof *u))) return -1;
+    snprintf(u->instance, sizeof u->instance, "%s", instance);
+    u->next = v->urls;
+    v->urls = u;
+  }
+  snprintf(u->url, sizeof u->url, "%s", url);
+  return 0;
+}
+
+static int http_url(const char *s) {
+  return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8);
+}
+
+/* The per-instance URLs live in <data>/validators.json ({"instanceId":"url",...}), so that a
+ * restart keeps what the admin API set. */
+static void urls_path(const validator *v, char *out, size_t n) {
+  snprintf(out, n, "%s/validators.json", v->srv->opts.data_dir);
+}
+
+static int save_urls(const validator *v) {
+  char path[4096];
+  urls_path(v, path, sizeof path);
+  cJSON *o = cJSON_CreateObject();
+  for (const instance_url *u = v->urls; u; u = u->next)
+    cJSON_AddStringToObject(o, u->instance, u->url);
+  return json_save_file(path, o);
+}
+
+/* 0 (also when there is no file yet), or -1: a damaged file is not read as "no validators". */
+static int load_urls(validator *v) {
+  char path[4096];
+  urls_path(v, path, sizeof path);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  mps_buf text = {0};
+  char chunk[4096];
+  size_t n;
+  int rc = 0;
+  while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0) rc = mps_buf_append(&text, chunk, n);
+  fclose(f);
+  cJSON *o = rc ? NULL : cJSON_ParseWithLength((const char *)text.data, text.len);
+  mps_buf_free(&text);
+  const cJSON *e;
+  rc = cJSON_IsObject(o) ? 0 : -1;
+  cJSON_ArrayForEach(e, o) {
+    if (rc) break;
+    rc = !cJSON_IsString(e) || !e->string[0] || strlen(e->string) > INSTANCE_MAX ||
+                 strlen(e->valuestring) > URL_MAX || !http_url(e->valuestring) ||
+                 set_url(v, e->string, e->valuestring)
+             ? -1
+             : 0;
+  }
+  cJSON_Delete(o);
+  if (rc) fprintf(stderr, "mpsync-mock-server: %s is damaged\n", path);
+  return rc;
+}
+
 /* ---- the verdict cache ---- */
 
 static void cache_key(char *out, size_t n, const char *instance, const char *user,
@@ -306,7 +376,7 @@ int validator_init(mock_server *srv) {
   curl_multi_setopt(v->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
   curl_multi_setopt(v->multi, CURLMOPT_TIMERDATA, v);
   srv->validator = v;
-  return 0;
+  return load_urls(v);
 }
 
 void validator_close(mock_server *srv) {
@@ -435,10 +505,6 @@ static void respond_url(validator *v, const char *instance, http_response *resp)
   http_respond_data(resp, d);
 }
 
-static int http_url(const char *s) {
-  return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8);
-}
-
 void validator_admin(mock_server *srv, const http_request *req, http_response *resp) {
   validator *v = srv->validator;
   char instance[INSTANCE_MAX + 1] = "";
@@ -472,27 +538,16 @@ void validator_admin(mock_server *srv, const http_request *req, http_response *r
     cJSON_Delete(body);
     return;
   }
-  instance_url *u = find_url(v, instance);
-  if (!u && !(u = calloc(1, sizeof *u))) {
+  /* "" removes the instance's own URL: the global one (if any) applies again. What is not on
+   * disk is not in force either. */
+  instance_url *old = find_url(v, instance);
+  char before[URL_MAX + 1] = "";
+  if (old) snprintf(before, sizeof before, "%s", old->url);
+  if (set_url(v, instance, url->valuestring) || save_urls(v)) {
+    set_url(v, instance, before);
     cJSON_Delete(body);
     http_respond_code(resp, 500, 0, "SYSTEM_ERROR");
     return;
-  }
-  if (!u->instance[0]) {
-    snprintf(u->instance, sizeof u->instance, "%s", instance);
-    u->next = v->urls;
-    v->urls = u;
-  }
-  /* "" removes the instance's own URL: the global one (if any) applies again. */
-  if (url->valuestring[0]) {
-    snprintf(u->url, sizeof u->url, "%s", url->valuestring);
-  } else {
-    for (instance_url **p = &v->urls; *p; p = &(*p)->next)
-      if (*p == u) {
-        *p = u->next;
-        break;
-      }
-    free(u);
   }
   /* Verdicts came from the old validator: ask the new one. */
   cache_clear(v);
