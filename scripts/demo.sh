@@ -9,9 +9,10 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j2 --target mpsync-mock-server mpsync-cli >/dev/null
 
 work=$(mktemp -d)
-server_pid="" cli_pid=""
+server_pid="" cli_pid="" stub_pid=""
 cleanup() {
   [ -n "$cli_pid" ] && kill "$cli_pid" 2>/dev/null || true
+  [ -n "$stub_pid" ] && kill "$stub_pid" 2>/dev/null || true
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$work"
@@ -20,20 +21,30 @@ trap cleanup EXIT
 
 cat >"$work/biz.json" <<'JSON'
 [{"bizType": "UCHAT", "description": "chat messages", "scope": "specified",
-  "dimension": "user", "multiDevice": true, "persistent": true, "repushMode": "queue"}]
+  "dimension": "user", "multiDevice": true, "persistent": true, "repushMode": "queue",
+  "userConsistency": true}]
 JSON
 
 echo "== making a throwaway CA and a certificate for localhost"
 bash tests/tls/make_certs.sh "$work/pki"
 
-echo "== starting the mock server (long-link over TLS)"
+echo "== starting the tenant's session validator (guide §5.4): SESSION_DEMO is a valid session"
+mkfifo "$work/stub-ready"
+python3 tools/mock_server/validator_stub.py --valid-sessions SESSION_DEMO >"$work/stub-ready" &
+stub_pid=$!
+read -r stub_ready <"$work/stub-ready"
+echo "$stub_ready"
+validate_url="http://127.0.0.1:${stub_ready##*port=}/validate"
+
+echo "== starting the mock server (long-link over TLS; UCHAT needs a validated user)"
 mkfifo "$work/ready"
 build/bin/mpsync-mock-server --http 127.0.0.1:0 --link-tls 127.0.0.1:0 \
   --cert "$work/pki/server.pem" --key "$work/pki/server.key" --data "$work/server" \
-  --biz-file "$work/biz.json" >"$work/ready" &
+  --biz-file "$work/biz.json" --validate-url "$validate_url" >"$work/ready" 2>"$work/server.log" &
 server_pid=$!
 read -r ready <"$work/ready"
 echo "$ready"
+echo "admin API token (docs/ADMIN.md): $(cat "$work/server/admin-token")"
 http=$(sed -n 's/.* http=\([^ ]*\).*/\1/p' <<<"$ready")
 link=$(sed -n 's/.* link_tls=\([^ ]*\).*/\1/p' <<<"$ready")
 

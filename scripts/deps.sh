@@ -4,9 +4,9 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libuv1-dev libmbedtls-dev libsqlite3-dev
-  libprotobuf-c-dev protobuf-c-compiler libcjson-dev libhttp-parser-dev curl python3
-  ca-certificates default-jdk-headless junit4 gobjc libgnustep-base-dev gnustep-base-runtime doxygen openssl
-  shellcheck "$@")
+  libprotobuf-c-dev protobuf-c-compiler libcjson-dev libhttp-parser-dev libcurl4-openssl-dev curl
+  python3 python3-yaml ca-certificates default-jdk-headless junit4 gobjc libgnustep-base-dev
+  gnustep-base-runtime doxygen openssl shellcheck "$@")
 
 missing=()
 for p in "${packages[@]}"; do

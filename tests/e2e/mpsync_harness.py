@@ -18,6 +18,9 @@ import threading
 import time
 
 READY_PREFIX = "mpsync-mock-server ready "
+# The admin bearer token every MockServer is started with (--admin-token) and request() sends on
+# /admin/ paths; a test that passes its own --admin-token sets MockServer.admin_token to match.
+ADMIN_TOKEN = "harness-admin-token-0123456789abcdef"
 
 
 def vm_rss_kb(pid):
@@ -63,6 +66,9 @@ class MockServer:
             with open(self.biz_file, "w", encoding="utf-8") as f:
                 json.dump(biz, f)
         self.extra_args = list(extra_args or [])
+        self.admin_token = ADMIN_TOKEN
+        if "--admin-token" in self.extra_args:
+            self.admin_token = self.extra_args[self.extra_args.index("--admin-token") + 1]
         self.proc = None
         self.http_port = None
         self.link_port = None
@@ -94,6 +100,9 @@ class MockServer:
                     "--key", os.path.join(self.tls, "server.key")]
         if self.biz_file:
             cmd += ["--biz-file", self.biz_file]
+        # admin_token None: the server makes its own (a test then reads it from stderr).
+        if "--admin-token" not in self.extra_args and self.admin_token is not None:
+            cmd += ["--admin-token", self.admin_token]
         return cmd + self.extra_args
 
     def start(self, timeout=10.0):
@@ -176,8 +185,9 @@ class MockServer:
         return "".join(self._stderr_lines)
 
     # -- HTTP --
-    def request(self, method, path, body=None, headers=None):
-        """Returns (status, parsed JSON or raw text)."""
+    def request(self, method, path, body=None, headers=None, auth=True):
+        """Returns (status, parsed JSON or raw text). /admin/ paths carry the bearer token unless
+        auth is false or headers name their own Authorization."""
         conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)
         try:
             if isinstance(body, (dict, list)):
@@ -185,6 +195,8 @@ class MockServer:
             elif isinstance(body, str):
                 body = body.encode("utf-8")
             hdrs = {"Content-Type": "application/json"}
+            if auth and path.startswith("/admin/"):
+                hdrs["Authorization"] = "Bearer " + self.admin_token
             hdrs.update(headers or {})
             conn.request(method, path, body=body, headers=hdrs)
             resp = conn.getresponse()
@@ -375,9 +387,9 @@ class LinkClient:
         self.sock.sendall(struct.pack(">I", len(env)) + env)
 
     def hello(self, instance, device, user="", os_type="", app_version="", streams=(),
-              version=1):
+              version=1, session=""):
         body = (pb_int(1, version) + pb_bytes(2, instance) + pb_bytes(3, device) +
-                pb_bytes(4, user) + pb_bytes(6, os_type) + pb_bytes(7, app_version) +
+                pb_bytes(4, user) + pb_bytes(5, session) + pb_bytes(6, os_type) + pb_bytes(7, app_version) +
                 pb_bytes(8, "test-1.0") +
                 b"".join(pb_msg(9, stream_point(*s)) for s in streams))
         self.send_envelope(ENV_HELLO, body)

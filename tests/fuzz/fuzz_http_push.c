@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "signature.h"
+#include "validator.h"
 #include "fuzz_common.h"
 #include "http.h"
 #include "push_api.h"
@@ -67,15 +69,21 @@ static void reset_store(void) {
 }
 
 static void cleanup(void) {
+  signature_free(&srv);
+  validator_free(&srv);
   store_close(srv.st);
   char path[512];
-  static const char *files[] = {"mock-server.db", "mock-server.db-wal", "mock-server.db-shm"};
-  for (size_t i = 0; i < 3; i++) {
+  static const char *files[] = {"mock-server.db", "mock-server.db-wal", "mock-server.db-shm",
+                                "signature.json", "signature.json.tmp", "validators.json",
+                                "validators.json.tmp"};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     snprintf(path, sizeof path, "%s/%s", dir, files[i]);
     unlink(path);
   }
   rmdir(dir);
 }
+
+#define FUZZ_ADMIN_TOKEN "fuzz-admin-token-0123456789"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
@@ -88,10 +96,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   srv.loop = &loop;
   srv.opts.retention_days = 30;
   snprintf(srv.server_id, sizeof srv.server_id, "fuzz");
+  /* The handlers behind the token are the target, so every request below carries it. */
+  snprintf(srv.admin_token, sizeof srv.admin_token, "%s", FUZZ_ADMIN_TOKEN);
   if (store_open(&srv.st, dir, err, sizeof err)) {
     fprintf(stderr, "%s\n", err);
     abort();
   }
+  srv.opts.data_dir = dir; /* POST /admin/signature keeps its state there */
+  FUZZ_CHECK(signature_init(&srv) == 0);
+  FUZZ_CHECK(validator_init(&srv) == 0); /* POST /admin/validator; no Hello here calls it */
   /* Durability is not under test here; speed is. */
   sqlite3_exec(store_db(srv.st), "PRAGMA synchronous=OFF", NULL, NULL, NULL);
   atexit(cleanup);
@@ -139,7 +152,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char path[8300];
     snprintf(path, sizeof path, "/admin/%s", line);
     http_request req = {.method = methods[(sel >> 2) & 3], .path = path, .query = q ? q : "",
-                        .body = b, .body_len = body_len};
+                        .body = b, .body_len = body_len,
+                        .authorization = "Bearer " FUZZ_ADMIN_TOKEN};
     http_response resp = {0};
     if (admin_handle(&srv, &req, &resp)) {
       /* Every answer is a JSON object with a status the front knows. */

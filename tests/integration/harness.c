@@ -75,8 +75,8 @@ void mock_start_with(mock *m, const char *bin_dir, const char *biz_json, const c
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   posix_spawn_file_actions_addclose(&fa, out[0]);
   char *argv[32] = {exe, "--http", "127.0.0.1:0", "--link", "127.0.0.1:0", "--data", data,
-                    "--biz-file", biz_path};
-  size_t argc = 9;
+                    "--biz-file", biz_path, "--admin-token", MOCK_ADMIN_TOKEN};
+  size_t argc = 11;
   for (size_t i = 0; extra && extra[i] && argc < 31; i++) argv[argc++] = (char *)extra[i];
   argv[argc] = NULL;
   if (posix_spawn(&m->pid, exe, &fa, NULL, argv, environ) != 0) FAIL("cannot start %s", exe);
@@ -140,7 +140,9 @@ const char *mock_push(mock *m, int global, const char *body) {
 
 int mock_admin(mock *m, const char *path_and_query) {
   char cmd[1024];
-  snprintf(cmd, sizeof cmd, "curl -s -f -m 10 -X POST 'http://127.0.0.1:%d/admin/%s' >/dev/null",
+  snprintf(cmd, sizeof cmd,
+           "curl -s -f -m 10 -X POST -H 'Authorization: Bearer " MOCK_ADMIN_TOKEN "'"
+           " 'http://127.0.0.1:%d/admin/%s' >/dev/null",
            m->http_port, path_and_query);
   return system(cmd) == 0 ? 0 : -1;
 }

@@ -25,6 +25,9 @@ void mock_start_with(mock *m, const char *bin_dir, const char *biz_json, const c
 void mock_stop(mock *m);
 /* POSTs body to /webapi/sync/single (global = 0) or /global; returns the result code ("SUCCESS"). */
 const char *mock_push(mock *m, int global, const char *body);
+/* The admin bearer token mock_start gives the server (--admin-token); mock_admin sends it. */
+#define MOCK_ADMIN_TOKEN "integration-admin-token-0123456789"
+
 /* POSTs to the admin API (path relative to /admin/, with its query); 0 on HTTP 2xx. */
 int mock_admin(mock *m, const char *path_and_query);
 /* Shorthand: a text payload to a linkToken. */

@@ -9,6 +9,8 @@
 
 #define BENCH_BIZ "BENCH"
 #define BENCH_INSTANCE "bench_app"
+/* The admin bearer token the benchmark starts its mock server with (POST /admin/push/bulk). */
+#define BENCH_ADMIN_TOKEN "bench-admin-token-0123456789abcdef"
 
 /* ---- clock, files, stats (util.c) ---- */
 

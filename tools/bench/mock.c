@@ -41,6 +41,8 @@ static int spawn_once(mock_proc *m, const char *exe, const char *biz_file, const
   argv[n++] = m->data;
   argv[n++] = "--biz-file";
   argv[n++] = biz_file;
+  argv[n++] = "--admin-token"; /* push_bulk uses the admin API */
+  argv[n++] = BENCH_ADMIN_TOKEN;
   if (cert && key) {
     argv[n++] = "--link-tls";
     argv[n++] = "127.0.0.1:0";
@@ -151,8 +153,11 @@ int http_post(http_conn *h, const char *path, const char *body, size_t len, char
   char head[512];
   int hn = snprintf(head, sizeof head,
                     "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                    "Content-Length: %zu\r\n\r\n",
-                    path, len);
+                    "%sContent-Length: %zu\r\n\r\n",
+                    path,
+                    strncmp(path, "/admin/", 7) ? ""
+                                                : "Authorization: Bearer " BENCH_ADMIN_TOKEN "\r\n",
+                    len);
   if (write_all(h->fd, head, (size_t)hn) || write_all(h->fd, body, len)) goto fail;
   /* Status line and headers, then exactly Content-Length bytes of body: nothing more general. */
   char *end;

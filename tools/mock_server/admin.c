@@ -12,6 +12,9 @@
 
 #include "link.h"
 #include "push_api.h"
+#include "signature.h"
+#include "validator.h"
+#include "token.h"
 #include "mpsync.pb-c.h"
 #include "util.h"
 
@@ -410,6 +413,11 @@ static void push_bulk(mock_server *srv, const http_request *req, http_response *
 int admin_handle(mock_server *srv, const http_request *req, http_response *resp) {
   const char *p = req->path;
   if (strncmp(p, "/admin/", 7) != 0) return 0;
+  /* Before anything else, unknown paths included: without the token nothing is read or changed. */
+  if (!admin_token_authorised(srv, req->authorization)) {
+    respond_error(resp, 401, "UNAUTHORIZED");
+    return 1;
+  }
   p += 7;
   int get = req->method == HTTP_GET;
   if (strcmp(p, "biz") == 0) {
@@ -425,6 +433,10 @@ int admin_handle(mock_server *srv, const http_request *req, http_response *resp)
     else if (p[0] == 's') stream_reset(srv, req->query, resp);
     else if (p[0] == 'p') push_bulk(srv, req, resp);
     else retention_run(srv, req->query, resp);
+  } else if (strcmp(p, "signature") == 0) {
+    signature_admin(srv, req, resp);
+  } else if (strcmp(p, "validator") == 0) {
+    validator_admin(srv, req, resp);
   } else if (strcmp(p, "status") == 0 || strcmp(p, "records") == 0) {
     if (!get) { respond_error(resp, 405, "METHOD_NOT_ALLOWED"); resp->allow = "GET"; }
     else if (p[0] == 's') status(srv, req->query, resp);

@@ -11,6 +11,7 @@
 
 #include "admin.h"
 #include "push_api.h"
+#include "signature.h"
 #include "util.h"
 #include "wire.h"
 
@@ -25,6 +26,11 @@
 static unsigned limit_timeout_s = HTTP_DEFAULT_TIMEOUT_S;
 static unsigned limit_conns = HTTP_DEFAULT_MAX_CONNS;
 static size_t open_conns;
+
+/* Headers whose values reach the handlers (http_request), in this order. */
+static const char *const kept_names[] = {"authorization", "x-mpsync-timestamp",
+                                         "x-mpsync-signature"};
+#define KEPT_HEADERS 3
 
 typedef struct http_conn {
   uv_tcp_t tcp;
@@ -41,8 +47,10 @@ typedef struct http_conn {
   int too_big;         /* the request exceeded a limit: answer 413 and close */
   int close_after;     /* the client asked for Connection: close (or HTTP/1.0) */
   int expect_continue; /* "Expect: 100-continue" (curl sends it for bodies over 1 KiB) */
-  char header_name[16]; /* the current header's name, truncated: only Expect matters */
+  char header_name[32]; /* the current header's name, truncated: only a few matter */
   size_t header_name_len;
+  mps_buf kept[KEPT_HEADERS]; /* values of the headers in kept_names, for the handlers */
+  int kept_index;             /* the current header's slot in kept, or -1 */
   int in_value;
   int closing;
   int handle_closing;
@@ -54,6 +62,7 @@ static const char *status_text(int status) {
   switch (status) {
     case 200: return "OK";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 413: return "Payload Too Large";
@@ -73,6 +82,29 @@ void http_respond_code(http_response *resp, int status, int success, const char 
   cJSON_Delete(o);
 }
 
+static void respond_json(http_response *resp, int status, cJSON *o) {
+  free(resp->body);
+  resp->body = cJSON_PrintUnformatted(o);
+  resp->status = status;
+  cJSON_Delete(o);
+}
+
+void http_respond_data(http_response *resp, cJSON *data) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddBoolToObject(o, "success", 1);
+  cJSON_AddStringToObject(o, "msg", "SUCCESS");
+  cJSON_AddItemToObject(o, "data", data);
+  respond_json(resp, 200, o);
+}
+
+void http_respond_args_error(http_response *resp, const char *detail) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddBoolToObject(o, "success", 0);
+  cJSON_AddStringToObject(o, "msg", "ARGS_ERROR");
+  cJSON_AddStringToObject(o, "detail", detail);
+  respond_json(resp, 400, o);
+}
+
 void http_set_limits(unsigned timeout_s, unsigned max_conns) {
   limit_timeout_s = timeout_s;
   limit_conns = max_conns;
@@ -88,6 +120,7 @@ static void on_closed(uv_handle_t *h) {
   mps_buf_free(&c->url);
   mps_buf_free(&c->body);
   mps_buf_free(&c->unparsed);
+  for (size_t i = 0; i < KEPT_HEADERS; i++) mps_buf_free(&c->kept[i]);
   open_conns--;
   free(c);
 }
@@ -173,10 +206,12 @@ static void send_response(http_conn *c, const http_response *resp, int keep_aliv
   char head[512];
   int n = snprintf(head, sizeof head,
                    "HTTP/1.1 %d %s\r\nContent-Type: application/json;charset=UTF-8\r\n"
-                   "Content-Length: %zu\r\nConnection: %s\r\n%s%s%s\r\n",
+                   "Content-Length: %zu\r\nConnection: %s\r\n%s%s%s%s\r\n",
                    resp->status, status_text(resp->status), blen,
                    keep_alive ? "keep-alive" : "close", resp->allow ? "Allow: " : "",
-                   resp->allow ? resp->allow : "", resp->allow ? "\r\n" : "");
+                   resp->allow ? resp->allow : "", resp->allow ? "\r\n" : "",
+                   resp->status == 401 ? "WWW-Authenticate: Bearer realm=\"mpsync-admin\"\r\n"
+                                       : "");
   mps_buf out = {0};
   if (mps_buf_append(&out, head, (size_t)n) == 0 && mps_buf_append(&out, body, blen) == 0)
     conn_write_copy(c, out.data, out.len);
@@ -199,7 +234,9 @@ static void route_push(mock_server *srv, const http_request *req, http_response 
     resp->allow = "POST";
     return;
   }
-  const char *code = push_api_handle(srv, global, req->query, req->body, req->body_len);
+  /* With signatures on, an unsigned or badly signed push stops here: nothing of it is stored. */
+  const char *code = signature_check(srv, req);
+  if (!code) code = push_api_handle(srv, global, req->query, req->body, req->body_len);
   http_respond_code(resp, 200, push_code_success(code), code);
 }
 
@@ -246,8 +283,14 @@ static void handle_request(http_conn *c) {
     if (mps_buf_append(&c->body, "", 1) != 0) {
       http_respond_code(&resp, 500, 0, "SYSTEM_ERROR");
     } else {
+      const char *hv[KEPT_HEADERS];
+      for (size_t i = 0; i < KEPT_HEADERS; i++)
+        hv[i] = c->kept[i].len && mps_buf_append(&c->kept[i], "", 1) == 0
+                    ? (const char *)c->kept[i].data
+                    : "";
       http_request req = {.method = (int)c->parser.method, .path = path, .query = query,
-                          .body = (const char *)c->body.data, .body_len = c->body.len - 1};
+                          .body = (const char *)c->body.data, .body_len = c->body.len - 1,
+                          .authorization = hv[0], .sig_timestamp = hv[1], .signature = hv[2]};
       route(c->srv, &req, &resp);
     }
   }
@@ -267,6 +310,8 @@ static int on_message_begin(http_parser *p) {
   c->expect_continue = 0;
   c->header_name_len = 0;
   c->in_value = 0;
+  c->kept_index = -1;
+  for (size_t i = 0; i < KEPT_HEADERS; i++) c->kept[i].len = 0;
   return 0;
 }
 
@@ -282,7 +327,18 @@ static int on_header_field(http_parser *p, const char *at, size_t n) {
 
 static int on_header_value(http_parser *p, const char *at, size_t n) {
   http_conn *c = p->data;
+  if (!c->in_value) { /* the name is complete: is it one the handlers read? */
+    c->kept_index = -1;
+    for (size_t i = 0; i < KEPT_HEADERS; i++)
+      if (str_ieq(c->header_name, kept_names[i])) c->kept_index = (int)i;
+    /* A repeated header is refused: which of two tokens or signatures counts is ambiguous. */
+    if (c->kept_index >= 0 && c->kept[c->kept_index].len) return -1;
+  }
   c->in_value = 1;
+  if (c->kept_index >= 0) {
+    mps_buf *v = &c->kept[c->kept_index];
+    if (v->len + n > HTTP_MAX_HEADER_VALUE || mps_buf_append(v, at, n) != 0) return -1;
+  }
   if (str_ieq(c->header_name, "expect") && n >= 12 && strncasecmp(at, "100-continue", 12) == 0)
     c->expect_continue = 1;
   return 0;

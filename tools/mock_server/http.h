@@ -8,6 +8,8 @@
 #include "server.h"
 
 #define HTTP_MAX_BODY (64u * 1024u)
+/* Longest value of a header the handlers read (http_request); a longer one is a bad request. */
+#define HTTP_MAX_HEADER_VALUE 2048
 /* A request must arrive whole, an idle keep-alive connection be used again, and a peer read the
  * answers queued for it within this many seconds, or the connection is closed (--http-timeout). */
 #define HTTP_DEFAULT_TIMEOUT_S 30
@@ -21,6 +23,11 @@ typedef struct http_request {
   const char *query; /* "" when absent */
   const char *body;  /* NUL-terminated for convenience; body_len bytes */
   size_t body_len;
+  /* Header values the handlers read ("" when absent): the admin API's bearer token and a signed
+   * push's timestamp and signature (docs/ADMIN.md). */
+  const char *authorization;
+  const char *sig_timestamp; /* X-Mpsync-Timestamp */
+  const char *signature;     /* X-Mpsync-Signature */
 } http_request;
 
 typedef struct http_response {
@@ -40,5 +47,11 @@ void http_close_all(mock_server *srv);
 
 /* Sets a {"success":..,"msg":..} JSON body and the status. */
 void http_respond_code(http_response *resp, int status, int success, const char *msg);
+
+struct cJSON;
+/* 200 {"success":true,"msg":"SUCCESS","data":data}; takes ownership of data. */
+void http_respond_data(http_response *resp, struct cJSON *data);
+/* 400 {"success":false,"msg":"ARGS_ERROR","detail":detail}: a refused argument, saying which. */
+void http_respond_args_error(http_response *resp, const char *detail);
 
 #endif

@@ -10,6 +10,7 @@
 #include "mpsync/mpsync_errors.h"
 #include "net/transport.h"
 #include "session.h"
+#include "validator.h"
 #include "tls/tls.h"
 #include "util.h"
 
@@ -36,6 +37,10 @@ typedef struct link_conn {
   /* Streams whose backlog is still to be sent, oldest first: the walk pauses while the peer
    * has more than BACKLOG_HIGH_WATER unread, and resumes when the transport drains. */
   struct pending_stream *pending;
+  /* S9: a userConsistency biz reaches the link only once the validator accepted its user and
+   * session (validator.c); until then its streams wait here, from the Hello's points. */
+  int validated;
+  struct pending_stream *held;
 } link_conn;
 
 /* A stream of a paused backlog walk: where to go on, as a client's point would say it. */
@@ -68,11 +73,16 @@ static void drop_pending(link_conn *c) {
     c->pending = p->next;
     free(p);
   }
+  while (c->held) {
+    pending_stream *p = c->held;
+    c->held = p->next;
+    free(p);
+  }
 }
 
-/* Queues a stream of a paused walk at the end. 0, or -1 out of memory. */
-static int pend(link_conn *c, int kind, const char *biz, const char *target, uint64_t point,
-                uint64_t epoch, int has_point) {
+/* Queues a stream of a paused walk (or a held one, to_held) at the end. 0, or -1 out of memory. */
+static int pend_on(link_conn *c, int to_held, int kind, const char *biz, const char *target,
+                   uint64_t point, uint64_t epoch, int has_point) {
   pending_stream *p = calloc(1, sizeof *p);
   if (!p) return -1;
   p->kind = kind;
@@ -81,10 +91,19 @@ static int pend(link_conn *c, int kind, const char *biz, const char *target, uin
   p->point = point;
   p->epoch = epoch;
   p->has_point = has_point;
-  pending_stream **tail = &c->pending;
+  pending_stream **tail = to_held ? &c->held : &c->pending;
   while (*tail) tail = &(*tail)->next;
   *tail = p;
   return 0;
+}
+
+#define pend(c, ...) pend_on((c), 0, __VA_ARGS__)
+
+/* S9: true when r's biz takes only validated links (userConsistency, user dimension). */
+static int needs_validation(mock_server *srv, const oplog_rec *r) {
+  biz_config cfg;
+  return r->kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER &&
+         store_biz_find(srv->st, r->instance_id, r->biz_type, &cfg) > 0 && cfg.user_consistency;
 }
 
 /* True while the paused walk still owes c this stream: live oplogs of it wait for the walk,
@@ -98,6 +117,7 @@ static int stream_pending(const link_conn *c, int kind, const char *biz, const c
 static void on_link_closed(mps_link *l, void *ud) {
   (void)l;
   link_conn *c = ud;
+  validator_forget(c->srv, c);
   drop_pending(c);
   if (c->next) c->next->pprev = c->pprev;
   *c->pprev = c->next;
@@ -225,8 +245,9 @@ int link_count_online(mock_server *srv, const char *instance, int kind, const ch
 int link_pick_single(mock_server *srv, const oplog_rec *r, char *device, size_t n) {
   link_conn *best = NULL;
   int64_t now = wall_ms();
+  int check = needs_validation(srv, r);
   for (link_conn *c = srv->link_conns; c; c = c->next)
-    if (conn_matches(c, r->instance_id, r->kind, r->target) &&
+    if (conn_matches(c, r->instance_id, r->kind, r->target) && (!check || c->validated) &&
         oplog_admits(r, c->os_type, c->app_version, now) && (!best || c->seq > best->seq))
       best = c;
   if (!best) return 0;
@@ -237,8 +258,10 @@ int link_pick_single(mock_server *srv, const oplog_rec *r, char *device, size_t 
 int link_push_live(mock_server *srv, const oplog_rec *r, const char *only_device) {
   int sent = 0;
   int64_t now = wall_ms();
+  int check = needs_validation(srv, r);
   for (link_conn *c = srv->link_conns; c; c = c->next) {
     if (!conn_matches(c, r->instance_id, r->kind, r->target)) continue;
+    if (check && !c->validated) continue; /* stored: its held stream brings it once validated */
     if (only_device && strcmp(c->device_id, only_device) != 0) continue;
     if (!oplog_admits(r, c->os_type, c->app_version, now)) continue;
     if (stream_pending(c, r->kind, r->biz_type, r->target)) {
@@ -461,6 +484,12 @@ static int visit_biz(void *ud, const biz_config *cfg) {
     target = c->user_id;
   }
   const mps_stream_point *pt = point_of(sw->points, sw->npoints, kind, cfg->biz_type, target);
+  if (kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER && cfg->user_consistency && !c->validated) {
+    if (pend_on(c, 1, kind, cfg->biz_type, target, pt ? pt->sync_point : 0, pt ? pt->epoch : 0,
+                pt != NULL))
+      sw->rc = -1;
+    return 0;
+  }
   if (c->pending) {
     /* Paused: this stream waits its turn, from the client's own point. */
     if (pend(c, kind, cfg->biz_type, target, pt ? pt->sync_point : 0,
@@ -555,6 +584,19 @@ static int copy_id(char *dst, const char *src) {
   return 0;
 }
 
+void link_validated(mock_server *srv, void *conn, int valid) {
+  (void)srv;
+  link_conn *c = conn;
+  if (!valid || c->validated) return;
+  c->validated = 1;
+  /* The held streams join the walk; it sends them now unless the peer is behind. */
+  pending_stream **tail = &c->pending;
+  while (*tail) tail = &(*tail)->next;
+  *tail = c->held;
+  c->held = NULL;
+  resume_backlog(c);
+}
+
 static int on_hello(void *ud, const mps_hello *h) {
   link_conn *c = ud;
   if (h->protocol_version != MPS_PROTOCOL_VERSION) {
@@ -580,6 +622,11 @@ static int on_hello(void *ud, const mps_hello *h) {
   if (rc) return rc;
   c->seq = ++c->srv->link_seq;
   c->fresh_cache = h->fresh_cache;
+  /* S9: a cached verdict counts at once; otherwise link_validated runs when the validator answers,
+   * and the userConsistency streams are held until then. */
+  if (c->user_id[0] && mps_valid_id(h->session_id) && h->session_id[0])
+    c->validated = validator_check(c->srv, c, c->instance_id, c->user_id, h->session_id,
+                                   link_validated) == 1;
   replace_older(c);
   if (send_streams(c, h->streams, h->n_streams, 0)) return MPSYNC_ESTORE;
   return 0;

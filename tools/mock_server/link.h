@@ -34,6 +34,9 @@ int link_count_online(mock_server *srv, const char *instance, int kind, const ch
  * oplog's filters admit, or NULL. Its device id is copied to device. */
 int link_pick_single(mock_server *srv, const oplog_rec *r, char *device, size_t n);
 
+/* S9: the validator accepted (valid) or refused conn's user and session (a validator_cb). */
+void link_validated(mock_server *srv, void *conn, int valid);
+
 /* Sends r to every ready connection of its target that the filters admit; when only_device is
  * set, only to that device. Returns the number of connections it went to. */
 int link_push_live(mock_server *srv, const oplog_rec *r, const char *only_device);

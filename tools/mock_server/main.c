@@ -1,6 +1,7 @@
 /* mpsync-mock-server: entry point — options, listeners, signals, and an orderly shutdown. */
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,24 +12,31 @@
 
 #include "biz.h"
 #include "http.h"
+#include "mpsync/version.h"
 #include "link.h"
 #include "server.h"
+#include "signature.h"
+#include "validator.h"
 #include "store.h"
 #include "tls/tls.h"
+#include "token.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
 #define PRUNE_INTERVAL_MS (3600u * 1000u)
 #define DAY_MS 86400000LL
 
-static void usage(void) {
-  fprintf(stderr,
+static void usage(FILE *to) {
+  fprintf(to,
           "usage: mpsync-mock-server --http HOST:PORT --data DIR\n"
           "         [--link HOST:PORT] [--link-tls HOST:PORT --cert FILE --key FILE]\n"
           "         [--biz-file FILE] [--heartbeat SECONDS] [--heartbeat-timeout SECONDS]\n"
           "         [--heartbeat-max SECONDS] [--retention-days N]\n"
           "         [--http-timeout SECONDS] [--http-max-conns N] [--text-utf8 strict|lenient]\n"
-          "       at least one of --link and --link-tls\n");
+          "         [--admin-token TOKEN] [--validate-url URL] [--validate-timeout MS]\n"
+          "       mpsync-mock-server --help | --version\n"
+          "       at least one of --link and --link-tls; without --admin-token a token is made,\n"
+          "       printed on stderr and written to DIR/admin-token (docs/ADMIN.md)\n");
 }
 
 static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out) {
@@ -53,58 +61,129 @@ static unsigned default_http_max_conns(void) {
   return cap;
 }
 
+/* Long options only: each one's val indexes the switch in parse_args. New options go at the end
+ * of the enum and the table, one line each, so that parallel additions merge cleanly. */
+enum {
+  OPT_HELP = 'h',
+  OPT_VERSION = 'V',
+  OPT_HTTP = 256,
+  OPT_LINK,
+  OPT_LINK_TLS,
+  OPT_CERT,
+  OPT_KEY,
+  OPT_DATA,
+  OPT_BIZ_FILE,
+  OPT_HEARTBEAT,
+  OPT_HEARTBEAT_TIMEOUT,
+  OPT_HEARTBEAT_MAX,
+  OPT_RETENTION_DAYS,
+  OPT_HTTP_TIMEOUT,
+  OPT_HTTP_MAX_CONNS,
+  OPT_TEXT_UTF8,
+  OPT_ADMIN_TOKEN,
+  OPT_VALIDATE_URL,
+  OPT_VALIDATE_TIMEOUT,
+};
+
+static const struct option long_options[] = {
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"http", required_argument, NULL, OPT_HTTP},
+    {"link", required_argument, NULL, OPT_LINK},
+    {"link-tls", required_argument, NULL, OPT_LINK_TLS},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"data", required_argument, NULL, OPT_DATA},
+    {"biz-file", required_argument, NULL, OPT_BIZ_FILE},
+    {"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
+    {"heartbeat-timeout", required_argument, NULL, OPT_HEARTBEAT_TIMEOUT},
+    {"heartbeat-max", required_argument, NULL, OPT_HEARTBEAT_MAX},
+    {"retention-days", required_argument, NULL, OPT_RETENTION_DAYS},
+    {"http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT},
+    {"http-max-conns", required_argument, NULL, OPT_HTTP_MAX_CONNS},
+    {"text-utf8", required_argument, NULL, OPT_TEXT_UTF8},
+    {"admin-token", required_argument, NULL, OPT_ADMIN_TOKEN},
+    {"validate-url", required_argument, NULL, OPT_VALIDATE_URL},
+    {"validate-timeout", required_argument, NULL, OPT_VALIDATE_TIMEOUT},
+    {NULL, 0, NULL, 0},
+};
+
+/* What parse_args decided besides the options: run, or exit at once with a code. */
+enum { ARGS_RUN = -1 };
+
+/* Returns ARGS_RUN, or the exit code for --help/--version (0) and usage errors (EXIT_USAGE). */
 static int parse_args(int argc, char **argv, server_options *o) {
   memset(o, 0, sizeof *o);
   o->heartbeat_s = 30;
   o->heartbeat_timeout_s = 15;
   o->retention_days = 30;
-  for (int i = 1; i < argc; i += 2) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+  /* "+:" stops at the first operand (no reordering) and reports a missing value as ":"; our own
+   * messages name the option as the user wrote it. */
+  opterr = 0;
+  for (;;) {
+    int prev = optind ? optind : 1;
+    int opt = getopt_long(argc, argv, "+:", long_options, NULL);
+    if (opt == -1) break;
+    const char *v = optarg;
     int bad = 0;
-    if (!v) {
-      fprintf(stderr, "mpsync-mock-server: %s needs a value\n", a);
-      return -1;
-    }
-    if (!strcmp(a, "--http")) o->http_addr = v;
-    else if (!strcmp(a, "--link")) o->link_addr = v;
-    else if (!strcmp(a, "--link-tls")) o->link_tls_addr = v;
-    else if (!strcmp(a, "--cert")) o->cert_file = v;
-    else if (!strcmp(a, "--key")) o->key_file = v;
-    else if (!strcmp(a, "--data")) o->data_dir = v;
-    else if (!strcmp(a, "--biz-file")) o->biz_file = v;
-    else if (!strcmp(a, "--heartbeat")) bad = parse_uint(v, 1, 3600, &o->heartbeat_s);
-    else if (!strcmp(a, "--heartbeat-timeout")) bad = parse_uint(v, 1, 3600, &o->heartbeat_timeout_s);
-    else if (!strcmp(a, "--heartbeat-max")) bad = parse_uint(v, 0, 3600, &o->heartbeat_max_s);
-    else if (!strcmp(a, "--retention-days")) bad = parse_uint(v, 1, 36500, &o->retention_days);
-    else if (!strcmp(a, "--http-timeout")) bad = parse_uint(v, 1, 3600, &http_timeout_s);
-    else if (!strcmp(a, "--http-max-conns")) bad = parse_uint(v, 1, 1000000, &http_max_conns);
-    else if (!strcmp(a, "--text-utf8")) {
-      bad = strcmp(v, "strict") && strcmp(v, "lenient");
-      json_lenient_utf8 = !strcmp(v, "lenient");
-    }
-    else {
-      fprintf(stderr, "mpsync-mock-server: unknown option %s\n", a);
-      return -1;
+    switch (opt) {
+      case OPT_HELP: usage(stdout); return 0;
+      case OPT_VERSION: printf("mpsync-mock-server %s\n", MPSYNC_VERSION_STRING); return 0;
+      case OPT_HTTP: o->http_addr = v; break;
+      case OPT_LINK: o->link_addr = v; break;
+      case OPT_LINK_TLS: o->link_tls_addr = v; break;
+      case OPT_CERT: o->cert_file = v; break;
+      case OPT_KEY: o->key_file = v; break;
+      case OPT_DATA: o->data_dir = v; break;
+      case OPT_BIZ_FILE: o->biz_file = v; break;
+      case OPT_HEARTBEAT: bad = parse_uint(v, 1, 3600, &o->heartbeat_s); break;
+      case OPT_HEARTBEAT_TIMEOUT: bad = parse_uint(v, 1, 3600, &o->heartbeat_timeout_s); break;
+      case OPT_HEARTBEAT_MAX: bad = parse_uint(v, 0, 3600, &o->heartbeat_max_s); break;
+      case OPT_RETENTION_DAYS: bad = parse_uint(v, 1, 36500, &o->retention_days); break;
+      case OPT_HTTP_TIMEOUT: bad = parse_uint(v, 1, 3600, &http_timeout_s); break;
+      case OPT_HTTP_MAX_CONNS: bad = parse_uint(v, 1, 1000000, &http_max_conns); break;
+      case OPT_TEXT_UTF8:
+        bad = strcmp(v, "strict") && strcmp(v, "lenient");
+        json_lenient_utf8 = !strcmp(v, "lenient");
+        break;
+      case OPT_ADMIN_TOKEN: bad = admin_token_check(v); o->admin_token = v; break;
+      case OPT_VALIDATE_URL:
+        bad = strncmp(v, "http://", 7) && strncmp(v, "https://", 8);
+        o->validate_url = v;
+        break;
+      case OPT_VALIDATE_TIMEOUT: bad = parse_uint(v, 1, 600000, &o->validate_timeout_ms); break;
+      case ':':
+        fprintf(stderr, "mpsync-mock-server: %s needs a value\n", argv[prev]);
+        return EXIT_USAGE;
+      default:
+        /* argv[prev] is the word getopt stopped at; with "--opt=value" print only the name. */
+        fprintf(stderr, "mpsync-mock-server: unknown option %.*s\n",
+                (int)strcspn(argv[prev], "="), argv[prev]);
+        return EXIT_USAGE;
     }
     if (bad) {
-      fprintf(stderr, "mpsync-mock-server: bad value for %s: %s\n", a, v);
-      return -1;
+      fprintf(stderr, "mpsync-mock-server: bad value for %s: %s\n", argv[prev], v);
+      return EXIT_USAGE;
     }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "mpsync-mock-server: unexpected argument %s\n", argv[optind]);
+    return EXIT_USAGE;
   }
   if (!o->http_addr || !o->data_dir || (!o->link_addr && !o->link_tls_addr)) {
     fprintf(stderr, "mpsync-mock-server: --http, --data and --link or --link-tls are required\n");
-    return -1;
+    return EXIT_USAGE;
   }
   if (o->link_tls_addr ? !o->cert_file || !o->key_file : o->cert_file || o->key_file) {
     fprintf(stderr, "mpsync-mock-server: --link-tls goes with --cert and --key\n");
-    return -1;
+    return EXIT_USAGE;
   }
   /* A maximum below the interval would tell clients to ping more often than asked. */
   if (o->heartbeat_max_s && o->heartbeat_max_s < o->heartbeat_s) {
     fprintf(stderr, "mpsync-mock-server: --heartbeat-max must be 0 or at least --heartbeat\n");
-    return -1;
+    return EXIT_USAGE;
   }
-  return 0;
+  return ARGS_RUN;
 }
 
 /* Biz file entries replace stored configs of the same (instanceId, bizType). */
@@ -162,6 +241,7 @@ void server_stop(mock_server *srv) {
   close_if_open((uv_handle_t *)&srv->sigint);
   close_if_open((uv_handle_t *)&srv->sigterm);
   close_if_open((uv_handle_t *)&srv->prune_timer);
+  validator_close(srv);
   http_close_all(srv);
   link_close_all(srv);
 }
@@ -188,11 +268,12 @@ static int start(mock_server *srv) {
             strerror(errno));
     return -1;
   }
+  if (admin_token_setup(srv)) return -1;
   if (store_open(&srv->st, srv->opts.data_dir, err, sizeof err)) {
     fprintf(stderr, "mpsync-mock-server: %s\n", err);
     return -1;
   }
-  if (load_biz_file(srv)) return -1;
+  if (load_biz_file(srv) || signature_init(srv) || validator_init(srv)) return -1;
   /* A bad certificate or key is a start-up error, not a failure of every later handshake. */
   if (srv->opts.link_tls_addr &&
       mps_tls_server_config(srv->opts.cert_file, srv->opts.key_file, &srv->tls_cfg, err,
@@ -228,9 +309,10 @@ static int start(mock_server *srv) {
 int main(int argc, char **argv) {
   mock_server srv;
   memset(&srv, 0, sizeof srv);
-  if (parse_args(argc, argv, &srv.opts)) {
-    usage();
-    return EXIT_USAGE;
+  int done = parse_args(argc, argv, &srv.opts);
+  if (done != ARGS_RUN) {
+    if (done) usage(stderr);
+    return done;
   }
   http_set_limits(http_timeout_s, http_max_conns ? http_max_conns : default_http_max_conns());
   /* A peer that vanishes mid-write must cost an error code, not the process. */
@@ -244,6 +326,8 @@ int main(int argc, char **argv) {
   uv_run(&loop, UV_RUN_DEFAULT);
   int rc = uv_loop_close(&loop);
   if (rc) fprintf(stderr, "mpsync-mock-server: loop not empty at exit: %s\n", uv_strerror(rc));
+  signature_free(&srv);
+  validator_free(&srv);
   store_close(srv.st);
   mps_tls_config_free(srv.tls_cfg);
   return failed ? EXIT_USAGE : 0;

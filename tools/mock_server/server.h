@@ -20,10 +20,19 @@ typedef struct server_options {
   unsigned heartbeat_timeout_s;
   unsigned heartbeat_max_s; /* Welcome.heartbeat_max_s: 0 = the interval is fixed */
   unsigned retention_days;
+  const char *admin_token;  /* --admin-token, or NULL: one is generated at start */
+  const char *validate_url; /* --validate-url: S9 validator of instances without their own */
+  unsigned validate_timeout_ms; /* --validate-timeout: a slower answer means "not validated" */
 } server_options;
 
 struct http_conn;
 struct link_conn;
+struct signature_state;
+struct validator;
+
+/* Longest admin token (--admin-token); a generated one has ADMIN_TOKEN_GENERATED_LEN chars. */
+#define ADMIN_TOKEN_MAX 128
+#define ADMIN_TOKEN_GENERATED_LEN 32
 
 typedef struct mock_server {
   uv_loop_t *loop;
@@ -40,6 +49,9 @@ typedef struct mock_server {
   struct link_conn *link_conns; /* intrusive list of open long-link connections */
   uint64_t link_seq;            /* orders connections by when their Hello arrived */
   char server_id[64];
+  char admin_token[ADMIN_TOKEN_MAX + 1]; /* every request under /admin/ must carry it (admin.c) */
+  struct signature_state *sig;           /* signed pushes: switch, key, replay cache */
+  struct validator *validator;           /* S9 user-consistency checks (validator.c) */
   int stopping;
 } mock_server;
 

@@ -2,6 +2,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "util.h"
 
+#include <cjson/cJSON.h>
 #include <ctype.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -415,4 +416,20 @@ int query_get(const char *query, const char *key, char *out, size_t n) {
     p = amp ? amp + 1 : NULL;
   }
   return 0;
+}
+
+int json_save_file(const char *path, cJSON *o) {
+  char tmp[4200];
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+    free(text);
+    return -1;
+  }
+  FILE *f = text ? fopen(tmp, "w") : NULL;
+  int rc = f && fputs(text, f) >= 0 ? 0 : -1;
+  if (f && fclose(f) != 0) rc = -1;
+  if (rc == 0 && rename(tmp, path) != 0) rc = -1;
+  free(text);
+  return rc;
 }

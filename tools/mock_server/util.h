@@ -51,6 +51,11 @@ int parse_host_port(const char *arg, struct sockaddr_storage *out);
 /* Formats a bound address as "HOST:PORT" ("[::1]:PORT" for IPv6). */
 void format_sockaddr(const struct sockaddr_storage *ss, char *out, size_t n);
 
+/* Replaces the file at path with the JSON text of o (o is freed): written to path.tmp, then
+ * renamed, so that a crash leaves the old file or the new one, whole. 0 or -1. */
+struct cJSON;
+int json_save_file(const char *path, struct cJSON *o);
+
 /* Writes a copy of data to the stream; the copy is freed when the write completes. */
 int stream_write_copy(uv_stream_t *s, const void *data, size_t n);
 
