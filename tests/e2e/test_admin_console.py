@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """End-to-end tests of the admin API behind the mock server's web console (guide §6): the
 dependent-field rules of a sync config, the change details in operation records, the stats and
-live-state endpoints."""
+live-state endpoints, and the console's static files."""
 
 import http.client
 import json
@@ -208,6 +208,55 @@ class AdminConsoleTest(unittest.TestCase):
                                     "thirdMsgId": "c1", "payload": "x"})[1]["msg"],
                          "NOT_SUPPORT_GLOBAL")
         self.assertEqual(self.req("GET", "/admin/push?instanceId=" + INSTANCE)[0], 405)
+
+    # -- the console's files --
+
+    def test_console_off_by_default(self):
+        self.assertEqual(raw_get(self.server.http_port, "/console/")[0], 404)
+
+
+class ConsoleFilesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = MockServer(BUILD_DIR, biz=BIZ, extra_args=["--console"])
+        cls.server.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.__exit__(None, None, None)
+
+    def get(self, path, method="GET"):
+        return raw_get(self.server.http_port, path, method)
+
+    def test_files_with_their_types_and_csp(self):
+        for path, ctype, marker in (("/console/", "text/html", b"<!DOCTYPE html>"),
+                                    ("/console/index.html", "text/html", b"<!DOCTYPE html>"),
+                                    ("/console/console.js", "text/javascript", b"use strict"),
+                                    ("/console/console.css", "text/css", b"body")):
+            status, headers, body = self.get(path)
+            self.assertEqual(status, 200, path)
+            self.assertTrue(headers["content-type"].startswith(ctype), (path, headers))
+            self.assertIn(marker, body)
+            csp = headers["content-security-policy"]
+            self.assertIn("script-src 'self'", csp)
+            self.assertIn("default-src 'none'", csp)
+            self.assertEqual(headers["x-content-type-options"], "nosniff")
+        # The page loads nothing from elsewhere: no CDN, no inline script.
+        page = self.get("/console/")[2].decode()
+        self.assertNotIn("http://", page.replace("http://www.w3.org", ""))
+        self.assertNotIn("https://", page)
+        self.assertNotIn("<script>", page)
+
+    def test_no_traversal_and_only_get(self):
+        for path in ("/console/../admin/biz", "/console/%2e%2e/admin/biz", "/console/..%2fmain.c",
+                     "/console//etc/passwd", "/console/console.c", "/console/nothing.js",
+                     "/consolex"):
+            status, headers, body = self.get(path)
+            self.assertEqual(status, 404, path)
+            self.assertNotIn(b"success\":true", body)
+        self.assertEqual(self.get("/console/", "POST")[0], 405)
+        # The admin and push APIs are unchanged beside it.
+        self.assertEqual(self.get("/admin/biz?instanceId=" + INSTANCE)[0], 200)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ static void usage(void) {
           "         [--biz-file FILE] [--heartbeat SECONDS] [--heartbeat-timeout SECONDS]\n"
           "         [--heartbeat-max SECONDS] [--retention-days N]\n"
           "         [--http-timeout SECONDS] [--http-max-conns N] [--text-utf8 strict|lenient]\n"
+          "         [--console]\n"
           "       at least one of --link and --link-tls\n");
 }
 
@@ -61,6 +62,11 @@ static int parse_args(int argc, char **argv, server_options *o) {
   for (int i = 1; i < argc; i += 2) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     int bad = 0;
+    if (!strcmp(a, "--console")) { /* the one option without a value */
+      o->console = 1;
+      i--;
+      continue;
+    }
     if (!v) {
       fprintf(stderr, "mpsync-mock-server: %s needs a value\n", a);
       return -1;

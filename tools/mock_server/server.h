@@ -20,6 +20,7 @@ typedef struct server_options {
   unsigned heartbeat_timeout_s;
   unsigned heartbeat_max_s; /* Welcome.heartbeat_max_s: 0 = the interval is fixed */
   unsigned retention_days;
+  int console; /* --console: serve the web console under /console/ on the HTTP port */
 } server_options;
 
 struct http_conn;
