@@ -75,6 +75,7 @@ function showLogin(why) {
 }
 
 function show(page) {
+  if (page !== currentPage) say(""); /* a message belongs to the page it came from */
   currentPage = page;
   $("#login").hidden = true;
   $("#tabs").hidden = false;
@@ -398,6 +399,8 @@ async function loadRecords(ev) {
   if (!r.success) return say("Cannot read records: " + r.msg, "error");
   const tbody = $("#records-table tbody");
   tbody.textContent = "";
+  const table = $("#records-table"); /* a redraw count lets a test wait for the new list */
+  table.dataset.loaded = String(Number(table.dataset.loaded || 0) + 1);
   for (const rec of r.data) {
     const tr = document.createElement("tr");
     tr.dataset.action = rec.action;
