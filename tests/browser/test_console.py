@@ -236,10 +236,22 @@ class ConsoleBrowserTest(unittest.TestCase):
         self.row_button(BIZ, "Online").click()
         self.wait_for(lambda d: self.config_status(BIZ) == "online 上线", "the config online again")
 
+        # A second config, deleted after the browser's confirmation.
+        self.el("#new-config").click()
+        self.fill("#config-form [name=bizType]", "BROWSER-TMP")
+        self.el("#config-form [name=dimension][value=device]").click()
+        self.el("#config-form button[type=submit]").click()
+        self.wait_for(lambda d: self.config_row("BROWSER-TMP"), "the second config")
+        self.row_button("BROWSER-TMP", "Delete").click()
+        self.browser.switch_to.alert.accept()
+        self.wait_for(lambda d: not self.config_row("BROWSER-TMP"), "the second config deleted")
+        self.assertEqual(self.api("GET", "/admin/biz/BROWSER-TMP?instanceId=" + INSTANCE)[0], 404)
+
         # Every action is in the records, newest first; the edit shows its changed field.
         actions = self.record_actions()
-        self.assertEqual([a for a in actions if a != "new sync"][:4],
-                         ["online", "offline", "modify config", "create config"])
+        self.assertEqual([a for a in actions if a != "new sync"][:6],
+                         ["delete config", "create config", "online", "offline", "modify config",
+                          "create config"])
         self.assertIn("new sync", actions)
         row = self.el("#records-table tr[data-action='modify config']")
         row.find_element(By.TAG_NAME, "button").click()
