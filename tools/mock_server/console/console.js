@@ -394,7 +394,8 @@ async function loadRecords(ev) {
   }
   const from = new Date(f.from.value + "T00:00:00").getTime();
   const to = new Date(f.to.value + "T23:59:59.999").getTime();
-  const r = await api("GET", "/admin/records", { instanceId: instance(), operator: f.operator.value.trim(),
+  /* Every instance's records: the signature switch and every-instance configs have none. */
+  const r = await api("GET", "/admin/records", { operator: f.operator.value.trim(),
                                                action: f.action.value, from, to });
   if (!r.success) return say("Cannot read records: " + r.msg, "error");
   const tbody = $("#records-table tbody");
