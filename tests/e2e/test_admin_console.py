@@ -256,7 +256,7 @@ class ConsoleFilesTest(unittest.TestCase):
             self.assertNotIn(b"success\":true", body)
         self.assertEqual(self.get("/console/", "POST")[0], 405)
         # The admin and push APIs are unchanged beside it.
-        self.assertEqual(self.get("/admin/biz?instanceId=" + INSTANCE)[0], 200)
+        self.assertEqual(self.server.request("GET", "/admin/biz?instanceId=" + INSTANCE)[0], 200)
 
 
 if __name__ == "__main__":
