@@ -145,6 +145,8 @@ class ConsoleBrowserTest(unittest.TestCase):
 
     def test_1_config_send_receive_ack_offline_records(self):
         self.open_console()
+        # Standards mode: the purpose comment before the doctype must not make it quirks.
+        self.assertEqual(self.browser.execute_script("return document.compatMode"), "CSS1Compat")
         # The token left the address bar and lives in sessionStorage.
         self.assertNotIn("token", self.browser.current_url)
         self.assertEqual(self.browser.execute_script("return sessionStorage.getItem('token')"),
