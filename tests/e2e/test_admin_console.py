@@ -179,6 +179,13 @@ class AdminConsoleTest(unittest.TestCase):
         self.assertTrue(wait_for(lambda: not self.status(userId="pl-u")["online"]))
         self.assertEqual(states(), {"pl1": "acknowledged", "pl2": "stored"})
 
+    def test_push_list_preview_cuts_at_a_character(self):
+        text = "数据同步" * 25  # 100 characters, 300 bytes: the 200-byte preview ends mid-way
+        self.assertEqual(self.push({"bizType": "UCHAT", "linkToken": "pv-u", "thirdMsgId": "pv1",
+                                    "payload": text})[1]["msg"], "NOT_ONLINE")
+        (entry,) = self.status(userId="pv-u")["pushList"]
+        self.assertEqual((entry["payload"], entry["binary"]), (text[:66], False))
+
     def test_live_lists_ready_links_and_queue_depths(self):
         def links():
             status, body = self.req("GET", "/admin/live?instanceId=" + INSTANCE)

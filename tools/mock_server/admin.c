@@ -18,6 +18,7 @@
 #define DAY_MS 86400000LL
 #define RECORDS_MAX 1000
 #define PUSH_LIST_MAX 100
+#define PREVIEW_MAX 200 /* bytes of each payload in the push list */
 
 /* Answers {"success":true, key: data}; takes ownership of data. */
 static void respond_data(http_response *resp, const char *key, cJSON *data) {
@@ -236,6 +237,17 @@ static void route_biz_item(mock_server *srv, const http_request *req, const char
 
 /* ---- status and records ---- */
 
+/* The length of the longest prefix of s (n bytes) that does not end inside a UTF-8 sequence:
+ * a preview cut at a byte count must not turn a text payload into invalid text. */
+static size_t utf8_cut(const unsigned char *s, size_t n) {
+  size_t lead = n;
+  while (lead > 0 && n - lead < 4 && (s[lead - 1] & 0xC0) == 0x80) lead--;
+  if (lead == 0 || s[lead - 1] < 0xC0) return n; /* ASCII last, or no lead byte: as it is */
+  unsigned char b = s[lead - 1];
+  size_t want = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+  return n - (lead - 1) >= want ? n : lead - 1;
+}
+
 /* Each oplog's state for the console (guide §6.7): "acknowledged" once a device's acked point
  * covers it (acknowledgedBy names them), else "sent" while a device of the target is online (the
  * server pushes every stored oplog to a ready connection), else "stored". */
@@ -245,12 +257,12 @@ static cJSON *push_list(mock_server *srv, const char *inst, int kind, const char
   sqlite3_stmt *q = NULL;
   if (sqlite3_prepare_v2(store_db(srv->st),
                          "SELECT o.biz_type, o.id, o.third_msg_id, o.create_ms, o.binary,"
-                         " substr(o.payload, 1, 200),"
+                         " substr(o.payload, 1, ?6),"
                          " (SELECT json_group_array(a.device_id) FROM acked a"
                          "  WHERE a.instance_id=o.instance_id AND a.kind=o.kind"
                          "  AND a.biz_type=o.biz_type AND a.target=o.target AND a.point>=o.id)"
-                         " FROM oplogs o WHERE o.instance_id=? AND o.kind=? AND o.target=?"
-                         " AND o.create_ms>=? ORDER BY o.create_ms DESC, o.id DESC LIMIT ?",
+                         " FROM oplogs o WHERE o.instance_id=?1 AND o.kind=?2 AND o.target=?3"
+                         " AND o.create_ms>=?4 ORDER BY o.create_ms DESC, o.id DESC LIMIT ?5",
                          -1, &q, NULL) != SQLITE_OK)
     return arr;
   sqlite3_bind_text(q, 1, inst, -1, SQLITE_STATIC);
@@ -258,6 +270,7 @@ static cJSON *push_list(mock_server *srv, const char *inst, int kind, const char
   sqlite3_bind_text(q, 3, target, -1, SQLITE_STATIC);
   sqlite3_bind_int64(q, 4, since);
   sqlite3_bind_int(q, 5, PUSH_LIST_MAX);
+  sqlite3_bind_int(q, 6, PREVIEW_MAX);
   int online = link_count_online(srv, inst, kind, target) > 0;
   while (sqlite3_step(q) == SQLITE_ROW) {
     cJSON *o = cJSON_CreateObject();
@@ -265,9 +278,13 @@ static cJSON *push_list(mock_server *srv, const char *inst, int kind, const char
     cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(q, 1));
     cJSON_AddStringToObject(o, "thirdMsgId", (const char *)sqlite3_column_text(q, 2));
     cJSON_AddNumberToObject(o, "createTime", (double)sqlite3_column_int64(q, 3));
-    /* A preview only: binary payloads and cut UTF-8 are not text the page could show. */
-    const char *text = (const char *)sqlite3_column_text(q, 5);
-    int binary = sqlite3_column_int(q, 4) || !text || utf8_count(text) == (size_t)-1;
+    /* A preview only, cut at a character; binary payloads have none. */
+    char text[PREVIEW_MAX + 1];
+    const unsigned char *raw = sqlite3_column_blob(q, 5);
+    size_t len = raw ? utf8_cut(raw, (size_t)sqlite3_column_bytes(q, 5)) : 0;
+    if (len) memcpy(text, raw, len);
+    text[len] = '\0';
+    int binary = sqlite3_column_int(q, 4) || utf8_count(text) == (size_t)-1 || strlen(text) != len;
     cJSON_AddStringToObject(o, "payload", binary ? "" : text);
     cJSON_AddBoolToObject(o, "binary", binary);
     const char *acked = (const char *)sqlite3_column_text(q, 6);
