@@ -8,6 +8,8 @@ bash scripts/deps.sh python3-matplotlib
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j2
 ctest --test-dir build --output-on-failure -j2 --timeout 300
+# The web console in headless Chromium (Selenium); screenshots in build/console-screenshots.
+bash scripts/browser.sh build
 # The same suite under ASan+UBSan, the threaded tests under TSan, and 30 s of every fuzz target
 # (docs/RELIABILITY.md).
 bash scripts/sanitize.sh

@@ -21,6 +21,7 @@
 #define DAY_MS 86400000LL
 #define RECORDS_MAX 1000
 #define PUSH_LIST_MAX 100
+#define PREVIEW_MAX 200 /* bytes of each payload in the push list */
 
 /* Answers {"success":true, key: data}; takes ownership of data. */
 static void respond_data(http_response *resp, const char *key, cJSON *data) {
@@ -42,11 +43,31 @@ static void query_or(const char *query, const char *key, char *out, size_t n, co
   if (!query_get(query, key, out, n)) snprintf(out, n, "%s", dflt);
 }
 
+/* A config change's record carries the whole config before and after it (either may be NULL), as
+ * JSON text, so the console can show what changed (guide §6.9: a modification is shown with the
+ * changed fields marked). */
 static void record(mock_server *srv, const char *query, const char *instance, const char *action,
-                   const char *biz) {
+                   const char *biz, const biz_config *before, const biz_config *after) {
   char op[128];
   query_or(query, "operator", op, sizeof op, "admin");
-  store_record_add(srv->st, instance, op, action, biz, wall_ms());
+  cJSON *d = cJSON_CreateObject();
+  cJSON_AddStringToObject(d, "bizType", biz);
+  cJSON_AddItemToObject(d, "before", before ? biz_to_json(before) : cJSON_CreateNull());
+  cJSON_AddItemToObject(d, "after", after ? biz_to_json(after) : cJSON_CreateNull());
+  char *text = cJSON_PrintUnformatted(d);
+  cJSON_Delete(d);
+  store_record_add(srv->st, instance, op, action, text ? text : biz, wall_ms());
+  cJSON_free(text);
+}
+
+/* The fields that only mean something beside another one (guide §6.2): refused rather than stored
+ * as a setting that silently does nothing. NULL when c is consistent. */
+static const char *dependent_fields_error(const biz_config *c) {
+  if (c->device_dim && !c->multi_device) return "MULTI_DEVICE_NEEDS_USER_DIMENSION";
+  if (c->device_dim && c->user_consistency) return "USER_CONSISTENCY_NEEDS_USER_DIMENSION";
+  if (!c->persistent && (c->threshold_mode || c->threshold > 0))
+    return "THRESHOLD_NEEDS_PERSISTENCE";
+  return NULL;
 }
 
 /* ---- biz configs ---- */
@@ -88,6 +109,10 @@ static void biz_create(mock_server *srv, const http_request *req, http_response 
   if (bad && body && !cJSON_GetObjectItemCaseSensitive(body, "bizType"))
     snprintf(err, sizeof err, "\"bizType\" is required");
   cJSON_Delete(body);
+  if (!bad && dependent_fields_error(&c)) {
+    snprintf(err, sizeof err, "%s", dependent_fields_error(&c));
+    bad = 1;
+  }
   if (bad) {
     respond_error(resp, 400, err);
     return;
@@ -102,7 +127,7 @@ static void biz_create(mock_server *srv, const http_request *req, http_response 
     respond_error(resp, 500, "SYSTEM_ERROR");
     return;
   }
-  record(srv, req->query, c.instance_id, "create config", c.biz_type);
+  record(srv, req->query, c.instance_id, "create config", c.biz_type, NULL, &c);
   respond_data(resp, "data", biz_to_json(&c));
 }
 
@@ -133,6 +158,7 @@ static void biz_modify(mock_server *srv, const http_request *req, const char *bi
                        http_response *resp) {
   biz_config c;
   if (load_row(srv, req->query, biz, &c, resp) <= 0) return;
+  biz_config before = c;
   char err[256];
   cJSON *body = parse_strict(req, err, sizeof err);
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "bizType");
@@ -142,6 +168,10 @@ static void biz_modify(mock_server *srv, const http_request *req, const char *bi
     bad = 1;
   }
   cJSON_Delete(body);
+  if (!bad && dependent_fields_error(&c)) {
+    snprintf(err, sizeof err, "%s", dependent_fields_error(&c));
+    bad = 1;
+  }
   if (bad) {
     respond_error(resp, 400, err);
     return;
@@ -150,7 +180,7 @@ static void biz_modify(mock_server *srv, const http_request *req, const char *bi
     respond_error(resp, 500, "SYSTEM_ERROR");
     return;
   }
-  record(srv, req->query, c.instance_id, "modify config", c.biz_type);
+  record(srv, req->query, c.instance_id, "modify config", c.biz_type, &before, &c);
   respond_data(resp, "data", biz_to_json(&c));
 }
 
@@ -162,7 +192,7 @@ static void biz_delete(mock_server *srv, const char *query, const char *biz,
     respond_error(resp, 500, "SYSTEM_ERROR");
     return;
   }
-  record(srv, query, c.instance_id, "delete config", biz);
+  record(srv, query, c.instance_id, "delete config", biz, &c, NULL);
   respond_data(resp, "data", NULL);
 }
 
@@ -170,12 +200,13 @@ static void biz_set_online(mock_server *srv, const char *query, const char *biz,
                            http_response *resp) {
   biz_config c;
   if (load_row(srv, query, biz, &c, resp) <= 0) return;
+  biz_config before = c;
   c.online = online;
   if (store_biz_put(srv->st, &c)) {
     respond_error(resp, 500, "SYSTEM_ERROR");
     return;
   }
-  record(srv, query, c.instance_id, online ? "online" : "offline", biz);
+  record(srv, query, c.instance_id, online ? "online" : "offline", biz, &before, &c);
   respond_data(resp, "data", biz_to_json(&c));
 }
 
@@ -209,14 +240,32 @@ static void route_biz_item(mock_server *srv, const http_request *req, const char
 
 /* ---- status and records ---- */
 
+/* The length of the longest prefix of s (n bytes) that does not end inside a UTF-8 sequence:
+ * a preview cut at a byte count must not turn a text payload into invalid text. */
+static size_t utf8_cut(const unsigned char *s, size_t n) {
+  size_t lead = n;
+  while (lead > 0 && n - lead < 4 && (s[lead - 1] & 0xC0) == 0x80) lead--;
+  if (lead == 0 || s[lead - 1] < 0xC0) return n; /* ASCII last, or no lead byte: as it is */
+  unsigned char b = s[lead - 1];
+  size_t want = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+  return n - (lead - 1) >= want ? n : lead - 1;
+}
+
+/* Each oplog's state for the console (guide §6.7): "acknowledged" once a device's acked point
+ * covers it (acknowledgedBy names them), else "sent" while a device of the target is online (the
+ * server pushes every stored oplog to a ready connection), else "stored". */
 static cJSON *push_list(mock_server *srv, const char *inst, int kind, const char *target,
                         int64_t since) {
   cJSON *arr = cJSON_CreateArray();
   sqlite3_stmt *q = NULL;
   if (sqlite3_prepare_v2(store_db(srv->st),
-                         "SELECT biz_type, id, third_msg_id, create_ms FROM oplogs"
-                         " WHERE instance_id=? AND kind=? AND target=? AND create_ms>=?"
-                         " ORDER BY create_ms DESC, id DESC LIMIT ?",
+                         "SELECT o.biz_type, o.id, o.third_msg_id, o.create_ms, o.binary,"
+                         " substr(o.payload, 1, ?6),"
+                         " (SELECT json_group_array(a.device_id) FROM acked a"
+                         "  WHERE a.instance_id=o.instance_id AND a.kind=o.kind"
+                         "  AND a.biz_type=o.biz_type AND a.target=o.target AND a.point>=o.id)"
+                         " FROM oplogs o WHERE o.instance_id=?1 AND o.kind=?2 AND o.target=?3"
+                         " AND o.create_ms>=?4 ORDER BY o.create_ms DESC, o.id DESC LIMIT ?5",
                          -1, &q, NULL) != SQLITE_OK)
     return arr;
   sqlite3_bind_text(q, 1, inst, -1, SQLITE_STATIC);
@@ -224,12 +273,30 @@ static cJSON *push_list(mock_server *srv, const char *inst, int kind, const char
   sqlite3_bind_text(q, 3, target, -1, SQLITE_STATIC);
   sqlite3_bind_int64(q, 4, since);
   sqlite3_bind_int(q, 5, PUSH_LIST_MAX);
+  sqlite3_bind_int(q, 6, PREVIEW_MAX);
+  int online = link_count_online(srv, inst, kind, target) > 0;
   while (sqlite3_step(q) == SQLITE_ROW) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "bizType", (const char *)sqlite3_column_text(q, 0));
     cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(q, 1));
     cJSON_AddStringToObject(o, "thirdMsgId", (const char *)sqlite3_column_text(q, 2));
     cJSON_AddNumberToObject(o, "createTime", (double)sqlite3_column_int64(q, 3));
+    /* A preview only, cut at a character; binary payloads have none. */
+    char text[PREVIEW_MAX + 1];
+    const unsigned char *raw = sqlite3_column_blob(q, 5);
+    size_t len = raw ? utf8_cut(raw, (size_t)sqlite3_column_bytes(q, 5)) : 0;
+    if (len) memcpy(text, raw, len);
+    text[len] = '\0';
+    int binary = sqlite3_column_int(q, 4) || utf8_count(text) == (size_t)-1 || strlen(text) != len;
+    cJSON_AddStringToObject(o, "payload", binary ? "" : text);
+    cJSON_AddBoolToObject(o, "binary", binary);
+    const char *acked = (const char *)sqlite3_column_text(q, 6);
+    cJSON *by = acked ? cJSON_Parse(acked) : NULL;
+    if (!by) by = cJSON_CreateArray();
+    cJSON_AddStringToObject(o, "state", cJSON_GetArraySize(by) > 0 ? "acknowledged"
+                                        : online                   ? "sent"
+                                                                   : "stored");
+    cJSON_AddItemToObject(o, "acknowledgedBy", by);
     cJSON_AddItemToArray(arr, o);
   }
   sqlite3_finalize(q);
@@ -305,6 +372,130 @@ static void records(mock_server *srv, const char *query, http_response *resp) {
   }
   sqlite3_finalize(q);
   respond_data(resp, "data", arr);
+}
+
+/* GET /admin/stats?instanceId=[&days=30]: pushes and arrivals of every stream kind, global and
+ * non-persistent ones included (the per-target view above cannot show a global stream). */
+static void stats(mock_server *srv, const char *query, http_response *resp) {
+  char inst[INSTANCE_MAX + 1] = "";
+  query_get(query, "instanceId", inst, sizeof inst);
+  int64_t days = query_int(query, "days", 30);
+  if (!inst[0] || days < 1 || days > 36500) {
+    respond_error(resp, 400, "ARGS_IS_NULL");
+    return;
+  }
+  sqlite3_stmt *q = NULL;
+  if (sqlite3_prepare_v2(store_db(srv->st),
+                         "SELECT kind, SUM(pushes), SUM(arrivals), COUNT(DISTINCT target)"
+                         " FROM stats WHERE instance_id=? AND day>=? GROUP BY kind",
+                         -1, &q, NULL) != SQLITE_OK) {
+    respond_error(resp, 500, "SYSTEM_ERROR");
+    return;
+  }
+  sqlite3_bind_text(q, 1, inst, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 2, (wall_ms() - days * DAY_MS) / DAY_MS);
+  static const char *const names[] = {"user", "device", "global"};
+  static const int kinds[] = {MPSYNC__WIRE__STREAM_KIND__STREAM_USER,
+                              MPSYNC__WIRE__STREAM_KIND__STREAM_DEVICE,
+                              MPSYNC__WIRE__STREAM_KIND__STREAM_GLOBAL};
+  int64_t got[3][3] = {{0}}, total_p = 0, total_a = 0;
+  while (sqlite3_step(q) == SQLITE_ROW)
+    for (int k = 0; k < 3; k++)
+      if (sqlite3_column_int(q, 0) == kinds[k])
+        for (int c = 0; c < 3; c++) got[k][c] = sqlite3_column_int64(q, c + 1);
+  sqlite3_finalize(q);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "days", (double)days);
+  for (int k = 0; k < 3; k++) {
+    cJSON *e = cJSON_AddObjectToObject(o, names[k]);
+    cJSON_AddNumberToObject(e, "pushes", (double)got[k][0]);
+    cJSON_AddNumberToObject(e, "arrivals", (double)got[k][1]);
+    cJSON_AddNumberToObject(e, "targets", (double)got[k][2]);
+    total_p += got[k][0];
+    total_a += got[k][1];
+  }
+  cJSON_AddNumberToObject(o, "pushes", (double)total_p);
+  cJSON_AddNumberToObject(o, "arrivals", (double)total_a);
+  respond_data(resp, "data", o);
+}
+
+typedef struct live_ctx {
+  mock_server *srv;
+  cJSON *arr;
+  sqlite3_stmt *depth;
+} live_ctx;
+
+/* One ready connection and its queues: per stream of its user and device, the stored oplogs
+ * its device has not acknowledged. */
+static void add_live(void *ud, const char *instance, const char *device, const char *user,
+                     const char *os_type, const char *app_version) {
+  live_ctx *l = ud;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "instanceId", instance);
+  cJSON_AddStringToObject(o, "deviceId", device);
+  cJSON_AddStringToObject(o, "userId", user);
+  cJSON_AddStringToObject(o, "osType", os_type);
+  cJSON_AddStringToObject(o, "appVersion", app_version);
+  cJSON *queues = cJSON_AddArrayToObject(o, "queues");
+  int64_t total = 0;
+  if (l->depth) {
+    sqlite3_reset(l->depth);
+    sqlite3_bind_text(l->depth, 1, instance, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(l->depth, 2, user, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(l->depth, 3, device, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(l->depth, 4, MPSYNC__WIRE__STREAM_KIND__STREAM_USER);
+    sqlite3_bind_int(l->depth, 5, MPSYNC__WIRE__STREAM_KIND__STREAM_DEVICE);
+    while (sqlite3_step(l->depth) == SQLITE_ROW) {
+      cJSON *q = cJSON_CreateObject();
+      int kind = sqlite3_column_int(l->depth, 1);
+      cJSON_AddStringToObject(q, "bizType", (const char *)sqlite3_column_text(l->depth, 0));
+      cJSON_AddStringToObject(q, "dimension",
+                              kind == MPSYNC__WIRE__STREAM_KIND__STREAM_USER ? "user" : "device");
+      cJSON_AddNumberToObject(q, "depth", (double)sqlite3_column_int64(l->depth, 2));
+      total += sqlite3_column_int64(l->depth, 2);
+      cJSON_AddItemToArray(queues, q);
+    }
+  }
+  cJSON_AddNumberToObject(o, "queueDepth", (double)total);
+  cJSON_AddItemToArray(l->arr, o);
+}
+
+/* GET /admin/live[?instanceId=]: the ready connections now, each with its unacknowledged
+ * queue depths; the console polls it. */
+static void live(mock_server *srv, const char *query, http_response *resp) {
+  char inst[INSTANCE_MAX + 1] = "";
+  query_get(query, "instanceId", inst, sizeof inst);
+  live_ctx l = {srv, cJSON_CreateArray(), NULL};
+  if (sqlite3_prepare_v2(store_db(srv->st),
+                         "SELECT o.biz_type, o.kind, COUNT(*) FROM oplogs o"
+                         " WHERE o.instance_id=?1 AND ((o.kind=?4 AND o.target=?2 AND ?2<>'')"
+                         " OR (o.kind=?5 AND o.target=?3))"
+                         " AND o.id > COALESCE((SELECT a.point FROM acked a"
+                         "  WHERE a.instance_id=o.instance_id AND a.device_id=?3"
+                         "  AND a.kind=o.kind AND a.biz_type=o.biz_type AND a.target=o.target), 0)"
+                         " GROUP BY o.biz_type, o.kind ORDER BY o.biz_type",
+                         -1, &l.depth, NULL) != SQLITE_OK) {
+    cJSON_Delete(l.arr);
+    respond_error(resp, 500, "SYSTEM_ERROR");
+    return;
+  }
+  link_foreach_ready(srv, inst[0] ? inst : NULL, add_live, &l);
+  sqlite3_finalize(l.depth);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "time", (double)wall_ms());
+  cJSON_AddItemToObject(o, "links", l.arr);
+  respond_data(resp, "data", o);
+}
+
+/* POST /admin/push?instanceId=[&global=1]: the console's "send data" form (guide §6.3). The
+ * body and every check, code and effect are the push API's (§5.2/§5.3); what differs is who may
+ * call it: the operator holding the admin token, so no tenant signature is asked for. */
+static void console_push(mock_server *srv, const http_request *req, http_response *resp) {
+  char global[8] = "";
+  query_get(req->query, "global", global, sizeof global);
+  const char *code = push_api_handle(srv, !strcmp(global, "1"), req->query, req->body,
+                                     req->body_len);
+  http_respond_code(resp, 200, push_code_success(code), code);
 }
 
 /* ---- test hooks: what a real deployment does to clients, on demand ---- */
@@ -437,10 +628,16 @@ int admin_handle(mock_server *srv, const http_request *req, http_response *resp)
     signature_admin(srv, req, resp);
   } else if (strcmp(p, "validator") == 0) {
     validator_admin(srv, req, resp);
-  } else if (strcmp(p, "status") == 0 || strcmp(p, "records") == 0) {
+  } else if (!strcmp(p, "status") || !strcmp(p, "records") || !strcmp(p, "stats") ||
+             !strcmp(p, "live")) {
     if (!get) { respond_error(resp, 405, "METHOD_NOT_ALLOWED"); resp->allow = "GET"; }
-    else if (p[0] == 's') status(srv, req->query, resp);
+    else if (!strcmp(p, "status")) status(srv, req->query, resp);
+    else if (!strcmp(p, "stats")) stats(srv, req->query, resp);
+    else if (p[0] == 'l') live(srv, req->query, resp);
     else records(srv, req->query, resp);
+  } else if (!strcmp(p, "push")) {
+    if (req->method != HTTP_POST) { respond_error(resp, 405, "METHOD_NOT_ALLOWED"); resp->allow = "POST"; }
+    else console_push(srv, req, resp);
   } else {
     return 0;
   }

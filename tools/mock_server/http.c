@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "admin.h"
+#include "console.h"
 #include "push_api.h"
 #include "signature.h"
 #include "util.h"
@@ -203,15 +204,17 @@ static void conn_write_copy(http_conn *c, const void *data, size_t n) {
 static void send_response(http_conn *c, const http_response *resp, int keep_alive) {
   const char *body = resp->body ? resp->body : "";
   size_t blen = strlen(body);
-  char head[512];
+  char head[1024];
   int n = snprintf(head, sizeof head,
-                   "HTTP/1.1 %d %s\r\nContent-Type: application/json;charset=UTF-8\r\n"
-                   "Content-Length: %zu\r\nConnection: %s\r\n%s%s%s%s\r\n",
-                   resp->status, status_text(resp->status), blen,
-                   keep_alive ? "keep-alive" : "close", resp->allow ? "Allow: " : "",
+                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+                   "Content-Length: %zu\r\nConnection: %s\r\n%s%s%s%s%s\r\n",
+                   resp->status, status_text(resp->status),
+                   resp->content_type ? resp->content_type : "application/json;charset=UTF-8",
+                   blen, keep_alive ? "keep-alive" : "close", resp->allow ? "Allow: " : "",
                    resp->allow ? resp->allow : "", resp->allow ? "\r\n" : "",
                    resp->status == 401 ? "WWW-Authenticate: Bearer realm=\"mpsync-admin\"\r\n"
-                                       : "");
+                                       : "",
+                   resp->headers ? resp->headers : "");
   mps_buf out = {0};
   if (mps_buf_append(&out, head, (size_t)n) == 0 && mps_buf_append(&out, body, blen) == 0)
     conn_write_copy(c, out.data, out.len);
@@ -249,6 +252,8 @@ static void route(mock_server *srv, const http_request *req, http_response *resp
     route_push(srv, req, resp, 0);
   } else if (strcmp(req->path, "/webapi/sync/global") == 0) {
     route_push(srv, req, resp, 1);
+  } else if (srv->opts.console && console_handle(req, resp)) {
+    /* the web console's files (--console) */
   } else if (!admin_handle(srv, req, resp)) {
     http_respond_code(resp, 404, 0, "NOT_FOUND");
   }

@@ -34,6 +34,8 @@ typedef struct http_response {
   int status;
   char *body;        /* malloc'ed JSON text */
   const char *allow; /* Allow header for 405, or NULL */
+  const char *content_type; /* NULL = JSON (the console's files set their own) */
+  const char *headers;      /* more header lines, each ending in CRLF, or NULL */
 } http_response;
 
 /* Sets the timeout and the connection cap (one server per process). */

@@ -242,6 +242,17 @@ int link_count_online(mock_server *srv, const char *instance, int kind, const ch
   return n;
 }
 
+int link_foreach_ready(mock_server *srv, const char *instance, link_visit fn, void *ud) {
+  int n = 0;
+  for (link_conn *c = srv->link_conns; c; c = c->next) {
+    if (c->closing || !c->seq || !mps_session_ready(conn_session(c))) continue;
+    if (instance && strcmp(c->instance_id, instance) != 0) continue;
+    fn(ud, c->instance_id, c->device_id, c->user_id, c->os_type, c->app_version);
+    n++;
+  }
+  return n;
+}
+
 int link_pick_single(mock_server *srv, const oplog_rec *r, char *device, size_t n) {
   link_conn *best = NULL;
   int64_t now = wall_ms();

@@ -30,6 +30,12 @@ int link_notify_reset(mock_server *srv, const char *instance, int kind, const ch
  * target. */
 int link_count_online(mock_server *srv, const char *instance, int kind, const char *target);
 
+/* Calls fn for every ready connection of instance (of every instance when NULL), for the admin
+ * API's live view; the strings are valid during the call only. Returns how many. */
+typedef void (*link_visit)(void *ud, const char *instance, const char *device, const char *user,
+                           const char *os_type, const char *app_version);
+int link_foreach_ready(mock_server *srv, const char *instance, link_visit fn, void *ud);
+
 /* For a single-device biz: the most recently connected ready connection of the user that the
  * oplog's filters admit, or NULL. Its device id is copied to device. */
 int link_pick_single(mock_server *srv, const oplog_rec *r, char *device, size_t n);

@@ -33,7 +33,7 @@ static void usage(FILE *to) {
           "         [--biz-file FILE] [--heartbeat SECONDS] [--heartbeat-timeout SECONDS]\n"
           "         [--heartbeat-max SECONDS] [--retention-days N]\n"
           "         [--http-timeout SECONDS] [--http-max-conns N] [--text-utf8 strict|lenient]\n"
-          "         [--admin-token TOKEN] [--validate-url URL] [--validate-timeout MS]\n"
+          "         [--admin-token TOKEN] [--validate-url URL] [--validate-timeout MS] [--console]\n"
           "       mpsync-mock-server --help | --version\n"
           "       at least one of --link and --link-tls; without --admin-token a token is made,\n"
           "       printed on stderr and written to DIR/admin-token (docs/ADMIN.md)\n");
@@ -83,6 +83,7 @@ enum {
   OPT_ADMIN_TOKEN,
   OPT_VALIDATE_URL,
   OPT_VALIDATE_TIMEOUT,
+  OPT_CONSOLE,
 };
 
 static const struct option long_options[] = {
@@ -105,6 +106,7 @@ static const struct option long_options[] = {
     {"admin-token", required_argument, NULL, OPT_ADMIN_TOKEN},
     {"validate-url", required_argument, NULL, OPT_VALIDATE_URL},
     {"validate-timeout", required_argument, NULL, OPT_VALIDATE_TIMEOUT},
+    {"console", no_argument, NULL, OPT_CONSOLE},
     {NULL, 0, NULL, 0},
 };
 
@@ -152,6 +154,7 @@ static int parse_args(int argc, char **argv, server_options *o) {
         o->validate_url = v;
         break;
       case OPT_VALIDATE_TIMEOUT: bad = parse_uint(v, 1, 600000, &o->validate_timeout_ms); break;
+      case OPT_CONSOLE: o->console = 1; break;
       case ':':
         fprintf(stderr, "mpsync-mock-server: %s needs a value\n", argv[prev]);
         return EXIT_USAGE;

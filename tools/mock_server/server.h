@@ -23,6 +23,7 @@ typedef struct server_options {
   const char *admin_token;  /* --admin-token, or NULL: one is generated at start */
   const char *validate_url; /* --validate-url: S9 validator of instances without their own */
   unsigned validate_timeout_ms; /* --validate-timeout: a slower answer means "not validated" */
+  int console; /* --console: serve the web console under /console/ on the HTTP port */
 } server_options;
 
 struct http_conn;
