@@ -885,7 +885,7 @@ static uint64_t random_seed(void) {
 
 static int open_client(const mpsync_config *cfg, mpsync_client *c) {
   int rc;
-  char err[256];
+  char err[256] = ""; /* logged on failure: never uninitialised stack, whatever a callee forgot */
   if (!cfg->plaintext &&
       (rc = mps_tls_client_config(cfg->ca_file, cfg->pin_sha256, &c->tls_config, err, sizeof err))) {
     mps_log(&c->log, MPSYNC_LOG_ERROR, "TLS configuration: %s", err);
