@@ -115,7 +115,10 @@ main() {
         ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:log_path=$run/asan" \
         UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$run/ubsan" \
         LSAN_OPTIONS="suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0" \
-        timeout -k 5 120 "${private_tmp[@]}" $(command_of "$target") > "$run/out" 2>&1 || rc=$?
+        timeout -k 5 120 "${private_tmp[@]}" $(command_of "$target") > "$run/out" 2>&1 &
+      # timeout leads its own process group: a run that crashed leaves its mock server in it.
+      wait $! || rc=$?
+      kill -KILL -- -$! 2> /dev/null || true
       runs=$((runs + 1))
       injected=0
       grep -q '^injected' "$run/report" 2> /dev/null && injected=1
@@ -131,7 +134,7 @@ main() {
       if [ -n "$verdict" ]; then
         bugs=$((bugs + 1)) target_bugs=$((target_bugs + 1))
         echo "torture: BUG $target N=$n: $verdict" >&2
-        cat "$run/out" "$run"/*san.* 2> /dev/null | tail -40 >&2
+        { cat "$run/out" "$run"/*san.* 2> /dev/null || true; } | tail -40 >&2
         mkdir -p "$work/bugs" && cp -r "$run" "$work/bugs/${target//:/_}-$n"
       fi
       if [ "$injected" = 0 ]; then
