@@ -13,6 +13,10 @@ bash scripts/browser.sh build
 # The same suite under ASan+UBSan, the threaded tests under TSan, and 30 s of every fuzz target
 # (docs/RELIABILITY.md).
 bash scripts/sanitize.sh
+# Fail-the-Nth-allocation smoke (docs/RELIABILITY.md): its own ASan build of the library and four
+# programs, the regression tests, then a stride through the session, two store tests and the
+# end-to-end delivery; about 3 minutes on 2 cores, most of it the build.
+bash scripts/torture.sh --smoke
 # The TLS layer against mbedTLS 3.6 LTS built from Debian 13's source (Debian 12 ships 2.28).
 bash scripts/mbedtls3.sh build
 # arm64 and armhf cross builds, their unit, rule and e2e tests under qemu-user (docs/PORTABILITY.md).

@@ -1004,7 +1004,7 @@ static uint64_t random_seed(void) {
 
 static int open_client(const mpsync_config *cfg, mpsync_client *c) {
   int rc;
-  char err[256];
+  char err[256] = ""; /* logged on failure: never uninitialised stack, whatever a callee forgot */
   mps_tls_trust trust = {.ca_file = cfg->ca_file,
                          .pins = cfg->pin_sha256,
                          .verify_fn = cfg->verify_fn,

@@ -436,7 +436,10 @@ int mps_store_open(const char *dir, mps_store **out, char *errbuf, size_t errlen
     return MPSYNC_ESTORE;
   }
   mps_store *st = calloc(1, sizeof *st);
-  if (!st) return MPSYNC_ENOMEM;
+  if (!st) {
+    snprintf(errbuf, errlen, "out of memory");
+    return MPSYNC_ENOMEM;
+  }
   char path[4096];
   if ((size_t)snprintf(st->dir, sizeof st->dir, "%s", dir) >= sizeof st->dir ||
       (size_t)snprintf(path, sizeof path, "%s/%s", dir, MPS_STORE_FILE) >= sizeof path) {

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Fail-the-Nth-allocation runs (docs/RELIABILITY.md): each target is run for N = 1, 1+STEP, ... until a run injects no failure.
+# SPDX-License-Identifier: Apache-2.0
+#
+# usage: scripts/torture.sh [--smoke] [--step S | --runs R] [--from N] [--only REGEX] [BUILD_DIR]
+#   targets: session (the session unit tests), store:<test> (each store unit test alone, so that N
+#   counts from its own start), e2e (a delivery from the mock server, then a clean client on the
+#   same cache). --step 1 is the full sweep; --runs R spreads about R runs over each target (a
+#   first run without a failure counts its allocations); --smoke is the CI subset (2-3 minutes).
+# Every run must end with exit 0, or 1 from a unit test that saw the injected error; with no
+# sanitizer or leak report, no signal, no hang. Anything else is a bug: the run's output and its
+# N are printed, and the script exits 1 after the sweep.
+set -euo pipefail
+
+# All in one function: bash has parsed it whole before it runs, so the file may be edited while
+# a long sweep is going.
+main() {
+  cd "$(dirname "$0")/.."
+  root=$PWD
+
+  step=1 runs_per=0 from=1 only=. smoke=0 build=build-torture
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --smoke) smoke=1 ;;
+      --step) step=$2; shift ;;
+      --runs) runs_per=$2; shift ;;
+      --from) from=$2; shift ;;
+      --only) only=$2; shift ;;
+      -*) echo "torture.sh: unknown option $1" >&2; exit 2 ;;
+      *) build=$1 ;;
+    esac
+    shift
+  done
+
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPSYNC_SANITIZE=ON -DMPSYNC_ALLOC_FAIL=ON \
+    -DMPSYNC_JNI=OFF -DMPSYNC_OBJC=OFF > "$build.configure.log" || { cat "$build.configure.log"; exit 1; }
+  rm -f "$build.configure.log"
+  cmake --build "$build" -j"${MPSYNC_JOBS:-2}" --target test_store test_session torture_e2e \
+    mpsync-mock-server test_alloc_fail
+  bin=$root/$build/bin
+  # One directory per sweep: sweeps of different targets may run side by side.
+  mkdir -p "$build/torture"
+  work=$(mktemp -d "$root/$build/torture/sweep.XXXXXX")
+  echo "torture: runs in $work"
+
+  # A private /tmp per run where user namespaces allow it: a run cut short by an injected failure
+  # leaves its temporary directories behind, and a sweep makes thousands of runs.
+  if unshare -rm true 2> /dev/null; then
+    private_tmp=(unshare -rm sh -c 'mount -t tmpfs tmpfs /tmp && exec "$@"' sh)
+  else
+    private_tmp=()
+  fi
+
+  targets=(session)
+  for t in $(grep -o 'RUN(test_[a-z0-9_]*)' tests/unit/test_store.c | sed 's/RUN(//; s/)//'); do
+    targets+=("store:$t")
+  done
+  targets+=(e2e)
+
+  # Smoke: the session tests every 7th allocation, two store tests (the schema check at open, and
+  # the cache migration) and the end-to-end delivery at a wide stride: about 2 minutes.
+  smoke_step() {
+    case $1 in
+      session) echo 7 ;;
+      store:test_newer_schema_refused) echo 11 ;;
+      store:test_migration_from_v4) echo 331 ;;
+      e2e) echo 997 ;;
+      *) echo 0 ;;
+    esac
+  }
+
+  command_of() {
+    case $1 in
+      session) echo "$bin/test_session" ;;
+      store:*) echo "$bin/test_store" ;;
+      e2e) echo "$bin/torture_e2e $bin" ;;
+    esac
+  }
+
+  # The counter's own tests and the regression test of each bug a sweep found (one chosen
+  # allocation failed each), under the same sanitizers.
+  if [[ regressions =~ $only ]]; then
+    ASAN_OPTIONS="halt_on_error=1:detect_leaks=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+      ctest --test-dir "$build" --output-on-failure -R '^torture_' || { echo "torture: regression tests failed" >&2; exit 1; }
+  fi
+
+  bugs=0 runs=0
+  summary=$work/summary.txt
+  : > "$summary"
+  for target in "${targets[@]}"; do
+    [[ $target =~ $only ]] || continue
+    s=$step
+    if [ "$smoke" = 1 ]; then
+      s=$(smoke_step "$target")
+      [ "$s" -gt 0 ] || continue
+    fi
+    only_test=""
+    [[ $target == store:* ]] && only_test=${target#store:}
+    if [ "$runs_per" -gt 0 ]; then
+      rm -f "$work/count"
+      # shellcheck disable=SC2046
+      MPSYNC_TEST_ONLY=$only_test MPSYNC_FAIL_REPORT=$work/count ASAN_OPTIONS=detect_leaks=0 \
+        timeout -k 5 120 "${private_tmp[@]}" $(command_of "$target") > /dev/null 2>&1 || true
+      total=$(awk '/^allocations/ { print $2 }' "$work/count" | tail -1)
+      s=$(( ${total:-0} / runs_per ))
+      [ "$s" -ge 1 ] || s=1
+    fi
+    n=$from injected_runs=0 target_bugs=0 absorbed=0
+    while :; do
+      run=$work/run
+      rm -rf "$run" && mkdir -p "$run"
+      rc=0
+      # shellcheck disable=SC2046
+      MPSYNC_TORTURE=1 MPSYNC_TEST_ONLY=$only_test MPSYNC_FAIL_AT=$n MPSYNC_FAIL_REPORT=$run/report \
+        ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:log_path=$run/asan" \
+        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$run/ubsan" \
+        LSAN_OPTIONS="suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0" \
+        timeout -k 5 120 "${private_tmp[@]}" $(command_of "$target") > "$run/out" 2>&1 &
+      # timeout leads its own process group: a run that crashed leaves its mock server in it.
+      wait $! || rc=$?
+      kill -KILL -- -$! 2> /dev/null || true
+      runs=$((runs + 1))
+      injected=0
+      grep -q '^injected' "$run/report" 2> /dev/null && injected=1
+      verdict=""
+      if compgen -G "$run/[au]*san.*" > /dev/null; then
+        verdict="sanitizer report"
+      elif [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        verdict="hang"
+      elif [ "$rc" -ne 0 ] && { [ "$rc" -ne 1 ] || [ "$injected" = 0 ] || [ "$target" = e2e ]; }; then
+        verdict="exit $rc"
+      fi
+      [ "$injected" = 1 ] && [ "$rc" -eq 0 ] && absorbed=$((absorbed + 1))
+      if [ -n "$verdict" ]; then
+        bugs=$((bugs + 1)) target_bugs=$((target_bugs + 1))
+        echo "torture: BUG $target N=$n: $verdict" >&2
+        { cat "$run/out" "$run"/*san.* 2> /dev/null || true; } | tail -40 >&2
+        mkdir -p "$work/bugs" && cp -r "$run" "$work/bugs/${target//:/_}-$n"
+      fi
+      if [ "$injected" = 0 ]; then
+        total=$(awk '/^allocations/ { print $2 }' "$run/report" 2> /dev/null | tail -1)
+        echo "torture: $target: ${total:-?} allocations, $((injected_runs + 1)) runs (step $s), $absorbed passed despite the failure, $target_bugs bad" | tee -a "$summary"
+        break
+      fi
+      injected_runs=$((injected_runs + 1))
+      n=$((n + s))
+    done
+  done
+  echo "torture: $runs runs, $bugs bad" | tee -a "$summary"
+  [ "$bugs" -eq 0 ]
+}
+main "$@"
