@@ -9,7 +9,7 @@
 #include "core/wire.h"
 #include "mpsync/mpsync_errors.h"
 #include "store/store.h"
-#include "util/alloc_fail.h"
+#include "alloc_fail.h"
 
 /* The library's own allocations: a buffer that must grow answers ENOMEM, then grows. */
 static void test_own_allocation_fails_when_armed(void) {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "util/alloc_fail.h"
+#include "alloc_fail.h"
 
 /* MPSYNC_FAIL_AT=N (read by the library before main) fails the Nth allocation of this process.
  * Only libmpsync and the libraries it hooks count; the harness and the mock server (a child

@@ -1,7 +1,7 @@
 /* Fail-the-Nth-allocation counter (MPSYNC_ALLOC_FAIL build only): the wrappers and the hooks into SQLite, libuv and mbedTLS. */
 /* SPDX-License-Identifier: Apache-2.0 */
 #define MPSYNC_ALLOC_FAIL_IMPL 1
-#include "util/alloc_fail.h"
+#include "alloc_fail.h"
 
 #include <fcntl.h>
 #include <stdatomic.h>
