@@ -50,7 +50,8 @@ let package = Package(
         .headerSearchPath("."),
         .headerSearchPath("generated/include"),
       ],
-      linkerSettings: [.linkedFramework("Foundation"), .linkedFramework("UIKit")]
+      linkerSettings: [.linkedFramework("Foundation"), .linkedFramework("UIKit"),
+                       .linkedFramework("Security")]
     ),
   ] + dependencies.map { .binaryTarget(name: $0, path: "Dependencies/\($0).xcframework") }
 )
