@@ -45,7 +45,8 @@ main() {
 
   # A private /tmp per run where user namespaces allow it: a run cut short by an injected failure
   # leaves its temporary directories behind, and a sweep makes thousands of runs.
-  if unshare -rm true 2> /dev/null; then
+  # Not when the tree itself is under /tmp (a CI clone): the private mount would hide the binaries.
+  if [[ $root != /tmp/* ]] && unshare -rm true 2> /dev/null; then
     private_tmp=(unshare -rm sh -c 'mount -t tmpfs tmpfs /tmp && exec "$@"' sh)
   else
     private_tmp=()
