@@ -130,9 +130,16 @@ class CliRuns:
         self._offsets = {}
 
     def collect(self, out, run_no):
-        out.flush()
-        out.seek(self._offsets.get(run_no, 0))
-        data = out.read()
+        # pread, not seek + read: the child writes through the same open file description, so
+        # moving its offset while the child runs would make the child overwrite unread lines.
+        start = self._offsets.get(run_no, 0)
+        chunks = []
+        while True:
+            chunk = os.pread(out.fileno(), 1 << 20, start + sum(map(len, chunks)))
+            if not chunk:
+                break
+            chunks.append(chunk)
+        data = b"".join(chunks)
         end = data.rfind(b"\n") + 1
         self._offsets[run_no] = self._offsets.get(run_no, 0) + end
         for line in data[:end].decode("utf-8", "replace").splitlines():
