@@ -305,6 +305,9 @@ MPSYNC_EXTERN mpsync_state mpsync_get_state(mpsync_client *client);
 
 /**
  * Copies the device id (C17), NUL-terminated, into \p buf. Any thread.
+ * The id is stable for an install, with one exception: when two installs turn out to share it (a
+ * backup restored onto a second phone), the copy takes a new id (docs/SEMANTICS.md). Ask again
+ * rather than keeping the first answer.
  * \return its length; MPSYNC_EINVAL; MPSYNC_ETOOLONG when \p len is too small (64 always suffices).
  */
 MPSYNC_EXTERN int mpsync_device_id(mpsync_client *client, char *buf, size_t len);

@@ -684,6 +684,10 @@ static void apply_user(const char *what) {
 + (NSDictionary *)getComponentEnv {
   pthread_mutex_lock(&gLock);
   NSMutableDictionary *env = [NSMutableDictionary dictionaryWithDictionary:gEnv];
+  /* Asked now, not taken from initSync: a second install with the same id takes a new one. */
+  char deviceId[64];
+  if (gClient && mpsync_device_id(gClient, deviceId, sizeof deviceId) > 0)
+    put(env, @"deviceId", string_or_empty(deviceId));
   put(env, @"userId", gUserId);
   /* Diagnostics get logged and sent around: whether the app gave a session token, never the token. */
   if (gUserId) put(env, @"sessionIdSet", gSessionGiven ? @"YES" : @"NO");
