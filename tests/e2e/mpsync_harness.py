@@ -103,10 +103,11 @@ class MockServer:
         # admin_token None: the server makes its own (a test then reads it from stderr).
         if "--admin-token" not in self.extra_args and self.admin_token is not None:
             cmd += ["--admin-token", self.admin_token]
-        return cmd + self.extra_args
+        # A test killed with -9 (a ctest timeout) takes its server with it: stdin is our pipe.
+        return cmd + ["--exit-with-stdin"] + self.extra_args
 
     def start(self, timeout=10.0):
-        self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self._drainer = threading.Thread(target=self._drain_stderr, args=(self.proc,),
                                          daemon=True)
@@ -157,6 +158,7 @@ class MockServer:
 
     def _close_pipes(self, proc):
         self._drainer.join(5)
+        proc.stdin.close()
         proc.stdout.close()
         proc.stderr.close()
 

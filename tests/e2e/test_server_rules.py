@@ -361,6 +361,45 @@ class ServerRules(unittest.TestCase):
         self.assertTrue(c.expect_silence(), "a client that is up to date hears nothing")
 
 
+class ServerLifetime(unittest.TestCase):
+    def test_exits_when_the_process_that_started_it_is_killed(self):
+        """--exit-with-stdin: a harness killed with -9 leaves no server behind (its stdin pipe
+        closes); without the option the orphan would run until someone kills it."""
+        import signal
+        import subprocess
+        import tempfile
+        import shutil
+        tmp = tempfile.mkdtemp(prefix="mpsync-orphan-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        server = MockServer(BUILD_DIR, data_dir=tmp)
+        # The parent holds the write end of the server's stdin, prints the server's pid, waits.
+        parent = subprocess.Popen(
+            [sys.executable, "-c",
+             "import subprocess, sys, time\n"
+             "p = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE,"
+             " stderr=subprocess.DEVNULL)\n"
+             "p.stdout.readline()\n"
+             "print(p.pid, flush=True)\n"
+             "time.sleep(600)\n"] + server.command(),
+            stdout=subprocess.PIPE, text=True)
+        self.addCleanup(parent.wait)
+        self.addCleanup(parent.kill)
+        pid = int(parent.stdout.readline())
+        parent.stdout.close()
+        alive = lambda: os.path.exists("/proc/%d" % pid) and \
+            open("/proc/%d/stat" % pid).read().split()[2] != "Z"
+        self.assertTrue(alive(), "the server runs while its parent does")
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        gone = not alive()
+        if not gone:
+            os.kill(pid, signal.SIGKILL)
+        self.assertTrue(gone, "the server outlived its parent by 10 s")
+
+
 if __name__ == "__main__":
     BUILD_DIR = build_dir_from_env_or_argv()
     unittest.main(verbosity=2)

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -68,21 +69,27 @@ void mock_start_with(mock *m, const char *bin_dir, const char *biz_json, const c
   if (!f) FAIL("cannot write %s", biz_path);
   fputs(biz_json, f);
   fclose(f);
-  int out[2];
-  if (pipe(out) != 0) FAIL("pipe");
+  int out[2], in[2];
+  if (pipe(out) != 0 || pipe(in) != 0) FAIL("pipe");
+  /* Our end of its stdin stays ours: a client or curl we start later must not hold it open. */
+  fcntl(in[1], F_SETFD, FD_CLOEXEC);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   posix_spawn_file_actions_addclose(&fa, out[0]);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
   char *argv[32] = {exe, "--http", "127.0.0.1:0", "--link", "127.0.0.1:0", "--data", data,
-                    "--biz-file", biz_path, "--admin-token", MOCK_ADMIN_TOKEN};
-  size_t argc = 11;
+                    "--biz-file", biz_path, "--admin-token", MOCK_ADMIN_TOKEN,
+                    "--exit-with-stdin"};
+  size_t argc = 12;
   for (size_t i = 0; extra && extra[i] && argc < 31; i++) argv[argc++] = (char *)extra[i];
   argv[argc] = NULL;
   if (posix_spawn(&m->pid, exe, &fa, NULL, argv, environ) != 0) FAIL("cannot start %s", exe);
   track(m->pid, 0);
   posix_spawn_file_actions_destroy(&fa);
   close(out[1]);
+  close(in[0]);
+  m->stdin_fd = in[1];
   FILE *r = fdopen(out[0], "r");
   char line[256] = "";
   if (!fgets(line, sizeof line, r)) FAIL("mock server did not start");
@@ -107,6 +114,8 @@ void mock_stop(mock *m) {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) FAIL("mock server exited uncleanly");
     m->pid = 0;
   }
+  if (m->stdin_fd > 0) close(m->stdin_fd);
+  m->stdin_fd = 0;
   rm_rf(m->dir);
 }
 

@@ -15,6 +15,7 @@ typedef struct mock {
   char dir[64];
   int http_port, link_port;
   int link_tls_port; /* started with --link-tls; else 0 */
+  int stdin_fd;      /* the write end of its stdin: the server exits when it closes */
 } mock;
 
 /* Starts bin/mpsync-mock-server with the biz configs (JSON array text); exits the test on failure. */

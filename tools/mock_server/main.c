@@ -34,6 +34,7 @@ static void usage(FILE *to) {
           "         [--heartbeat-max SECONDS] [--retention-days N]\n"
           "         [--http-timeout SECONDS] [--http-max-conns N] [--text-utf8 strict|lenient]\n"
           "         [--admin-token TOKEN] [--validate-url URL] [--validate-timeout MS] [--console]\n"
+          "         [--exit-with-stdin]\n"
           "       mpsync-mock-server --help | --version\n"
           "       at least one of --link and --link-tls; without --admin-token a token is made,\n"
           "       printed on stderr and written to DIR/admin-token (docs/ADMIN.md)\n");
@@ -84,6 +85,7 @@ enum {
   OPT_VALIDATE_URL,
   OPT_VALIDATE_TIMEOUT,
   OPT_CONSOLE,
+  OPT_EXIT_WITH_STDIN,
 };
 
 static const struct option long_options[] = {
@@ -107,6 +109,7 @@ static const struct option long_options[] = {
     {"validate-url", required_argument, NULL, OPT_VALIDATE_URL},
     {"validate-timeout", required_argument, NULL, OPT_VALIDATE_TIMEOUT},
     {"console", no_argument, NULL, OPT_CONSOLE},
+    {"exit-with-stdin", no_argument, NULL, OPT_EXIT_WITH_STDIN},
     {NULL, 0, NULL, 0},
 };
 
@@ -155,6 +158,7 @@ static int parse_args(int argc, char **argv, server_options *o) {
         break;
       case OPT_VALIDATE_TIMEOUT: bad = parse_uint(v, 1, 600000, &o->validate_timeout_ms); break;
       case OPT_CONSOLE: o->console = 1; break;
+      case OPT_EXIT_WITH_STDIN: o->exit_with_stdin = 1; break;
       case ':':
         fprintf(stderr, "mpsync-mock-server: %s needs a value\n", argv[prev]);
         return EXIT_USAGE;
@@ -244,6 +248,7 @@ void server_stop(mock_server *srv) {
   close_if_open((uv_handle_t *)&srv->sigint);
   close_if_open((uv_handle_t *)&srv->sigterm);
   close_if_open((uv_handle_t *)&srv->prune_timer);
+  close_if_open((uv_handle_t *)&srv->parent_pipe);
   validator_close(srv);
   http_close_all(srv);
   link_close_all(srv);
@@ -263,6 +268,37 @@ static void prune(mock_server *srv) {
 }
 
 static void on_prune_timer(uv_timer_t *t) { prune(t->data); }
+
+/* --exit-with-stdin: a test harness killed with -9 cannot stop its server, but its end of our
+ * standard input closes with it. Whatever arrives on it is ignored; end of file (or an error)
+ * stops the server as SIGTERM would. */
+static void on_parent_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  (void)suggested;
+  static char sink[256];
+  *buf = uv_buf_init(sink, sizeof sink);
+}
+
+static void on_parent_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  (void)buf;
+  if (n < 0) server_stop(s->data);
+}
+
+static int watch_parent(mock_server *srv) {
+  /* Only a pipe can close under us; a file or /dev/null would read end of file at once (and
+   * epoll cannot watch them). */
+  if (uv_guess_handle(STDIN_FILENO) != UV_NAMED_PIPE) {
+    fprintf(stderr, "mpsync-mock-server: --exit-with-stdin needs standard input to be a pipe\n");
+    return -1;
+  }
+  uv_pipe_init(srv->loop, &srv->parent_pipe, 0);
+  srv->parent_pipe.data = srv;
+  int rc = uv_pipe_open(&srv->parent_pipe, STDIN_FILENO);
+  if (!rc) rc = uv_read_start((uv_stream_t *)&srv->parent_pipe, on_parent_alloc, on_parent_read);
+  if (rc)
+    fprintf(stderr, "mpsync-mock-server: --exit-with-stdin: %s\n", uv_strerror(rc));
+  return rc;
+}
 
 static int start(mock_server *srv) {
   char err[512], http_bound[160], link_bound[160] = "", tls_bound[160] = "";
@@ -302,6 +338,7 @@ static int start(mock_server *srv) {
   srv->prune_timer.data = srv;
   uv_timer_start(&srv->prune_timer, on_prune_timer, PRUNE_INTERVAL_MS, PRUNE_INTERVAL_MS);
   uv_unref((uv_handle_t *)&srv->prune_timer);
+  if (srv->opts.exit_with_stdin && watch_parent(srv)) return -1;
   /* Fields are space-separated key=value; http= and link= keep their place for older parsers. */
   printf("mpsync-mock-server ready http=%s%s%s%s%s\n", http_bound, link_bound[0] ? " link=" : "",
          link_bound, tls_bound[0] ? " link_tls=" : "", tls_bound);

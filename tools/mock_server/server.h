@@ -24,6 +24,7 @@ typedef struct server_options {
   const char *validate_url; /* --validate-url: S9 validator of instances without their own */
   unsigned validate_timeout_ms; /* --validate-timeout: a slower answer means "not validated" */
   int console; /* --console: serve the web console under /console/ on the HTTP port */
+  int exit_with_stdin; /* --exit-with-stdin: stop when standard input closes (its parent died) */
 } server_options;
 
 struct http_conn;
@@ -53,6 +54,7 @@ typedef struct mock_server {
   char admin_token[ADMIN_TOKEN_MAX + 1]; /* every request under /admin/ must carry it (admin.c) */
   struct signature_state *sig;           /* signed pushes: switch, key, replay cache */
   struct validator *validator;           /* S9 user-consistency checks (validator.c) */
+  uv_pipe_t parent_pipe; /* standard input under --exit-with-stdin */
   int stopping;
 } mock_server;
 

@@ -55,7 +55,9 @@ final class MockServer implements AutoCloseable {
                 "--http", "127.0.0.1:0", "--link", "127.0.0.1:0",
                 "--data", new File(dir, "state").getPath(), "--biz-file", biz.getPath(),
                 // Lets a test push text that is not UTF-8, as a broken server might send (C22).
-                "--text-utf8", "lenient"));
+                "--text-utf8", "lenient",
+                // Standard input is the JVM's pipe: a JVM killed mid-test takes its server along.
+                "--exit-with-stdin"));
         if (cert != null) {
             cmd.addAll(Arrays.asList("--link-tls", "127.0.0.1:0", "--cert", cert.getPath(),
                     "--key", key.getPath()));
