@@ -187,10 +187,10 @@ class MockServer:
         return "".join(self._stderr_lines)
 
     # -- HTTP --
-    def request(self, method, path, body=None, headers=None, auth=True):
+    def request(self, method, path, body=None, headers=None, auth=True, timeout=10):
         """Returns (status, parsed JSON or raw text). /admin/ paths carry the bearer token unless
         auth is false or headers name their own Authorization."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout)
         try:
             if isinstance(body, (dict, list)):
                 body = json.dumps(body, ensure_ascii=False).encode("utf-8")

@@ -37,7 +37,8 @@ class HostilePeers(unittest.TestCase):
             status, answer = server.request(
                 "POST", "/admin/push/bulk?instanceId=" + INSTANCE,
                 {"bizType": "BIG", "linkToken": "u-slow", "thirdMsgId": "b", "payload": PAYLOAD,
-                 "count": BACKLOG})
+                 "count": BACKLOG},
+                timeout=90)  # 200 MB into the store: 4 s alone, over 10 s on a loaded CI machine
             self.assertEqual(status, 200, answer)
             self.assertEqual(answer["data"]["stored"], BACKLOG, answer)
             peers = []
