@@ -414,7 +414,9 @@ static void from_tls(mps_link *l, const uint8_t *p, size_t n) {
   }
   if (!mps_tls_handshake_done(l->tls)) {
     int hs = mps_tls_handshake(l->tls);
-    int rc = pump_out(l);
+    /* Done on the client: no write yet, so that the Hello joins our last handshake flight
+     * (the Finished of a resumed session) in the one write after_io makes. */
+    int rc = hs == 0 && l->client ? 0 : pump_out(l);
     if (hs < 0) {
       fail(l, MPSYNC_ETLS, mps_tls_reason(l->tls));
       return;
