@@ -552,6 +552,8 @@ static mps_link *new_link(uv_loop_t *loop, const mps_link_options *o, mps_sessio
     free(l);
     return NULL;
   }
+  if (l->tls && client && o->tls_session_len)
+    (void)mps_tls_offer_session(l->tls, o->tls_session, o->tls_session_len); /* else: full */
   uv_timer_init(loop, &l->timer);
   l->timer.data = l;
   l->handles = 1;
@@ -641,3 +643,5 @@ void mps_link_pause_reading(mps_link *l, int paused) {
 }
 
 const char *mps_link_peer(const mps_link *l) { return l->peer; }
+
+mps_tls *mps_link_tls(const mps_link *l) { return l->tls; }

@@ -46,6 +46,10 @@ typedef struct mps_link_options {
   const char *ready_timeout_reason;
   /* What the other end is called in reasons ("server closed the connection"); NULL = "peer". */
   const char *peer_name;
+  /* Client over TLS: a session saved from an earlier link (mps_tls_save_session) to offer for
+   * resumption; not kept after mps_link_connect returns. A blob that does not load is ignored. */
+  const uint8_t *tls_session;
+  size_t tls_session_len;
 } mps_link_options;
 
 /* Client: resolves host (an IP literal is not resolved), connects, starts TLS. Takes session
@@ -68,6 +72,8 @@ void mps_link_close(mps_link *l, int graceful);
 size_t mps_link_write_queue(const mps_link *l);
 /* Stops (1) or resumes (0) reading, for a producer that waits for the peer to catch up. */
 void mps_link_pause_reading(mps_link *l, int paused);
+/* The link's TLS connection (NULL for plain TCP): the client saves its session from on_open. */
+mps_tls *mps_link_tls(const mps_link *l);
 /* The peer's address as text ("" when unknown). */
 const char *mps_link_peer(const mps_link *l);
 

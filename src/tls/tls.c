@@ -16,7 +16,9 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 
 #include "core/wire.h"
@@ -36,6 +38,8 @@ struct mps_tls_config {
   mpsync_verify_fn verify_fn;
   void *verify_user_data;
   int hook_decides;
+  int tickets; /* server: ticket set up, to be freed */
+  mbedtls_ssl_ticket_context ticket;
 };
 
 struct mps_tls {
@@ -45,6 +49,7 @@ struct mps_tls {
   int done;
   char *server_name;
   uint32_t chain_flags; /* mbedTLS's verdict on every certificate of the chain, merged */
+  int saw_certificate;  /* client: the server sent its chain, so no session was resumed */
   char reason[160];
 };
 
@@ -272,6 +277,7 @@ void mps_tls_config_free(mps_tls_config *c) {
   mbedtls_entropy_free(&c->entropy);
   mbedtls_x509_crt_free(&c->chain);
   mbedtls_pk_free(&c->key);
+  if (c->tickets) mbedtls_ssl_ticket_free(&c->ticket);
   free(c);
 }
 
@@ -333,6 +339,7 @@ static int hook_accepts(mps_tls *t, const mbedtls_x509_crt *leaf) {
 static int verify_cert(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
   mps_tls *t = ctx;
   const mps_tls_config *c = t->cfg;
+  t->saw_certificate = 1;
   t->chain_flags |= *flags;
   if (c->hook_decides) *flags = 0;
   if (depth != 0 || (!c->hook_decides && t->chain_flags)) return 0;
@@ -358,8 +365,9 @@ int mps_tls_new(mps_tls_config *cfg, const char *server_name, mps_tls **out) {
     return MPSYNC_ETLS;
   }
   mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
-  if (!cfg->is_server && (cfg->npins || cfg->verify_fn))
-    mbedtls_ssl_set_verify(&t->ssl, verify_cert, t);
+  /* Always on the client, pins or not: its call is how a full handshake is told from a resumed
+   * one (mps_tls_resumed). */
+  if (!cfg->is_server) mbedtls_ssl_set_verify(&t->ssl, verify_cert, t);
   *out = t;
   return 0;
 }
@@ -452,4 +460,86 @@ int mps_tls_spki_pin_of_file(const char *cert_file, char *out, size_t len) {
   }
   mbedtls_x509_crt_free(&crt);
   return rc;
+}
+
+/* ---------------------------------------------------------------- session resumption */
+
+int mps_tls_server_tickets(mps_tls_config *c, uint32_t lifetime_s, char *err, size_t errlen) {
+  if (!c->is_server || c->tickets || !lifetime_s) {
+    snprintf(err, errlen, "session tickets: server configuration and a lifetime needed");
+    return MPSYNC_EINVAL;
+  }
+  mbedtls_ssl_ticket_init(&c->ticket);
+  c->tickets = 1;
+  /* mbedTLS keeps two keys and makes a new one every lifetime_s: a ticket is refused once
+   * older than that, and no key protects tickets for longer than twice that (forward secrecy). */
+  int rc = mbedtls_ssl_ticket_setup(&c->ticket, mbedtls_ctr_drbg_random, &c->drbg,
+                                    MBEDTLS_CIPHER_AES_256_GCM, lifetime_s);
+  if (rc) {
+    describe(rc, "session tickets", err, errlen);
+    return MPSYNC_ETLS;
+  }
+  mbedtls_ssl_conf_session_tickets_cb(&c->ssl, mbedtls_ssl_ticket_write, mbedtls_ssl_ticket_parse,
+                                      &c->ticket);
+  return 0;
+}
+
+int mps_tls_offer_session(mps_tls *t, const uint8_t *blob, size_t len) {
+  if (t->cfg->is_server || t->done) return MPSYNC_EINVAL;
+  mbedtls_ssl_session s;
+  mbedtls_ssl_session_init(&s);
+  int rc = mbedtls_ssl_session_load(&s, blob, len) == 0 && mbedtls_ssl_set_session(&t->ssl, &s) == 0
+               ? 0
+               : MPSYNC_EINVAL;
+  mbedtls_ssl_session_free(&s);
+  return rc;
+}
+
+int mps_tls_save_session(mps_tls *t, uint8_t **blob, size_t *len) {
+  *blob = NULL;
+  *len = 0;
+  if (t->cfg->is_server || !t->done) return MPSYNC_EINVAL;
+  mbedtls_ssl_session s;
+  mbedtls_ssl_session_init(&s);
+  int rc = MPSYNC_ENOTFOUND;
+  size_t n = 0;
+  if (mbedtls_ssl_get_session(&t->ssl, &s) == 0 &&
+      mbedtls_ssl_session_save(&s, NULL, 0, &n) == MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL && n) {
+    rc = MPSYNC_ENOMEM;
+    if ((*blob = malloc(n)) != NULL) {
+      rc = mbedtls_ssl_session_save(&s, *blob, n, len) == 0 ? 0 : MPSYNC_ETLS;
+      if (rc) {
+        free(*blob);
+        *blob = NULL;
+      }
+    }
+  }
+  mbedtls_ssl_session_free(&s);
+  return rc;
+}
+
+void mps_tls_free_session(uint8_t *blob, size_t len) {
+  if (!blob) return;
+  mbedtls_platform_zeroize(blob, len);
+  free(blob);
+}
+
+int mps_tls_resumed(const mps_tls *t) { return t->done && !t->cfg->is_server && !t->saw_certificate; }
+
+void mps_tls_peer_id(const mps_tls_trust *trust, const char *host, unsigned port,
+                     const char *server_name, char out[65]) {
+  /* Fields joined with a byte no path, name or pin holds; a change to any one is a new peer. */
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  unsigned char digest[32];
+  memset(digest, 0, sizeof digest);
+  if (f) {
+    fprintf(f, "%s%c%u%c%s%c%s%c%s%c%d%c%d", host ? host : "", 1, port, 1,
+            server_name ? server_name : "", 1, trust->ca_file ? trust->ca_file : "", 1,
+            trust->pins ? trust->pins : "", 1, trust->verify_fn != NULL, 1, trust->hook_decides);
+    if (fclose(f) == 0) mps_sha256((const unsigned char *)text, len, digest);
+    free(text);
+  }
+  for (size_t i = 0; i < sizeof digest; i++) snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }
