@@ -487,20 +487,21 @@ static void on_link_down(mps_link *l, void *ud, int err, const char *reason) {
   link_lost(c, err, reason);
 }
 
-/* The session of a link just up, kept for the next link to resume (issue 18). */
-static void save_tls_session(mpsync_client *c, mps_link *l) {
+/* Says whether the link just up resumed the session it offered (issue 18). */
+static void note_resumption(mpsync_client *c, mps_link *l) {
   mps_tls *t = mps_link_tls(l);
-  if (!t) return;
-  if (c->tls_offered)
+  if (t && c->tls_offered)
     mps_log(&c->log, MPSYNC_LOG_INFO, "TLS session %s",
             mps_tls_resumed(t) ? "resumed" : "not resumed: full handshake");
   c->tls_offered = 0;
-  uint8_t *blob;
-  size_t len;
-  if (mps_tls_save_session(t, &blob, &len) != 0) return;
+}
+
+/* A resumable session of the current link, kept for the next link to offer. */
+static void on_tls_session(mps_link *l, void *ud, const uint8_t *blob, size_t len) {
+  mpsync_client *c = ud;
+  if (c->link != l) return;
   if (mps_store_tls_session_put(c->store, c->tls_key, blob, len) != 0)
     mps_log(&c->log, MPSYNC_LOG_WARN, "cannot keep the TLS session: %s", mps_store_errmsg(c->store));
-  mps_tls_free_session(blob, len);
 }
 
 /* TCP and TLS are up: the Hello names the user, the session and every sync point we hold. */
@@ -510,7 +511,7 @@ static void on_link_open(mps_link *l, void *ud) {
   const char *user = mps_policy_user(c->policy);
   cache_lost(c); /* a lost cache rebuilt now makes this a fresh_cache Hello */
   c->stale_link = 0;
-  save_tls_session(c, l);
+  note_resumption(c, l);
   h.protocol_version = MPS_PROTOCOL_VERSION;
   h.instance_id = c->instance_id;
   h.device_id = c->device_id;
@@ -547,7 +548,8 @@ static void on_link_open(mps_link *l, void *ud) {
   }
 }
 
-static const mps_link_callbacks link_callbacks = {.on_open = on_link_open, .on_down = on_link_down};
+static const mps_link_callbacks link_callbacks = {
+    .on_open = on_link_open, .on_down = on_link_down, .on_tls_session = on_tls_session};
 
 static void do_connect(mpsync_client *c) {
   c->retry_after_s = 0;

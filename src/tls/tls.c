@@ -50,6 +50,8 @@ struct mps_tls {
   char *server_name;
   uint32_t chain_flags; /* mbedTLS's verdict on every certificate of the chain, merged */
   int saw_certificate;  /* client: the server sent its chain, so no session was resumed */
+  uint8_t *session;     /* client: the newest resumable session, until taken */
+  size_t session_len;
   char reason[160];
 };
 
@@ -375,6 +377,7 @@ int mps_tls_new(mps_tls_config *cfg, const char *server_name, mps_tls **out) {
 void mps_tls_free(mps_tls *t) {
   if (!t) return;
   mbedtls_ssl_free(&t->ssl);
+  mps_tls_free_session(t->session, t->session_len);
   free(t->server_name);
   mps_buf_free(&t->in);
   mps_buf_free(&t->out);
@@ -390,9 +393,13 @@ static int fail(mps_tls *t, int rc, const char *what) {
   return MPSYNC_ETLS;
 }
 
+static void keep_session(mps_tls *t);
+
 int mps_tls_handshake(mps_tls *t) {
   if (t->done) return 0;
-  int rc = mbedtls_ssl_handshake(&t->ssl);
+  int rc;
+  /* A TLS 1.3 ticket may be reported here too; it must be taken before the next call. */
+  while (MPS_SSL_IS_TICKET(rc = mbedtls_ssl_handshake(&t->ssl))) keep_session(t);
   if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return 1;
   if (rc != 0) {
     uint32_t flags = mbedtls_ssl_get_verify_result(&t->ssl);
@@ -407,6 +414,8 @@ int mps_tls_handshake(mps_tls *t) {
     return fail(t, rc, "TLS handshake");
   }
   t->done = 1;
+  /* TLS 1.2's session is resumable now; TLS 1.3's only with the ticket that follows. */
+  if (!t->cfg->is_server && !mps_ssl_is_tls13(&t->ssl)) keep_session(t);
   return 0;
 }
 
@@ -414,8 +423,7 @@ int mps_tls_handshake_done(const mps_tls *t) { return t->done; }
 
 long mps_tls_read(mps_tls *t, uint8_t *buf, size_t cap) {
   int rc;
-  do rc = mbedtls_ssl_read(&t->ssl, buf, cap);
-  while (MPS_SSL_IS_TICKET(rc));
+  while (MPS_SSL_IS_TICKET(rc = mbedtls_ssl_read(&t->ssl, buf, cap))) keep_session(t);
   if (rc > 0) return rc;
   if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return 0;
   if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
@@ -495,27 +503,31 @@ int mps_tls_offer_session(mps_tls *t, const uint8_t *blob, size_t len) {
   return rc;
 }
 
-int mps_tls_save_session(mps_tls *t, uint8_t **blob, size_t *len) {
-  *blob = NULL;
-  *len = 0;
-  if (t->cfg->is_server || !t->done) return MPSYNC_EINVAL;
+/* Replaces the kept session with the current one; a session that cannot be saved is skipped:
+ * the next link then makes a full handshake. */
+static void keep_session(mps_tls *t) {
   mbedtls_ssl_session s;
   mbedtls_ssl_session_init(&s);
-  int rc = MPSYNC_ENOTFOUND;
   size_t n = 0;
+  uint8_t *blob = NULL;
   if (mbedtls_ssl_get_session(&t->ssl, &s) == 0 &&
-      mbedtls_ssl_session_save(&s, NULL, 0, &n) == MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL && n) {
-    rc = MPSYNC_ENOMEM;
-    if ((*blob = malloc(n)) != NULL) {
-      rc = mbedtls_ssl_session_save(&s, *blob, n, len) == 0 ? 0 : MPSYNC_ETLS;
-      if (rc) {
-        free(*blob);
-        *blob = NULL;
-      }
-    }
+      mbedtls_ssl_session_save(&s, NULL, 0, &n) == MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL && n &&
+      (blob = malloc(n)) != NULL && mbedtls_ssl_session_save(&s, blob, n, &n) == 0) {
+    mps_tls_free_session(t->session, t->session_len);
+    t->session = blob;
+    t->session_len = n;
+  } else {
+    free(blob);
   }
   mbedtls_ssl_session_free(&s);
-  return rc;
+}
+
+int mps_tls_take_session(mps_tls *t, uint8_t **blob, size_t *len) {
+  *blob = t->session;
+  *len = t->session_len;
+  t->session = NULL;
+  t->session_len = 0;
+  return *blob != NULL;
 }
 
 void mps_tls_free_session(uint8_t *blob, size_t len) {

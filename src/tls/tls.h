@@ -85,10 +85,11 @@ int mps_tls_server_tickets(mps_tls_config *cfg, uint32_t lifetime_s, char *err, 
  * mps_tls_save_session (the server may still choose a full handshake). 0, or MPSYNC_EINVAL
  * when the blob is not a session this build can load: then nothing is offered. */
 int mps_tls_offer_session(mps_tls *t, const uint8_t *blob, size_t len);
-/* Client, handshake done: the session as a blob to offer next time, malloc'd, to free(). It
- * holds the session's master secret: keep it as secret as the cache, free it with
- * mps_tls_free_session. 0, MPSYNC_ENOTFOUND, MPSYNC_ENOMEM. */
-int mps_tls_save_session(mps_tls *t, uint8_t **blob, size_t *len);
+/* Client: 1 and the newest resumable session as a blob to offer next time (from
+ * mps_tls_handshake under TLS 1.2, from the ticket mps_tls_read processes under TLS 1.3), once;
+ * 0 when none came since the last call. The blob is the caller's and holds the session's master
+ * secret: keep it as secret as the cache, free it with mps_tls_free_session. */
+int mps_tls_take_session(mps_tls *t, uint8_t **blob, size_t *len);
 /* Wipes and frees a session blob; NULL is a no-op. */
 void mps_tls_free_session(uint8_t *blob, size_t len);
 /* Client, handshake done: 1 when an offered session was resumed (the server sent no

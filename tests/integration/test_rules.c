@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "core/session.h"
+#include <mbedtls/version.h>
+
 #include "harness.h"
 
 static const char *bin_dir;
@@ -968,6 +970,11 @@ static void c15_verify_hook_through_the_api(void) {
  * the probe hook counting full handshakes: the hook runs when the server's Certificate arrives,
  * which the abbreviated handshake of a resumed session does not send. */
 static void tls_ticket_fixture(fixture *f) {
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+  /* 3.x negotiates TLS 1.3, whose tickets the client does not take yet (mbedtls_compat.h). */
+  fprintf(stderr, "skipped: TLS 1.3 session resumption is not done yet\n");
+  _exit(77);
+#endif
   static char cert[256], key[256], ca[256];
   snprintf(cert, sizeof cert, "%s/../test-pki/server.pem", bin_dir);
   snprintf(key, sizeof key, "%s/../test-pki/server.key", bin_dir);
