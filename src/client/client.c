@@ -499,7 +499,7 @@ static void note_resumption(mpsync_client *c, mps_link *l) {
 /* A resumable session of the current link, kept for the next link to offer. */
 static void on_tls_session(mps_link *l, void *ud, const uint8_t *blob, size_t len) {
   mpsync_client *c = ud;
-  if (c->link != l) return;
+  if (c->link != l || !c->tls_key[0]) return;
   if (mps_store_tls_session_put(c->store, c->tls_key, blob, len) != 0)
     mps_log(&c->log, MPSYNC_LOG_WARN, "cannot keep the TLS session: %s", mps_store_errmsg(c->store));
 }
@@ -564,7 +564,8 @@ static void do_connect(mpsync_client *c) {
                         .peer_name = "server"};
   uint8_t *blob = NULL;
   size_t len = 0;
-  if (c->tls_config) {
+  c->tls_key[0] = '\0';
+  if (c->tls_config && c->tls_peer[0]) {
     /* Another user's session is not offered (and get forgets it): resuming would link the two
      * users' connections for the server and anyone watching the handshakes. */
     const char *user = mps_policy_user(c->policy);
@@ -1057,7 +1058,8 @@ static int open_client(const mpsync_config *cfg, mpsync_client *c) {
     mps_log(&c->log, MPSYNC_LOG_ERROR, "TLS configuration: %s", err);
     return fail_with(NULL, rc, err);
   }
-  if (c->tls_config) mps_tls_peer_id(&trust, c->host, c->port, c->server_name, c->tls_peer);
+  /* Failing, it leaves tls_peer "": no session is kept or offered, nothing else changes. */
+  if (c->tls_config) (void)mps_tls_peer_id(&trust, c->host, c->port, c->server_name, c->tls_peer);
   if ((rc = mps_store_open(c->data_dir, &c->store, err, sizeof err)) != 0) {
     mps_log(&c->log, MPSYNC_LOG_ERROR, "%s", err);
     return fail_with(NULL, rc, err);

@@ -538,20 +538,25 @@ void mps_tls_free_session(uint8_t *blob, size_t len) {
 
 int mps_tls_resumed(const mps_tls *t) { return t->done && !t->cfg->is_server && !t->saw_certificate; }
 
-void mps_tls_peer_id(const mps_tls_trust *trust, const char *host, unsigned port,
-                     const char *server_name, char out[65]) {
-  /* Fields joined with a byte no path, name or pin holds; a change to any one is a new peer. */
-  char *text = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&text, &len);
+int mps_tls_peer_id(const mps_tls_trust *trust, const char *host, unsigned port,
+                    const char *server_name, char out[65]) {
+  /* Fields joined with a byte no path, name or pin holds; a change to any one is a new peer.
+   * (Not open_memstream: older Android lacks it.) */
+  const char *f[] = {host ? host : "", server_name ? server_name : "",
+                     trust->ca_file ? trust->ca_file : "", trust->pins ? trust->pins : ""};
+  size_t cap = 64;
+  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) cap += strlen(f[i]) + 1;
+  char *text = malloc(cap);
   unsigned char digest[32];
-  memset(digest, 0, sizeof digest);
-  if (f) {
-    fprintf(f, "%s%c%u%c%s%c%s%c%s%c%d%c%d", host ? host : "", 1, port, 1,
-            server_name ? server_name : "", 1, trust->ca_file ? trust->ca_file : "", 1,
-            trust->pins ? trust->pins : "", 1, trust->verify_fn != NULL, 1, trust->hook_decides);
-    if (fclose(f) == 0) mps_sha256((const unsigned char *)text, len, digest);
+  int rc = MPSYNC_ENOMEM;
+  out[0] = '\0';
+  if (text) {
+    int n = snprintf(text, cap, "%s%c%u%c%s%c%s%c%s%c%d%c%d", f[0], 1, port, 1, f[1], 1, f[2], 1,
+                     f[3], 1, trust->verify_fn != NULL, 1, trust->hook_decides);
+    if (n > 0 && (size_t)n < cap && mps_sha256((const unsigned char *)text, (size_t)n, digest) == 0)
+      rc = 0;
     free(text);
   }
-  for (size_t i = 0; i < sizeof digest; i++) snprintf(out + 2 * i, 3, "%02x", digest[i]);
+  for (size_t i = 0; !rc && i < sizeof digest; i++) snprintf(out + 2 * i, 3, "%02x", digest[i]);
+  return rc;
 }

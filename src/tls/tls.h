@@ -96,8 +96,9 @@ void mps_tls_free_session(uint8_t *blob, size_t len);
  * certificate; the pins and the hook judged the handshake that made the session). */
 int mps_tls_resumed(const mps_tls *t);
 /* The hex SHA-256 naming whom a saved session may be offered to: the address, the name and the
- * trust settings. A session made under other trust settings is never offered. */
-void mps_tls_peer_id(const mps_tls_trust *trust, const char *host, unsigned port,
-                     const char *server_name, char out[65]);
+ * trust settings. A session made under other trust settings is never offered. 0, or
+ * MPSYNC_ENOMEM with out "" (then no session may be kept or offered). */
+int mps_tls_peer_id(const mps_tls_trust *trust, const char *host, unsigned port,
+                    const char *server_name, char out[65]);
 
 #endif
