@@ -51,6 +51,6 @@ if ! grep -q "^MbedTLS_DIR:PATH=$prefix/" "$tree/CMakeCache.txt"; then
   done
 fi
 # The TLS layer, the cache's AES-GCM seal, and the e2e tests over both (the CLI and mock server
-# use mbedTLS's base64 too).
-cmake --build "$tree" -j2 --target test_tls test_store mpsync-mock-server mpsync-cli
+# use mbedTLS's base64 too); test_rules for the rule_tls_ tests of session resumption (TLS 1.3).
+cmake --build "$tree" -j2 --target test_tls test_store test_rules mpsync-mock-server mpsync-cli
 ctest --test-dir "$tree" -R 'tls|e2e|unit_test_store' --output-on-failure -j2 --timeout 300

@@ -477,7 +477,31 @@ static void on_link_down(mps_link *l, void *ud, int err, const char *reason) {
   mpsync_client *c = ud;
   if (c->link != l) return;
   c->link = NULL;
+  if (c->tls_offered && err == MPSYNC_ETLS) {
+    /* An offered session the handshake failed on (say a cache changed under an app without a
+     * cache key) is not offered again: the next link makes a full handshake, no failure loop. */
+    mps_log(&c->log, MPSYNC_LOG_WARN, "TLS handshake failed resuming a session: forgotten");
+    mps_store_tls_session_forget(c->store);
+  }
+  c->tls_offered = 0;
   link_lost(c, err, reason);
+}
+
+/* Says whether the link just up resumed the session it offered (issue 18). */
+static void note_resumption(mpsync_client *c, mps_link *l) {
+  mps_tls *t = mps_link_tls(l);
+  if (t && c->tls_offered)
+    mps_log(&c->log, MPSYNC_LOG_INFO, "TLS session %s",
+            mps_tls_resumed(t) ? "resumed" : "not resumed: full handshake");
+  c->tls_offered = 0;
+}
+
+/* A resumable session of the current link, kept for the next link to offer. */
+static void on_tls_session(mps_link *l, void *ud, const uint8_t *blob, size_t len) {
+  mpsync_client *c = ud;
+  if (c->link != l || !c->tls_key[0]) return;
+  if (mps_store_tls_session_put(c->store, c->tls_key, blob, len) != 0)
+    mps_log(&c->log, MPSYNC_LOG_WARN, "cannot keep the TLS session: %s", mps_store_errmsg(c->store));
 }
 
 /* TCP and TLS are up: the Hello names the user, the session and every sync point we hold. */
@@ -487,6 +511,7 @@ static void on_link_open(mps_link *l, void *ud) {
   const char *user = mps_policy_user(c->policy);
   cache_lost(c); /* a lost cache rebuilt now makes this a fresh_cache Hello */
   c->stale_link = 0;
+  note_resumption(c, l);
   h.protocol_version = MPS_PROTOCOL_VERSION;
   h.instance_id = c->instance_id;
   h.device_id = c->device_id;
@@ -523,7 +548,8 @@ static void on_link_open(mps_link *l, void *ud) {
   }
 }
 
-static const mps_link_callbacks link_callbacks = {.on_open = on_link_open, .on_down = on_link_down};
+static const mps_link_callbacks link_callbacks = {
+    .on_open = on_link_open, .on_down = on_link_down, .on_tls_session = on_tls_session};
 
 static void do_connect(mpsync_client *c) {
   c->retry_after_s = 0;
@@ -536,9 +562,26 @@ static void do_connect(mpsync_client *c) {
                         .linger_ms = 0,
                         .ready_timeout_reason = "connect timed out",
                         .peer_name = "server"};
+  uint8_t *blob = NULL;
+  size_t len = 0;
+  c->tls_key[0] = '\0';
+  if (c->tls_config && c->tls_peer[0]) {
+    /* Another user's session is not offered (and get forgets it): resuming would link the two
+     * users' connections for the server and anyone watching the handshakes. */
+    const char *user = mps_policy_user(c->policy);
+    snprintf(c->tls_key, sizeof c->tls_key, "%s|%s", c->tls_peer, user ? user : "");
+    int got = mps_store_tls_session_get(c->store, c->tls_key, &blob, &len);
+    if (got < 0)
+      mps_log(&c->log, MPSYNC_LOG_WARN, "cached TLS session refused (%s): full handshake",
+              got == MPSYNC_ESTORE ? "its seal does not open" : mpsync_strerror(got));
+    o.tls_session = blob;
+    o.tls_session_len = len;
+  }
+  c->tls_offered = blob != NULL;
   mps_session *s = mps_session_new(MPS_ROLE_CLIENT, &session_callbacks, c);
   mps_link *l;
   int rc = mps_link_connect(&c->loop, c->host, c->port, &o, s, &link_callbacks, c, &l);
+  mps_tls_free_session(blob, len);
   if (rc) {
     char reason[160];
     snprintf(reason, sizeof reason, "cannot connect to %s: %s", c->host,
@@ -1015,6 +1058,8 @@ static int open_client(const mpsync_config *cfg, mpsync_client *c) {
     mps_log(&c->log, MPSYNC_LOG_ERROR, "TLS configuration: %s", err);
     return fail_with(NULL, rc, err);
   }
+  /* Failing, it leaves tls_peer "": no session is kept or offered, nothing else changes. */
+  if (c->tls_config) (void)mps_tls_peer_id(&trust, c->host, c->port, c->server_name, c->tls_peer);
   if ((rc = mps_store_open(c->data_dir, &c->store, err, sizeof err)) != 0) {
     mps_log(&c->log, MPSYNC_LOG_ERROR, "%s", err);
     return fail_with(NULL, rc, err);

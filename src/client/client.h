@@ -123,6 +123,9 @@ struct mpsync_client {
   unsigned forgot_streams;      /* streams forgotten on the current link to stay within bound */
   int stale_link;               /* the cache was rebuilt under the current link: end it */
   int cache_synced;             /* the cache's "cache_synced" setting, read once at open (C21) */
+  char tls_peer[65];            /* whom a cached TLS session may be offered to (mps_tls_peer_id) */
+  char tls_key[512];            /* tls_peer|user of the current link: a session is the user's */
+  int tls_offered;              /* the current link offered a cached session, not yet settled */
   loop_biz *bizs;
   uint64_t dispatch_seq;
 

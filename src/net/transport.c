@@ -310,6 +310,7 @@ void mps_link_close(mps_link *l, int graceful) {
   l->cb.on_down = NULL;
   l->cb.on_open = NULL;
   l->cb.on_drain = NULL;
+  l->cb.on_tls_session = NULL;
   if (l->closing) {
     if (!graceful) close_handles(l);
     return;
@@ -407,6 +408,15 @@ static int to_session(mps_link *l, const uint8_t *p, size_t n) {
   return 0;
 }
 
+/* Hands a session the TLS layer made resumable to the owner. */
+static void pass_session(mps_link *l) {
+  uint8_t *blob;
+  size_t len;
+  if (!l->client || !mps_tls_take_session(l->tls, &blob, &len)) return;
+  if (l->cb.on_tls_session && !l->closing) l->cb.on_tls_session(l, l->ud, blob, len);
+  mps_tls_free_session(blob, len);
+}
+
 static void from_tls(mps_link *l, const uint8_t *p, size_t n) {
   if (mps_tls_feed(l->tls, p, n) != 0) {
     fail(l, MPSYNC_ENOMEM, "out of memory");
@@ -414,7 +424,9 @@ static void from_tls(mps_link *l, const uint8_t *p, size_t n) {
   }
   if (!mps_tls_handshake_done(l->tls)) {
     int hs = mps_tls_handshake(l->tls);
-    int rc = pump_out(l);
+    /* Done on the client: no write yet, so that the Hello joins our last handshake flight
+     * (the Finished of a resumed session) in the one write after_io makes. */
+    int rc = hs == 0 && l->client ? 0 : pump_out(l);
     if (hs < 0) {
       fail(l, MPSYNC_ETLS, mps_tls_reason(l->tls));
       return;
@@ -424,11 +436,14 @@ static void from_tls(mps_link *l, const uint8_t *p, size_t n) {
       return;
     }
     if (hs > 0) return;
+    pass_session(l);
     if (l->client) open_session(l);
     if (l->closing) return;
   }
   for (;;) {
     long got = mps_tls_read(l->tls, plain_buf, sizeof plain_buf);
+    pass_session(l);
+    if (l->closing) return;
     if (got == 0) return;
     if (got < 0) {
       char reason[64];
@@ -550,6 +565,8 @@ static mps_link *new_link(uv_loop_t *loop, const mps_link_options *o, mps_sessio
     free(l);
     return NULL;
   }
+  if (l->tls && client && o->tls_session_len)
+    (void)mps_tls_offer_session(l->tls, o->tls_session, o->tls_session_len); /* else: full */
   uv_timer_init(loop, &l->timer);
   l->timer.data = l;
   l->handles = 1;
@@ -639,3 +656,5 @@ void mps_link_pause_reading(mps_link *l, int paused) {
 }
 
 const char *mps_link_peer(const mps_link *l) { return l->peer; }
+
+mps_tls *mps_link_tls(const mps_link *l) { return l->tls; }

@@ -33,6 +33,10 @@ typedef struct mps_link_callbacks {
   void (*on_closed)(mps_link *l, void *ud);
   /* The write queue fell to MPS_LINK_LOW_WATER or below after being above. Optional. */
   void (*on_drain)(mps_link *l, void *ud);
+  /* Client over TLS: a resumable session to keep for the next link (mps_tls_take_session), at
+   * the handshake's end (TLS 1.2) or with a ticket later (TLS 1.3). The blob is valid for the
+   * call only. Optional. */
+  void (*on_tls_session)(mps_link *l, void *ud, const uint8_t *blob, size_t len);
 } mps_link_callbacks;
 
 #define MPS_LINK_LOW_WATER (64u * 1024u)
@@ -46,6 +50,10 @@ typedef struct mps_link_options {
   const char *ready_timeout_reason;
   /* What the other end is called in reasons ("server closed the connection"); NULL = "peer". */
   const char *peer_name;
+  /* Client over TLS: a session saved from an earlier link (mps_tls_save_session) to offer for
+   * resumption; not kept after mps_link_connect returns. A blob that does not load is ignored. */
+  const uint8_t *tls_session;
+  size_t tls_session_len;
 } mps_link_options;
 
 /* Client: resolves host (an IP literal is not resolved), connects, starts TLS. Takes session
@@ -68,6 +76,8 @@ void mps_link_close(mps_link *l, int graceful);
 size_t mps_link_write_queue(const mps_link *l);
 /* Stops (1) or resumes (0) reading, for a producer that waits for the peer to catch up. */
 void mps_link_pause_reading(mps_link *l, int paused);
+/* The link's TLS connection (NULL for plain TCP). */
+mps_tls *mps_link_tls(const mps_link *l);
 /* The peer's address as text ("" when unknown). */
 const char *mps_link_peer(const mps_link *l);
 

@@ -737,6 +737,7 @@ static int purge(mps_store *st, const char *user) {
     if (sqlite3_step(q) != SQLITE_DONE) rc = MPSYNC_ESTORE;
     sqlite3_finalize(q);
   }
+  if (!rc) rc = mps_store_tls_session_forget(st); /* a resumed session links old and new */
   if (rc || commit(st)) {
     exec(st, "ROLLBACK");
     return MPSYNC_ESTORE;
@@ -1447,4 +1448,85 @@ int mps_store_undo_delivery(mps_store *st, const mps_msg *m) {
   sqlite3_bind_int64(q, 2, m->stream);
   if (m->delivery > 1) sqlite3_bind_int(q, 3, (int)m->delivery - 1);
   return step_done(q);
+}
+
+/* ---------------------------------------------------------------- TLS session (issue 18)
+ * One row. The table is made on first use rather than by a schema step: nothing refers to it,
+ * and a cache without it simply has no session to offer. */
+
+static int tls_table(mps_store *st) {
+  return exec(st, "CREATE TABLE IF NOT EXISTS tls_session(id INTEGER PRIMARY KEY CHECK (id = 1),"
+                  " peer TEXT NOT NULL, blob BLOB NOT NULL)");
+}
+
+/* The seal names the peer: a session cannot be moved to another peer's row unnoticed. */
+static size_t tls_aad(uint8_t *aad, size_t cap, const char *peer) {
+  int n = snprintf((char *)aad, cap, "tls-session|%s", peer);
+  return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+int mps_store_tls_session_put(mps_store *st, const char *peer, const uint8_t *blob, size_t len) {
+  if (tls_table(st)) return MPSYNC_ESTORE;
+  if (st->sealed) {
+    uint8_t aad[600];
+    int rc = seal(st, aad, tls_aad(aad, sizeof aad, peer), blob, len);
+    if (rc) return rc;
+    blob = st->scratch.data;
+    len = st->scratch.len;
+  }
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(st->db,
+                         "INSERT OR REPLACE INTO tls_session(id, peer, blob) VALUES(1, ?1, ?2)", -1,
+                         &q, NULL) != SQLITE_OK)
+    return MPSYNC_ESTORE;
+  sqlite3_bind_text(q, 1, peer, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(q, 2, blob, (int)len, SQLITE_STATIC);
+  int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : MPSYNC_ESTORE;
+  sqlite3_finalize(q);
+  return rc;
+}
+
+int mps_store_tls_session_get(mps_store *st, const char *peer, uint8_t **blob, size_t *len) {
+  *blob = NULL;
+  *len = 0;
+  sqlite3_stmt *q;
+  if (tls_table(st) ||
+      sqlite3_prepare_v2(st->db, "SELECT peer, blob FROM tls_session WHERE id = 1", -1, &q,
+                         NULL) != SQLITE_OK)
+    return MPSYNC_ESTORE;
+  int rc = sqlite3_step(q);
+  if (rc != SQLITE_ROW) {
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? 0 : MPSYNC_ESTORE;
+  }
+  const char *kept = (const char *)sqlite3_column_text(q, 0);
+  if (!kept || strcmp(kept, peer) != 0) {
+    /* Made with another peer or user: of no use to this one, and not to be left lying. */
+    sqlite3_finalize(q);
+    return mps_store_tls_session_forget(st);
+  }
+  const uint8_t *p = sqlite3_column_blob(q, 1);
+  size_t n = (size_t)sqlite3_column_bytes(q, 1);
+  uint8_t *out = malloc(n ? n : 1);
+  rc = out ? 0 : MPSYNC_ENOMEM;
+  if (!rc && st->sealed) {
+    uint8_t aad[600];
+    rc = unseal(st, aad, tls_aad(aad, sizeof aad, peer), p, n, out);
+    n = rc ? 0 : n - SEAL_NONCE - SEAL_TAG;
+  } else if (!rc) {
+    memcpy(out, p, n);
+  }
+  sqlite3_finalize(q);
+  if (rc) {
+    free(out);
+    if (rc == MPSYNC_ESTORE) mps_store_tls_session_forget(st); /* never offered, never again */
+    return rc;
+  }
+  *blob = out;
+  *len = n;
+  return 1;
+}
+
+int mps_store_tls_session_forget(mps_store *st) {
+  return tls_table(st) || exec(st, "DELETE FROM tls_session") ? MPSYNC_ESTORE : 0;
 }

@@ -130,4 +130,14 @@ const char *mps_store_errmsg(mps_store *st);
  * keeps owning it. */
 struct sqlite3 *mps_store_db(mps_store *st);
 
+/* The TLS session a client resumes on its next link (issue 18), one at a time, with the peer
+ * (mps_tls_peer_id) it was made with. Sealed like payloads when the cache has a key: it holds
+ * the session's master secret. A purge of either kind forgets it. */
+int mps_store_tls_session_put(mps_store *st, const char *peer, const uint8_t *blob, size_t len);
+/* 1 and *blob (malloc'd, to free()) when a session made with peer is kept; 0 when none is (one
+ * made with another peer is forgotten); MPSYNC_ESTORE when one is kept but its seal does not
+ * open (tampered, or sealed under another key), which forgets it too. */
+int mps_store_tls_session_get(mps_store *st, const char *peer, uint8_t **blob, size_t *len);
+int mps_store_tls_session_forget(mps_store *st);
+
 #endif

@@ -16,7 +16,9 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 
 #include "core/wire.h"
@@ -36,6 +38,8 @@ struct mps_tls_config {
   mpsync_verify_fn verify_fn;
   void *verify_user_data;
   int hook_decides;
+  int tickets; /* server: ticket set up, to be freed */
+  mbedtls_ssl_ticket_context ticket;
 };
 
 struct mps_tls {
@@ -45,6 +49,9 @@ struct mps_tls {
   int done;
   char *server_name;
   uint32_t chain_flags; /* mbedTLS's verdict on every certificate of the chain, merged */
+  int saw_certificate;  /* client: the server sent its chain, so no session was resumed */
+  uint8_t *session;     /* client: the newest resumable session, until taken */
+  size_t session_len;
   char reason[160];
 };
 
@@ -272,6 +279,7 @@ void mps_tls_config_free(mps_tls_config *c) {
   mbedtls_entropy_free(&c->entropy);
   mbedtls_x509_crt_free(&c->chain);
   mbedtls_pk_free(&c->key);
+  if (c->tickets) mbedtls_ssl_ticket_free(&c->ticket);
   free(c);
 }
 
@@ -333,6 +341,7 @@ static int hook_accepts(mps_tls *t, const mbedtls_x509_crt *leaf) {
 static int verify_cert(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
   mps_tls *t = ctx;
   const mps_tls_config *c = t->cfg;
+  t->saw_certificate = 1;
   t->chain_flags |= *flags;
   if (c->hook_decides) *flags = 0;
   if (depth != 0 || (!c->hook_decides && t->chain_flags)) return 0;
@@ -358,8 +367,9 @@ int mps_tls_new(mps_tls_config *cfg, const char *server_name, mps_tls **out) {
     return MPSYNC_ETLS;
   }
   mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
-  if (!cfg->is_server && (cfg->npins || cfg->verify_fn))
-    mbedtls_ssl_set_verify(&t->ssl, verify_cert, t);
+  /* Always on the client, pins or not: its call is how a full handshake is told from a resumed
+   * one (mps_tls_resumed). */
+  if (!cfg->is_server) mbedtls_ssl_set_verify(&t->ssl, verify_cert, t);
   *out = t;
   return 0;
 }
@@ -367,6 +377,7 @@ int mps_tls_new(mps_tls_config *cfg, const char *server_name, mps_tls **out) {
 void mps_tls_free(mps_tls *t) {
   if (!t) return;
   mbedtls_ssl_free(&t->ssl);
+  mps_tls_free_session(t->session, t->session_len);
   free(t->server_name);
   mps_buf_free(&t->in);
   mps_buf_free(&t->out);
@@ -382,9 +393,13 @@ static int fail(mps_tls *t, int rc, const char *what) {
   return MPSYNC_ETLS;
 }
 
+static void keep_session(mps_tls *t);
+
 int mps_tls_handshake(mps_tls *t) {
   if (t->done) return 0;
-  int rc = mbedtls_ssl_handshake(&t->ssl);
+  int rc;
+  /* A TLS 1.3 ticket may be reported here too; it must be taken before the next call. */
+  while (MPS_SSL_IS_TICKET(rc = mbedtls_ssl_handshake(&t->ssl))) keep_session(t);
   if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return 1;
   if (rc != 0) {
     uint32_t flags = mbedtls_ssl_get_verify_result(&t->ssl);
@@ -399,6 +414,8 @@ int mps_tls_handshake(mps_tls *t) {
     return fail(t, rc, "TLS handshake");
   }
   t->done = 1;
+  /* TLS 1.2's session is resumable now; TLS 1.3's only with the ticket that follows. */
+  if (!t->cfg->is_server && !mps_ssl_is_tls13(&t->ssl)) keep_session(t);
   return 0;
 }
 
@@ -406,8 +423,7 @@ int mps_tls_handshake_done(const mps_tls *t) { return t->done; }
 
 long mps_tls_read(mps_tls *t, uint8_t *buf, size_t cap) {
   int rc;
-  do rc = mbedtls_ssl_read(&t->ssl, buf, cap);
-  while (MPS_SSL_IS_TICKET(rc));
+  while (MPS_SSL_IS_TICKET(rc = mbedtls_ssl_read(&t->ssl, buf, cap))) keep_session(t);
   if (rc > 0) return rc;
   if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return 0;
   if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
@@ -451,5 +467,96 @@ int mps_tls_spki_pin_of_file(const char *cert_file, char *out, size_t len) {
       rc = 0;
   }
   mbedtls_x509_crt_free(&crt);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- session resumption */
+
+int mps_tls_server_tickets(mps_tls_config *c, uint32_t lifetime_s, char *err, size_t errlen) {
+  if (!c->is_server || c->tickets || !lifetime_s) {
+    snprintf(err, errlen, "session tickets: server configuration and a lifetime needed");
+    return MPSYNC_EINVAL;
+  }
+  mbedtls_ssl_ticket_init(&c->ticket);
+  c->tickets = 1;
+  /* mbedTLS keeps two keys and makes a new one every lifetime_s: a ticket is refused once
+   * older than that, and no key protects tickets for longer than twice that (forward secrecy). */
+  int rc = mbedtls_ssl_ticket_setup(&c->ticket, mbedtls_ctr_drbg_random, &c->drbg,
+                                    MBEDTLS_CIPHER_AES_256_GCM, lifetime_s);
+  if (rc) {
+    describe(rc, "session tickets", err, errlen);
+    return MPSYNC_ETLS;
+  }
+  mbedtls_ssl_conf_session_tickets_cb(&c->ssl, mbedtls_ssl_ticket_write, mbedtls_ssl_ticket_parse,
+                                      &c->ticket);
+  return 0;
+}
+
+int mps_tls_offer_session(mps_tls *t, const uint8_t *blob, size_t len) {
+  if (t->cfg->is_server || t->done) return MPSYNC_EINVAL;
+  mbedtls_ssl_session s;
+  mbedtls_ssl_session_init(&s);
+  int rc = mbedtls_ssl_session_load(&s, blob, len) == 0 && mbedtls_ssl_set_session(&t->ssl, &s) == 0
+               ? 0
+               : MPSYNC_EINVAL;
+  mbedtls_ssl_session_free(&s);
+  return rc;
+}
+
+/* Replaces the kept session with the current one; a session that cannot be saved is skipped:
+ * the next link then makes a full handshake. */
+static void keep_session(mps_tls *t) {
+  mbedtls_ssl_session s;
+  mbedtls_ssl_session_init(&s);
+  size_t n = 0;
+  uint8_t *blob = NULL;
+  if (mbedtls_ssl_get_session(&t->ssl, &s) == 0 &&
+      mbedtls_ssl_session_save(&s, NULL, 0, &n) == MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL && n &&
+      (blob = malloc(n)) != NULL && mbedtls_ssl_session_save(&s, blob, n, &n) == 0) {
+    mps_tls_free_session(t->session, t->session_len);
+    t->session = blob;
+    t->session_len = n;
+  } else {
+    free(blob);
+  }
+  mbedtls_ssl_session_free(&s);
+}
+
+int mps_tls_take_session(mps_tls *t, uint8_t **blob, size_t *len) {
+  *blob = t->session;
+  *len = t->session_len;
+  t->session = NULL;
+  t->session_len = 0;
+  return *blob != NULL;
+}
+
+void mps_tls_free_session(uint8_t *blob, size_t len) {
+  if (!blob) return;
+  mbedtls_platform_zeroize(blob, len);
+  free(blob);
+}
+
+int mps_tls_resumed(const mps_tls *t) { return t->done && !t->cfg->is_server && !t->saw_certificate; }
+
+int mps_tls_peer_id(const mps_tls_trust *trust, const char *host, unsigned port,
+                    const char *server_name, char out[65]) {
+  /* Fields joined with a byte no path, name or pin holds; a change to any one is a new peer.
+   * (Not open_memstream: older Android lacks it.) */
+  const char *f[] = {host ? host : "", server_name ? server_name : "",
+                     trust->ca_file ? trust->ca_file : "", trust->pins ? trust->pins : ""};
+  size_t cap = 64;
+  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) cap += strlen(f[i]) + 1;
+  char *text = malloc(cap);
+  unsigned char digest[32];
+  int rc = MPSYNC_ENOMEM;
+  out[0] = '\0';
+  if (text) {
+    int n = snprintf(text, cap, "%s%c%u%c%s%c%s%c%s%c%d%c%d", f[0], 1, port, 1, f[1], 1, f[2], 1,
+                     f[3], 1, trust->verify_fn != NULL, 1, trust->hook_decides);
+    if (n > 0 && (size_t)n < cap && mps_sha256((const unsigned char *)text, (size_t)n, digest) == 0)
+      rc = 0;
+    free(text);
+  }
+  for (size_t i = 0; !rc && i < sizeof digest; i++) snprintf(out + 2 * i, 3, "%02x", digest[i]);
   return rc;
 }

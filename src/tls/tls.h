@@ -75,4 +75,30 @@ const char *mps_tls_reason(const mps_tls *t);
 /* base64 SHA-256 of a PEM/DER certificate file's SubjectPublicKeyInfo, for pins. */
 int mps_tls_spki_pin_of_file(const char *cert_file, char *out, size_t len);
 
+/* Session resumption (issue 18): the abbreviated TLS 1.2 handshake saves a round trip.
+ *
+ * Server: issue session tickets (RFC 5077) under keys made here, rotated every lifetime_s; a
+ * ticket older than lifetime_s is refused (a full handshake follows). 0, MPSYNC_EINVAL, or
+ * MPSYNC_ETLS with err set. */
+int mps_tls_server_tickets(mps_tls_config *cfg, uint32_t lifetime_s, char *err, size_t errlen);
+/* Client, before the handshake: offer the session of an earlier connection, a blob from
+ * mps_tls_save_session (the server may still choose a full handshake). 0, or MPSYNC_EINVAL
+ * when the blob is not a session this build can load: then nothing is offered. */
+int mps_tls_offer_session(mps_tls *t, const uint8_t *blob, size_t len);
+/* Client: 1 and the newest resumable session as a blob to offer next time (from
+ * mps_tls_handshake under TLS 1.2, from the ticket mps_tls_read processes under TLS 1.3), once;
+ * 0 when none came since the last call. The blob is the caller's and holds the session's master
+ * secret: keep it as secret as the cache, free it with mps_tls_free_session. */
+int mps_tls_take_session(mps_tls *t, uint8_t **blob, size_t *len);
+/* Wipes and frees a session blob; NULL is a no-op. */
+void mps_tls_free_session(uint8_t *blob, size_t len);
+/* Client, handshake done: 1 when an offered session was resumed (the server sent no
+ * certificate; the pins and the hook judged the handshake that made the session). */
+int mps_tls_resumed(const mps_tls *t);
+/* The hex SHA-256 naming whom a saved session may be offered to: the address, the name and the
+ * trust settings. A session made under other trust settings is never offered. 0, or
+ * MPSYNC_ENOMEM with out "" (then no session may be kept or offered). */
+int mps_tls_peer_id(const mps_tls_trust *trust, const char *host, unsigned port,
+                    const char *server_name, char out[65]);
+
 #endif

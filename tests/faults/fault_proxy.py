@@ -19,8 +19,8 @@ Optionally it records every byte each side sent (`record=True`), e.g. to prove t
 application data left a client whose handshake was refused.
 
 Run it by hand: python3 fault_proxy.py TARGET_PORT [LISTEN_PORT], then type commands on stdin
-(`delay 1.5`, `drop s2c`, `blackhole`, `cut 10`, `cutframe s2c 64`, `reset`, `garbage`,
-`oversize`, `clear`, `quit`).
+(`delay 1.5 [c2s|s2c|both] [sticky]`, `drop s2c`, `blackhole`, `cut 10`, `cutframe s2c 64`,
+`reset`, `garbage`, `oversize`, `clear`, `quit`).
 """
 
 import asyncio
@@ -435,7 +435,11 @@ def _main(argv):
             if cmd == "quit":
                 break
             elif cmd == "delay":
-                proxy.delay(float(args[0]), args[1] if len(args) > 1 else "both")
+                # "sticky" also delays later connections; "ok" tells a driving program (the
+                # benchmark) that the delay is in place before it connects.
+                proxy.delay(float(args[0]), args[1] if len(args) > 1 else "both",
+                            sticky="sticky" in args[2:])
+                print("ok", flush=True)
             elif cmd == "drop":
                 proxy.drop(args[0])
             elif cmd == "blackhole":

@@ -151,4 +151,31 @@ struct cJSON;
 void battery_json(struct cJSON *out, struct cJSON *details, const wakeup_result *w,
                   const stretched_result *st, unsigned default_hb_s, const char *mode);
 
+/* ---- round trips to the first oplog (rtt.c) ---- */
+
+typedef struct rtt_spec {
+  int tls;
+  const char *ca;
+  int link_port;            /* the mock server's link port of that mode */
+  int http_port;
+  const char *base;         /* a directory for the clients' data dirs */
+  const char *proxy_script; /* tests/faults/fault_proxy.py */
+  double delay_ms;          /* added each way by the delayed proxy */
+} rtt_spec;
+
+typedef struct rtt_result {
+  int ok;
+  double added_rtt_ms;
+  double fresh_ms[2], resumed_ms[2]; /* medians: [0] undelayed proxy, [1] delayed */
+  double fresh_data_rtt, resumed_data_rtt; /* (delayed - undelayed) / added RTT */
+  double fresh_rtt, resumed_rtt;           /* the same, TCP's handshake included */
+} rtt_result;
+
+/**
+ * Start to first callback, median of 5, through two fault proxies (tests/faults/fault_proxy.py),
+ * one clean and one adding delay_ms each way: a fresh install (empty data dir, one oplog queued),
+ * then the same install started again with another oplog queued. 0 on success.
+ */
+int rtt_to_first_oplog(const rtt_spec *s, rtt_result *out);
+
 #endif

@@ -639,6 +639,8 @@ static int on_hello(void *ud, const mps_hello *h) {
     c->validated = validator_check(c->srv, c, c->instance_id, c->user_id, h->session_id,
                                    link_validated) == 1;
   replace_older(c);
+  /* Nothing is flushed between the Welcome and here: the first batch's flush carries both in
+   * one write (issue 18), and with no backlog the read path's flush sends the Welcome. */
   if (send_streams(c, h->streams, h->n_streams, 0)) return MPSYNC_ESTORE;
   return 0;
 }

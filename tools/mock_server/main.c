@@ -35,6 +35,7 @@ static void usage(FILE *to) {
           "         [--http-timeout SECONDS] [--http-max-conns N] [--text-utf8 strict|lenient]\n"
           "         [--admin-token TOKEN] [--validate-url URL] [--validate-timeout MS] [--console]\n"
           "         [--exit-with-stdin]\n"
+          "         [--ticket-lifetime SECONDS]\n"
           "       mpsync-mock-server --help | --version\n"
           "       at least one of --link and --link-tls; without --admin-token a token is made,\n"
           "       printed on stderr and written to DIR/admin-token (docs/ADMIN.md)\n");
@@ -48,6 +49,10 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out) 
   *out = (unsigned)v;
   return 0;
 }
+
+/* TLS session tickets (issue 18): a ticket older than this is refused, and the ticket key is
+ * replaced this often; 0 = no tickets, every handshake is a full one. mbedTLS's own advice. */
+static unsigned ticket_lifetime_s = 86400;
 
 /* HTTP limits (http.h), kept out of server_options: only the HTTP front reads them. */
 static unsigned http_timeout_s = HTTP_DEFAULT_TIMEOUT_S;
@@ -86,6 +91,7 @@ enum {
   OPT_VALIDATE_TIMEOUT,
   OPT_CONSOLE,
   OPT_EXIT_WITH_STDIN,
+  OPT_TICKET_LIFETIME,
 };
 
 static const struct option long_options[] = {
@@ -110,6 +116,7 @@ static const struct option long_options[] = {
     {"validate-timeout", required_argument, NULL, OPT_VALIDATE_TIMEOUT},
     {"console", no_argument, NULL, OPT_CONSOLE},
     {"exit-with-stdin", no_argument, NULL, OPT_EXIT_WITH_STDIN},
+    {"ticket-lifetime", required_argument, NULL, OPT_TICKET_LIFETIME},
     {NULL, 0, NULL, 0},
 };
 
@@ -159,6 +166,7 @@ static int parse_args(int argc, char **argv, server_options *o) {
       case OPT_VALIDATE_TIMEOUT: bad = parse_uint(v, 1, 600000, &o->validate_timeout_ms); break;
       case OPT_CONSOLE: o->console = 1; break;
       case OPT_EXIT_WITH_STDIN: o->exit_with_stdin = 1; break;
+      case OPT_TICKET_LIFETIME: bad = parse_uint(v, 0, 7 * 86400, &ticket_lifetime_s); break;
       case ':':
         fprintf(stderr, "mpsync-mock-server: %s needs a value\n", argv[prev]);
         return EXIT_USAGE;
@@ -315,8 +323,10 @@ static int start(mock_server *srv) {
   if (load_biz_file(srv) || signature_init(srv) || validator_init(srv)) return -1;
   /* A bad certificate or key is a start-up error, not a failure of every later handshake. */
   if (srv->opts.link_tls_addr &&
-      mps_tls_server_config(srv->opts.cert_file, srv->opts.key_file, &srv->tls_cfg, err,
-                            sizeof err) != 0) {
+      (mps_tls_server_config(srv->opts.cert_file, srv->opts.key_file, &srv->tls_cfg, err,
+                             sizeof err) != 0 ||
+       (ticket_lifetime_s &&
+        mps_tls_server_tickets(srv->tls_cfg, ticket_lifetime_s, err, sizeof err) != 0))) {
     fprintf(stderr, "mpsync-mock-server: TLS: %s\n", err);
     return -1;
   }
