@@ -24,6 +24,13 @@
  * A PASSIVE checkpoint racing a busy writer never quite catches up, and SQLite only rewinds the
  * WAL once it has: at twice the threshold the writer copies the little that is left itself, which
  * keeps the WAL near 15 MB through a 1M drain (it reached 67 MB with a 64 MB limit). */
+/* Nanosecond mtime: Apple's libc names it st_mtimespec, POSIX 2008 st_mtim. */
+#if defined(__APPLE__)
+#define STAT_MTIME(sb) ((sb).st_mtimespec)
+#else
+#define STAT_MTIME(sb) ((sb).st_mtim)
+#endif
+
 #define CHECKPOINT_PAGES 1000        /* SQLite's own autocheckpoint threshold */
 #define CHECKPOINT_INLINE_PAGES 2000 /* ~8 MB: the background is behind; keep the WAL small */
 
@@ -73,6 +80,7 @@ struct mps_store {
   dev_t file_dev;  /* the file opened, and the largest size seen of it: a cache deleted, */
   ino_t file_ino;  /* replaced or truncated under a running client is noticed by them */
   off_t file_size;
+  struct timespec file_mtime; /* the header is read again only when size or mtime moved */
   int sealed;      /* payloads are AES-256-GCM sealed under the app's key */
   mbedtls_gcm_context gcm;
   mps_buf scratch; /* sealed payload being written: reused, no allocation per oplog */
@@ -421,6 +429,7 @@ static int open_file(mps_store *st, const char *path) {
   st->file_dev = sb.st_dev;
   st->file_ino = sb.st_ino;
   st->file_size = sb.st_size;
+  st->file_mtime = STAT_MTIME(sb);
   return 0;
 }
 
@@ -507,6 +516,9 @@ int mps_store_lost(mps_store *st, char *why, size_t len) {
     what = "replaced by another file";
   else if (sb.st_size < st->file_size)
     what = "truncated"; /* no VACUUM, no auto_vacuum: a database file here never shrinks */
+  else if (sb.st_size == st->file_size && STAT_MTIME(sb).tv_sec == st->file_mtime.tv_sec &&
+           STAT_MTIME(sb).tv_nsec == st->file_mtime.tv_nsec)
+    return 0; /* nothing wrote to the file since its header was last read: no open, no read */
   else {
     char head[16] = "";
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -514,8 +526,10 @@ int mps_store_lost(mps_store *st, char *why, size_t len) {
     if (fd >= 0) close(fd);
     if (n != (ssize_t)sizeof head || memcmp(head, "SQLite format 3", sizeof head) != 0)
       what = "overwritten (no SQLite header)";
-    else
+    else {
       st->file_size = sb.st_size;
+      st->file_mtime = STAT_MTIME(sb);
+    }
   }
   if (!what) return 0;
   snprintf(why, len, "cache %s was %s while in use", path, what);

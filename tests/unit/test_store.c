@@ -1,5 +1,6 @@
 /* Unit tests of the client cache: file mode, batch commits, duplicates, grouping, limits, restart. */
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <fcntl.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1202,6 +1203,44 @@ static void test_migration_from_v5(void) {
   remove_dir(odir);
 }
 
+/* mps_store_lost runs before every batch: a stat, and the header read again only when size or
+ * mtime moved. Bytes changed under an unchanged stat go unseen (that is the saving); the same
+ * change with the mtime it brings is seen, and so are deletion and truncation. */
+static void test_lost_reads_header_only_when_stat_moves(void) {
+  char ldir[] = "/tmp/mpsync-lost-XXXXXX";
+  CHECK(mkdtemp(ldir) != NULL);
+  mps_store *st;
+  char err[256], why[512];
+  CHECK_EQ(mps_store_open(ldir, &st, err, sizeof err), 0);
+  uint64_t point;
+  size_t inserted;
+  commit(st, DEVICE, "LOST", "d", 1, 2, 0, &point, &inserted);
+  CHECK_EQ(mps_store_lost(st, why, sizeof why), 0);
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", ldir, MPS_STORE_FILE);
+  struct stat before;
+  CHECK_EQ(stat(path, &before), 0);
+  int fd = open(path, O_WRONLY);
+  CHECK(fd >= 0);
+  CHECK_EQ(pwrite(fd, "not a database!", 16, 0), 16);
+  close(fd);
+  struct timespec times[2] = {before.st_atim, before.st_mtim};
+  CHECK_EQ(utimensat(AT_FDCWD, path, times, 0), 0);
+  CHECK_EQ(mps_store_lost(st, why, sizeof why), 0); /* same size and mtime: not read */
+  times[1].tv_nsec = times[1].tv_nsec == 0 ? 1 : 0;
+  CHECK_EQ(utimensat(AT_FDCWD, path, times, 0), 0);
+  CHECK_EQ(mps_store_lost(st, why, sizeof why), 1);
+  CHECK(strstr(why, "overwritten") != NULL);
+  CHECK_EQ(truncate(path, 512), 0);
+  CHECK_EQ(mps_store_lost(st, why, sizeof why), 1);
+  CHECK(strstr(why, "truncated") != NULL);
+  CHECK_EQ(unlink(path), 0);
+  CHECK_EQ(mps_store_lost(st, why, sizeof why), 1);
+  CHECK(strstr(why, "deleted") != NULL);
+  mps_store_close(st);
+  remove_dir(ldir);
+}
+
 int main(void) {
   CHECK(mkdtemp(dir) != NULL);
   RUN(test_file_mode_and_device_id);
@@ -1230,6 +1269,7 @@ int main(void) {
   RUN(test_partial_report_then_restart);
   RUN(test_tampered_batch_row);
   RUN(test_migration_from_v5);
+  RUN(test_lost_reads_header_only_when_stat_moves);
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   return system(cmd) == 0 ? 0 : 1;
