@@ -51,7 +51,6 @@ struct mps_store {
   sqlite3_stmt *insert_oplog;
   sqlite3_stmt *overlapping;
   sqlite3_stmt *delete_row;
-  sqlite3_stmt *set_dead;
   sqlite3_stmt *get_row;
   sqlite3_stmt *set_expired;
   sqlite3_stmt *get_point;
@@ -85,6 +84,7 @@ struct mps_store {
   mbedtls_gcm_context gcm;
   mps_buf scratch; /* sealed payload being written: reused, no allocation per oplog */
   mps_buf pack;    /* the packed oplogs of the batch row being written: reused */
+  mps_buf unpack;  /* the packed oplogs of the row being read: reused */
   char dir[4096];  /* kept last: close_db() clears everything before it */
 };
 
@@ -191,23 +191,26 @@ static const char *const migrations[] = {
     "DROP TABLE bizs;",
     /* v6: a row per oplog made the drain SQLite's b-tree work: an insert and a delete of every
      * oplog, 3.8 of 6 us. A wire batch is now one row: its oplogs packed in one blob (see
-     * pack_entry), keyed by the first one's row number and covering n consecutive numbers, so
-     * delivery counts and message ids keep naming single oplogs. Oplogs gone from a row that still
-     * holds others (a report of part of it, expiry, a failed authentication) are bits of dead,
-     * which keeps its size: SQLite then rewrites only the page the bits are on, not the blob.
-     * live counts the rest, so C18's bound still counts oplogs; valid_end is the earliest expiry
-     * among them, for the expiry index. The old rows are packed by migrate_v6 (C: SQL cannot
+     * "batch rows"), keyed by the first one's row number and covering n consecutive numbers, so
+     * delivery counts and message ids keep naming single oplogs. dead holds a character per
+     * oplog, '0' while cached and '1' once gone from a row that still holds others (a report of
+     * part of it, expiry, a failed authentication): written in place through SQLite's blob I/O,
+     * a report touches the page those bytes are on, not the whole row, and SQL can still count
+     * what is cached (the '0's), so C18's bound counts oplogs. valid_end is the earliest expiry
+     * in the row, for the expiry index, which is on a slot column of its own: SQLite refuses to
+     * write a blob in place in any table that has an index on an expression (row >> 40). The
+     * old rows are packed by migrate_v6 (C: SQL cannot
      * build the blob), consecutive rows of one stream and epoch together; sealed payloads move
      * as they are, their additional data (stream, epoch, id) unchanged. */
-    "CREATE TABLE oplogs_v6(row INTEGER PRIMARY KEY, stream INTEGER NOT NULL,"
-    " epoch INTEGER NOT NULL, n INTEGER NOT NULL, live INTEGER NOT NULL,"
+    "CREATE TABLE oplogs_v6(row INTEGER PRIMARY KEY, slot INTEGER NOT NULL,"
+    " stream INTEGER NOT NULL, epoch INTEGER NOT NULL, n INTEGER NOT NULL,"
     " valid_end INTEGER NOT NULL, dead BLOB NOT NULL, packed BLOB NOT NULL);",
 };
 
 /* What v6 does after its table exists and migrate_v6 filled it. */
 static const char v6_finish[] = "DROP TABLE oplogs;"
                                 "ALTER TABLE oplogs_v6 RENAME TO oplogs;"
-                                "CREATE INDEX oplogs_expiry ON oplogs(row >> 40, valid_end)"
+                                "CREATE INDEX oplogs_expiry ON oplogs(slot, valid_end)"
                                 " WHERE valid_end > 0;";
 
 #define ROW_SEQ_BITS MPS_STORE_ROW_SEQ_BITS
@@ -258,17 +261,16 @@ static int prepare(mps_store *st) {
     const char *sql;
   } all[] = {
       {&st->insert_oplog,
-       "INSERT INTO oplogs(row, stream, epoch, n, live, valid_end, dead, packed)"
-       " VALUES(?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7)"},
+       "INSERT INTO oplogs(row, slot, stream, epoch, n, valid_end, dead, packed)"
+       " VALUES(?1, ?1 >> 40, ?2, ?3, ?4, ?5, ?6, ?7)"},
       /* The rows of stream holding any of the numbers ?1..?2: a row starts at most
        * MPS_STORE_ROW_OPLOGS - 1 before the first (?3 bounds the walk from below). */
       {&st->overlapping,
-       "SELECT row, n, live, dead FROM oplogs WHERE row BETWEEN ?3 AND ?2 AND stream=?1"
+       "SELECT row, n, dead FROM oplogs WHERE row BETWEEN ?3 AND ?2 AND stream=?1"
        " ORDER BY row"},
       {&st->delete_row, "DELETE FROM oplogs WHERE row=?1"},
-      {&st->set_dead, "UPDATE oplogs SET live=?2, dead=?3 WHERE row=?1"},
-      {&st->get_row, "SELECT stream, n, live, dead, packed FROM oplogs WHERE row=?1"},
-      {&st->set_expired, "UPDATE oplogs SET live=?2, dead=?3, valid_end=?4 WHERE row=?1"},
+      {&st->get_row, "SELECT stream, n, dead, packed FROM oplogs WHERE row=?1"},
+      {&st->set_expired, "UPDATE oplogs SET dead=?2, valid_end=?3 WHERE row=?1"},
       {&st->get_point,
        "SELECT sync_point, epoch, id FROM streams WHERE kind=?1 AND biz=?2 AND target=?3"},
       {&st->add_stream,
@@ -287,7 +289,7 @@ static int prepare(mps_store *st) {
        * head of a slot and stops after ?3 rows, whatever the cache's size. Every row of the
        * slots read is visible; the user test stays as a guard of C9 that costs nothing. */
       {&st->select_next,
-       "SELECT o.row, s.kind, s.target, o.stream, o.epoch, o.n, o.dead, o.packed"
+       "SELECT o.row, s.kind, s.target, o.stream, o.epoch, o.n, o.dead"
        " FROM oplogs o CROSS JOIN streams s"
        " ON s.id=o.stream WHERE o.row BETWEEN ?1 AND ?4 AND (s.kind<>1 OR s.target=?2)"
        " ORDER BY o.row LIMIT ?3"},
@@ -304,7 +306,7 @@ static int prepare(mps_store *st) {
       /* Read first, changed only when there is something: a DELETE ... RETURNING opened a
        * temporary table at every dispatch, for nothing almost every time. */
       {&st->find_expired,
-       "SELECT row FROM oplogs WHERE (row >> 40)=?1 AND valid_end>0 AND valid_end<?2"},
+       "SELECT row FROM oplogs WHERE slot=?1 AND valid_end>0 AND valid_end<?2"},
       {&st->first_in_range,
        "SELECT row, n, dead FROM oplogs WHERE row BETWEEN ?1 AND ?2 ORDER BY row LIMIT 1"},
       {&st->drop_attempt, "DELETE FROM attempts WHERE first_row=?1"},
@@ -419,7 +421,14 @@ static int open_file(mps_store *st, const char *path) {
    * only a power loss can undo it. That is enough for deletions and delivery counts: undone, they
    * mean one more delivery, which at-least-once allows. Batch commits, which the server is told
    * about, switch to FULL (see mps_store_commit_batch). */
+  /* secure_delete FAST: Debian's SQLite (and others) zero every freed page by default, and a
+   * reported batch row frees a quarter MB of overflow pages: written to the WAL as zeros, it
+   * doubled the drain's writes. FAST still wipes deleted content inside b-tree pages and leaves
+   * freed overflow pages as they were until the next batch reuses them; the WAL holds copies of
+   * every page written anyway, so a delivered payload was never gone from the disk at its
+   * report, and a cache that must keep payloads from the disk seals them (cache_key). */
   if (exec(st, "PRAGMA journal_mode=WAL") || exec(st, "PRAGMA synchronous=NORMAL") ||
+      exec(st, "PRAGMA secure_delete=FAST") ||
       (rc = migrate(st)) || (rc = prepare(st)) || (rc = count_pending(st)) ||
       (rc = load_next_row(st)))
     return MPSYNC_ESTORE;
@@ -439,7 +448,7 @@ static void close_db(mps_store *st) {
                          st->clear_attempts, st->add_attempt,    st->overlapping,
                          st->find_expired,   st->delete_row,     st->reset_stream,
                          st->save_next_row,  st->get_slot,       st->add_slot,
-                         st->first_in_range, st->set_dead,       st->drop_attempt,
+                         st->first_in_range, st->drop_attempt,
                          st->begin,          st->commit,         st->count_streams,
                          st->undo_first,     st->undo_count,     st->get_row,
                          st->set_expired};
@@ -546,7 +555,7 @@ int mps_store_rebuild(mps_store *st, char *err, size_t errlen) {
   int sealed = st->sealed;
   mbedtls_gcm_context gcm = st->gcm;
   mps_buf scratch = st->scratch;
-  mps_buf pack = st->pack;
+  mps_buf pack = st->pack, unpack = st->unpack;
   int64_t next_row = st->next_row;
   close_db(st);
   quarantine(path, "lost");
@@ -554,6 +563,7 @@ int mps_store_rebuild(mps_store *st, char *err, size_t errlen) {
   st->gcm = gcm;
   st->scratch = scratch;
   st->pack = pack;
+  st->unpack = unpack;
   int rc = mkdir(st->dir, 0700) != 0 && errno != EEXIST ? MPSYNC_ESTORE : open_file(st, path);
   if (!rc && sealed) rc = write_key_check(st);
   if (!rc && next_row > st->next_row) {
@@ -575,6 +585,7 @@ void mps_store_close(mps_store *st) {
   if (st->sealed) mbedtls_gcm_free(&st->gcm);
   mps_buf_free(&st->scratch);
   mps_buf_free(&st->pack);
+  mps_buf_free(&st->unpack);
   close_db(st);
   free(st);
 }
@@ -750,7 +761,7 @@ int64_t mps_store_pending(mps_store *st) { return st->pending; }
 static int count_pending(mps_store *st) {
   sqlite3_stmt *q;
   int rc = MPSYNC_ESTORE;
-  if (sqlite3_prepare_v2(st->db, "SELECT total(live) FROM oplogs", -1, &q, NULL) == SQLITE_OK &&
+  if (sqlite3_prepare_v2(st->db, "SELECT total(length(replace(CAST(dead AS TEXT), '1', ''))) FROM oplogs", -1, &q, NULL) == SQLITE_OK &&
       sqlite3_step(q) == SQLITE_ROW) {
     st->pending = sqlite3_column_int64(q, 0);
     rc = 0;
@@ -1122,13 +1133,34 @@ static int entry_read(const uint8_t *p, size_t len, size_t *pos, entry *e) {
   return 0;
 }
 
-static size_t dead_len(int64_t n) { return (size_t)(n + 7) / 8; }
+/* A new row's dead column: every oplog cached. */
+#define CACHED_16 "0000000000000000"
+#define CACHED_256 CACHED_16 CACHED_16 CACHED_16 CACHED_16 CACHED_16 CACHED_16 CACHED_16 CACHED_16 \
+  CACHED_16 CACHED_16 CACHED_16 CACHED_16 CACHED_16 CACHED_16 CACHED_16 CACHED_16
+static const char all_cached[] = CACHED_256 CACHED_256 CACHED_256 CACHED_256;
+_Static_assert(sizeof all_cached - 1 == ROW_OPLOGS, "a character per oplog of a full row");
 
-static int is_dead(const uint8_t *dead, int64_t i) { return dead[i / 8] >> (i % 8) & 1; }
+static int is_dead(const uint8_t *dead, int64_t i) { return dead[i] != '0'; }
 
-/* A row's n and dead bitmap as this code writes them; anything else is a damaged row. */
+static int64_t count_live(const uint8_t *dead, int64_t n) {
+  int64_t live = 0;
+  for (int64_t i = 0; i < n; i++) live += !is_dead(dead, i);
+  return live;
+}
+
+/* A row's n and dead column as this code writes them; anything else is a damaged row. */
 static int row_sane(int64_t n, size_t dead_bytes) {
-  return n >= 1 && n <= ROW_OPLOGS && dead_bytes == dead_len(n);
+  return n >= 1 && n <= ROW_OPLOGS && dead_bytes == (size_t)n;
+}
+
+/* Writes len bytes at offset into column col of row, in place: SQLite changes the pages those
+ * bytes are on and nothing else (an UPDATE would build and compare the whole row). */
+static int blob_put(mps_store *st, const char *table, const char *col, int64_t row,
+                    const void *p, size_t len, size_t offset) {
+  sqlite3_blob *b;
+  if (sqlite3_blob_open(st->db, "main", table, col, row, 1, &b) != SQLITE_OK) return MPSYNC_ESTORE;
+  int rc = sqlite3_blob_write(b, p, (int)len, (int)offset) == SQLITE_OK ? 0 : MPSYNC_ESTORE;
+  return sqlite3_blob_close(b) == SQLITE_OK ? rc : MPSYNC_ESTORE;
 }
 
 /* Appends one oplog of b to st->pack, its payload sealed when the cache has a key. */
@@ -1145,18 +1177,23 @@ static int pack_oplog(mps_store *st, const mps_batch *b, const mps_oplog_msg *op
   return seal_into(st, aad, aad_len, op->payload.data, n, payload);
 }
 
-/* Inserts the n oplogs packed in pack as one row numbered row, all of them live. */
-static int insert_packed(sqlite3_stmt *q, int64_t row, int64_t stream, int64_t epoch, int64_t n,
-                         int64_t valid_end, const mps_buf *pack) {
-  if (pack->len > INT32_MAX) return MPSYNC_ESTORE;
+/* Inserts the n oplogs packed in pack as one row numbered row of table, all of them cached. The
+ * blob goes in as zeros and is then written in place: bound as a value, SQLite built the whole
+ * row in a fresh allocation first (a quarter MB for a 1000-oplog batch), and the memory it
+ * faulted in and gave back at every batch cost more than the copy itself. */
+static int insert_packed(mps_store *st, sqlite3_stmt *q, const char *table, int64_t row,
+                         int64_t stream, int64_t epoch, int64_t n, int64_t valid_end,
+                         const mps_buf *pack) {
+  if (pack->len > INT32_MAX || n > ROW_OPLOGS) return MPSYNC_ESTORE;
   sqlite3_bind_int64(q, 1, row);
   sqlite3_bind_int64(q, 2, stream);
   sqlite3_bind_int64(q, 3, epoch);
   sqlite3_bind_int64(q, 4, n);
   sqlite3_bind_int64(q, 5, valid_end);
-  sqlite3_bind_zeroblob(q, 6, (int)dead_len(n));
-  sqlite3_bind_blob(q, 7, pack->data, (int)pack->len, SQLITE_STATIC);
-  return step_done(q);
+  sqlite3_bind_blob(q, 6, all_cached, (int)n, SQLITE_STATIC);
+  sqlite3_bind_zeroblob(q, 7, (int)pack->len);
+  int rc = step_done(q);
+  return rc || !pack->len ? rc : blob_put(st, table, "packed", row, pack->data, pack->len, 0);
 }
 
 static int64_t min_expiry(int64_t a, int64_t b) { return b > 0 && (a <= 0 || b < a) ? b : a; }
@@ -1172,8 +1209,8 @@ static int migrate_v6(mps_store *st) {
                          " create_time, valid_end FROM oplogs ORDER BY row",
                          -1, &q, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(st->db,
-                         "INSERT INTO oplogs_v6(row, stream, epoch, n, live, valid_end, dead,"
-                         " packed) VALUES(?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7)",
+                         "INSERT INTO oplogs_v6(row, slot, stream, epoch, n, valid_end, dead,"
+                         " packed) VALUES(?1, ?1 >> 40, ?2, ?3, ?4, ?5, ?6, ?7)",
                          -1, &ins, NULL) != SQLITE_OK)
     goto done;
   int64_t first = 0, stream = 0, epoch = 0, n = 0, expiry = 0;
@@ -1182,7 +1219,7 @@ static int migrate_v6(mps_store *st) {
     int64_t row = sqlite3_column_int64(q, 0), s = sqlite3_column_int64(q, 1);
     int64_t e = sqlite3_column_int64(q, 2);
     if (n && (row != first + n || s != stream || e != epoch || n == ROW_OPLOGS)) {
-      rc = insert_packed(ins, first, stream, epoch, n, expiry, &pack);
+      rc = insert_packed(st, ins, "oplogs_v6", first, stream, epoch, n, expiry, &pack);
       n = expiry = 0;
       pack.len = 0;
     }
@@ -1203,7 +1240,7 @@ static int migrate_v6(mps_store *st) {
     n++;
   }
   if (!rc && step != SQLITE_DONE) rc = MPSYNC_ESTORE;
-  if (!rc && n) rc = insert_packed(ins, first, stream, epoch, n, expiry, &pack);
+  if (!rc && n) rc = insert_packed(st, ins, "oplogs_v6", first, stream, epoch, n, expiry, &pack);
 done:
   mps_buf_free(&pack);
   sqlite3_finalize(q);
@@ -1271,7 +1308,7 @@ int mps_store_commit_batch(mps_store *st, const mps_batch *b, size_t room, uint6
     st->next_row++;
     last = op->id;
     if (++in_row == ROW_OPLOGS) {
-      rc = insert_packed(st->insert_oplog, row_of(slot, row_first), stream,
+      rc = insert_packed(st, st->insert_oplog, "oplogs", row_of(slot, row_first), stream,
                          (sqlite3_int64)b->epoch, in_row, expiry, &st->pack);
       st->pack.len = 0;
       row_first = st->next_row;
@@ -1279,8 +1316,8 @@ int mps_store_commit_batch(mps_store *st, const mps_batch *b, size_t room, uint6
     }
   }
   if (!rc && in_row)
-    rc = insert_packed(st->insert_oplog, row_of(slot, row_first), stream, (sqlite3_int64)b->epoch,
-                       in_row, expiry, &st->pack);
+    rc = insert_packed(st, st->insert_oplog, "oplogs", row_of(slot, row_first), stream,
+                       (sqlite3_int64)b->epoch, in_row, expiry, &st->pack);
   if (!rc) {
     bind_stream(st->set_point, b->kind, b->biz_type, b->target);
     sqlite3_bind_int64(st->set_point, 4, (sqlite3_int64)b->epoch);
@@ -1330,7 +1367,7 @@ static int clear_attempts(mps_store *st, int64_t stream, int64_t first, int64_t 
 typedef struct row_hit {
   int64_t row, n, live;
   int sane;
-  uint8_t dead[ROW_OPLOGS / 8];
+  uint8_t dead[ROW_OPLOGS];
 } row_hit;
 
 /* The rows of stream holding any of the numbers first..last, in order, into *hits. A damaged
@@ -1349,7 +1386,7 @@ static int overlapping(mps_store *st, int64_t stream, int64_t first, int64_t las
   *n = 0;
   while ((step = sqlite3_step(q)) == SQLITE_ROW) {
     int64_t row = sqlite3_column_int64(q, 0), count = sqlite3_column_int64(q, 1);
-    size_t bytes = (size_t)sqlite3_column_bytes(q, 3);
+    size_t bytes = (size_t)sqlite3_column_bytes(q, 2);
     int sane = row_sane(count, bytes);
     if (sane ? row + count - 1 < first : row < first) continue;
     if (*n == cap) {
@@ -1365,9 +1402,12 @@ static int overlapping(mps_store *st, int64_t stream, int64_t first, int64_t las
     row_hit *h = &(*hits)[(*n)++];
     h->row = row;
     h->n = count;
-    h->live = sqlite3_column_int64(q, 2);
     h->sane = sane;
-    if (sane) memcpy(h->dead, sqlite3_column_blob(q, 3), bytes);
+    h->live = 0;
+    if (sane) {
+      memcpy(h->dead, sqlite3_column_blob(q, 2), bytes);
+      h->live = count_live(h->dead, count);
+    }
   }
   if (!rc && step != SQLITE_DONE) rc = MPSYNC_ESTORE;
   sqlite3_reset(q);
@@ -1381,7 +1421,7 @@ static int overlapping(mps_store *st, int64_t stream, int64_t first, int64_t las
 }
 
 /* Takes the numbers first..last out of row h: a row left with nothing (or damaged) is deleted,
- * another one gets dead bits, its size unchanged. *gone counts the oplogs taken. */
+ * another one has those oplogs marked gone in place. *gone counts the oplogs taken. */
 static int kill_in_row(mps_store *st, row_hit *h, int64_t first, int64_t last, int64_t *gone) {
   int64_t a = first > h->row ? first - h->row : 0;
   int64_t b = h->sane && last < h->row + h->n - 1 ? last - h->row : h->n - 1;
@@ -1389,7 +1429,7 @@ static int kill_in_row(mps_store *st, row_hit *h, int64_t first, int64_t last, i
   if (h->sane && (a > 0 || b < h->n - 1)) {
     for (int64_t i = a; i <= b; i++)
       if (!is_dead(h->dead, i)) {
-        h->dead[i / 8] |= (uint8_t)(1u << (i % 8));
+        h->dead[i] = '1';
         taken++;
       }
     if (!taken) return 0;
@@ -1400,11 +1440,7 @@ static int kill_in_row(mps_store *st, row_hit *h, int64_t first, int64_t last, i
     if (!rc) *gone += h->live > 0 ? h->live : 0;
     return rc;
   }
-  sqlite3_stmt *q = st->set_dead;
-  sqlite3_bind_int64(q, 1, h->row);
-  sqlite3_bind_int64(q, 2, h->live - taken);
-  sqlite3_bind_blob(q, 3, h->dead, (int)dead_len(h->n), SQLITE_STATIC);
-  int rc = step_done(q);
+  int rc = blob_put(st, "oplogs", "dead", h->row, h->dead + a, (size_t)(b - a + 1), (size_t)a);
   if (!rc) *gone += taken;
   return rc;
 }
@@ -1533,13 +1569,13 @@ static int expire_row(mps_store *st, int64_t row, int64_t now, row_ref **gone, s
   if (sqlite3_step(q) == SQLITE_ROW) {
     int64_t stream = sqlite3_column_int64(q, 0);
     h.n = sqlite3_column_int64(q, 1);
-    h.live = sqlite3_column_int64(q, 2);
-    size_t bytes = (size_t)sqlite3_column_bytes(q, 3);
-    const uint8_t *packed = sqlite3_column_blob(q, 4);
-    size_t len = (size_t)sqlite3_column_bytes(q, 4), pos = 0;
+    size_t bytes = (size_t)sqlite3_column_bytes(q, 2);
+    const uint8_t *packed = sqlite3_column_blob(q, 3);
+    size_t len = (size_t)sqlite3_column_bytes(q, 3), pos = 0;
     h.sane = row_sane(h.n, bytes);
     if (h.sane) {
-      memcpy(h.dead, sqlite3_column_blob(q, 3), bytes);
+      memcpy(h.dead, sqlite3_column_blob(q, 2), bytes);
+      h.live = count_live(h.dead, h.n);
       damaged = 0;
       for (int64_t i = 0; !rc && i < h.n; i++) {
         entry e;
@@ -1549,7 +1585,7 @@ static int expire_row(mps_store *st, int64_t row, int64_t now, row_ref **gone, s
         }
         if (is_dead(h.dead, i)) continue;
         if (e.valid_end > 0 && e.valid_end < now) {
-          h.dead[i / 8] |= (uint8_t)(1u << (i % 8));
+          h.dead[i] = '1';
           rc = push_ref(gone, n, cap, stream, row + i);
         } else {
           expiry = min_expiry(expiry, e.valid_end);
@@ -1570,9 +1606,8 @@ static int expire_row(mps_store *st, int64_t row, int64_t now, row_ref **gone, s
   }
   q = st->set_expired;
   sqlite3_bind_int64(q, 1, row);
-  sqlite3_bind_int64(q, 2, h.live - taken);
-  sqlite3_bind_blob(q, 3, h.dead, (int)dead_len(h.n), SQLITE_STATIC);
-  sqlite3_bind_int64(q, 4, expiry);
+  sqlite3_bind_blob(q, 2, h.dead, (int)h.n, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 3, expiry);
   return step_done(q);
 }
 
@@ -1656,6 +1691,21 @@ static int64_t slot_head(mps_store *st, int64_t slot, int64_t *start) {
   return head;
 }
 
+/* Reads row's packed oplogs into st->unpack through *b (opened by the first call, moved to the
+ * row by the next): the bytes go from SQLite's pages straight into a buffer every read reuses. A
+ * column read copied them into an allocation of SQLite's own, a quarter MB a batch row. */
+static int read_packed(mps_store *st, sqlite3_blob **b, int64_t row) {
+  int rc = *b ? sqlite3_blob_reopen(*b, row)
+              : sqlite3_blob_open(st->db, "main", "oplogs", "packed", row, 0, b);
+  if (rc != SQLITE_OK) return MPSYNC_ESTORE;
+  int len = sqlite3_blob_bytes(*b);
+  st->unpack.len = 0;
+  if (mps_buf_reserve(&st->unpack, len > 0 ? (size_t)len : 1)) return MPSYNC_ENOMEM;
+  if (len > 0 && sqlite3_blob_read(*b, st->unpack.data, len, 0) != SQLITE_OK) return MPSYNC_ESTORE;
+  st->unpack.len = len > 0 ? (size_t)len : 0;
+  return 0;
+}
+
 /* Numbers of a stream that failed authentication or whose row is damaged: to be dropped. */
 typedef struct bad_range {
   int64_t stream, first, last;
@@ -1684,7 +1734,8 @@ static int read_group(mps_store *st, const char *biz, const int64_t slots[2], co
    * whether more follow. */
   sqlite3_bind_int64(q, 3, (sqlite3_int64)max_oplogs + 1);
   mps_msg *m = NULL;
-  int rc = SQLITE_ROW, stop = 0;
+  sqlite3_blob *blob = NULL;
+  int rc = SQLITE_ROW, stop = 0, err = 0;
   int64_t epoch = 0, covered = INT64_MAX;
   while (!stop && (rc = sqlite3_step(q)) == SQLITE_ROW) {
     int64_t row = sqlite3_column_int64(q, 0);
@@ -1695,13 +1746,15 @@ static int read_group(mps_store *st, const char *biz, const int64_t slots[2], co
     int64_t n = sqlite3_column_int64(q, 5);
     const uint8_t *dead = sqlite3_column_blob(q, 6);
     size_t dead_bytes = (size_t)sqlite3_column_bytes(q, 6);
-    const uint8_t *packed = sqlite3_column_blob(q, 7);
-    size_t packed_len = (size_t)sqlite3_column_bytes(q, 7), pos = 0;
+    size_t pos = 0;
     if (!row_sane(n, dead_bytes)) {
       /* Damaged beyond reading: the whole row goes, unless a message is already under way. */
       if (!m || m->count == 0) *bad = (bad_range){stream, row, row};
       break;
     }
+    if ((err = read_packed(st, &blob, row))) break;
+    const uint8_t *packed = st->unpack.data;
+    size_t packed_len = st->unpack.len;
     for (int64_t i = 0; i < n; i++) {
       entry en;
       if (entry_read(packed, packed_len, &pos, &en) != 0) {
@@ -1776,9 +1829,10 @@ static int read_group(mps_store *st, const char *biz, const int64_t slots[2], co
   }
   sqlite3_reset(q);
   sqlite3_clear_bindings(q);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+  sqlite3_blob_close(blob);
+  if (err || (rc != SQLITE_ROW && rc != SQLITE_DONE)) {
     mps_msg_free(m);
-    return MPSYNC_ESTORE;
+    return err ? err : MPSYNC_ESTORE;
   }
   /* Stopped by the end of the range, not by an oplog of it: what follows is the other slot's. */
   if (m && rc == SQLITE_DONE && other) m->has_more = 1;
@@ -1792,6 +1846,7 @@ static int read_group(mps_store *st, const char *biz, const int64_t slots[2], co
 nomem:
   sqlite3_reset(q);
   sqlite3_clear_bindings(q);
+  sqlite3_blob_close(blob);
   mps_msg_free(m);
   return MPSYNC_ENOMEM;
 }
