@@ -19,11 +19,6 @@
 
 #include "util/util.h"
 
-/* Copying the WAL back into the database (a checkpoint) cost the loop thread a quarter of a
- * backlog drain when SQLite ran it inside commits. It runs on a thread and connection of its own.
- * A PASSIVE checkpoint racing a busy writer never quite catches up, and SQLite only rewinds the
- * WAL once it has: at twice the threshold the writer copies the little that is left itself, which
- * keeps the WAL near 15 MB through a 1M drain (it reached 67 MB with a 64 MB limit). */
 /* Nanosecond mtime: Apple's libc names it st_mtimespec, POSIX 2008 st_mtim. */
 #if defined(__APPLE__)
 #define STAT_MTIME(sb) ((sb).st_mtimespec)
@@ -31,6 +26,11 @@
 #define STAT_MTIME(sb) ((sb).st_mtim)
 #endif
 
+/* Copying the WAL back into the database (a checkpoint) cost the loop thread a quarter of a
+ * backlog drain when SQLite ran it inside commits. It runs on a thread and connection of its own.
+ * A PASSIVE checkpoint racing a busy writer never quite catches up, and SQLite only rewinds the
+ * WAL once it has: at twice the threshold the writer copies the little that is left itself, which
+ * keeps the WAL near 15 MB through a 1M drain (it reached 67 MB with a 64 MB limit). */
 #define CHECKPOINT_PAGES 1000        /* SQLite's own autocheckpoint threshold */
 #define CHECKPOINT_INLINE_PAGES 2000 /* ~8 MB: the background is behind; keep the WAL small */
 
@@ -199,9 +199,9 @@ static const char *const migrations[] = {
      * what is cached (the '0's), so C18's bound counts oplogs. valid_end is the earliest expiry
      * in the row, for the expiry index, which is on a slot column of its own: SQLite refuses to
      * write a blob in place in any table that has an index on an expression (row >> 40). The
-     * old rows are packed by migrate_v6 (C: SQL cannot
-     * build the blob), consecutive rows of one stream and epoch together; sealed payloads move
-     * as they are, their additional data (stream, epoch, id) unchanged. */
+     * old rows are packed by migrate_v6 (C: SQL cannot build the blob), consecutive rows of one
+     * stream and epoch together; sealed payloads move as they are, their additional data
+     * (stream, epoch, id) unchanged. */
     "CREATE TABLE oplogs_v6(row INTEGER PRIMARY KEY, slot INTEGER NOT NULL,"
     " stream INTEGER NOT NULL, epoch INTEGER NOT NULL, n INTEGER NOT NULL,"
     " valid_end INTEGER NOT NULL, dead BLOB NOT NULL, packed BLOB NOT NULL);",
