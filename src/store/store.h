@@ -10,11 +10,14 @@
 #include "mpsync/mpsync.h"
 
 #define MPS_STORE_FILE "mpsync.db"
-#define MPS_STORE_SCHEMA_VERSION 5
+#define MPS_STORE_SCHEMA_VERSION 6
 /* A row number is its slot << 40 | a sequence number unique in the cache. A slot holds a
- * bizType's device and global streams, or one user's stream of it: a dispatch reads two slots. */
+ * bizType's device and global streams, or one user's stream of it: a dispatch reads two slots.
+ * Every oplog has a row number of its own; a wire batch is stored as one SQLite row keyed by its
+ * first oplog's number, holding consecutive numbers (at most MPS_STORE_ROW_OPLOGS). */
 #define MPS_STORE_ROW_SEQ_BITS 40
 #define MPS_STORE_ROW_SEQ(row) ((row) & ((INT64_C(1) << MPS_STORE_ROW_SEQ_BITS) - 1))
+#define MPS_STORE_ROW_OPLOGS 1024
 
 typedef struct mps_store mps_store;
 
