@@ -780,7 +780,26 @@ static int load_next_row(mps_store *st) {
   return 0;
 }
 
+/* A purge is a logout, perhaps before another user takes the phone: what it deletes must leave
+ * the disk as well as the tables. secure_delete ON zeroes every page the purge frees (FAST, the
+ * drain's setting, leaves freed overflow pages as they were), and the checkpoint then drops the
+ * WAL's older copies of those pages. */
+static void purge_wipe(mps_store *st, int on) {
+  exec(st, on ? "PRAGMA secure_delete=ON" : "PRAGMA secure_delete=FAST");
+}
+
+static int purge_rows(mps_store *st, const char *user);
+
 static int purge(mps_store *st, const char *user) {
+  purge_wipe(st, 1);
+  int rc = purge_rows(st, user);
+  purge_wipe(st, 0);
+  /* Best effort: a reader of the checkpointer may hold the WAL; the next checkpoint gets it. */
+  if (rc == 0) sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+  return rc;
+}
+
+static int purge_rows(mps_store *st, const char *user) {
   if (begin(st)) return MPSYNC_ESTORE;
   sqlite3_stmt *q = NULL;
   int rc = 0;

@@ -2,6 +2,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -820,6 +822,55 @@ static void test_purge(void) {
   mps_store_close(st);
 }
 
+/* Whether the bytes of needle occur anywhere in the file at path (a missing file holds none). */
+static int file_contains(const char *path, const char *needle) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  size_t n = strlen(needle), have = 0, cap = 1 << 16;
+  char *buf = malloc(cap);
+  CHECK(buf != NULL);
+  int found = 0;
+  for (;;) {
+    size_t got = fread(buf + have, 1, cap - have, f);
+    have += got;
+    for (size_t i = 0; !found && i + n <= have; i++) found = memcmp(buf + i, needle, n) == 0;
+    if (found || got == 0) break;
+    /* keep the last n-1 bytes: a match may straddle two reads */
+    memmove(buf, buf + have - (n - 1), n - 1);
+    have = n - 1;
+  }
+  free(buf);
+  fclose(f);
+  return found;
+}
+
+/* A purge is a logout on a shared phone: the purged user's payloads leave the disk, not only
+ * the tables (secure_delete is FAST for the drain, which leaves freed overflow pages as they
+ * were, and the WAL keeps every page version until it is checkpointed). */
+static void test_purge_leaves_no_payload_on_disk(void) {
+  static char big[8192];
+  for (size_t i = 0; i + 1 < sizeof big; i++) big[i] = "PURGED-SECRET-"[i % 14];
+  const char *saved = batch_payload;
+  batch_payload = big;
+  char db[128], wal[140];
+  snprintf(db, sizeof db, "%s/mpsync.db", dir);
+  snprintf(wal, sizeof wal, "%s-wal", db);
+  for (int all = 0; all < 2; all++) {
+    mps_store *st = open_store();
+    uint64_t point;
+    size_t inserted;
+    commit(st, USER, "PDISK", "frank", 1, 32, 0, &point, &inserted);
+    CHECK_EQ(inserted, 32);
+    CHECK(file_contains(db, "PURGED-SECRET-PURGED") || file_contains(wal, "PURGED-SECRET-PURGED"));
+    CHECK_EQ(all ? mps_store_purge_all(st) : mps_store_purge_user(st, "frank"), 0);
+    /* still open, as an app that logs one user out and goes on */
+    CHECK(!file_contains(db, "PURGED-SECRET-PURGED"));
+    CHECK(!file_contains(wal, "PURGED-SECRET-PURGED"));
+    mps_store_close(st);
+  }
+  batch_payload = saved;
+}
+
 /* A corrupt cache is detected at open, moved aside, and replaced; the device id survives. */
 static void test_corrupt_cache_recovered(void) {
   char cdir[] = "/tmp/mpsync-corrupt-XXXXXX";
@@ -1263,6 +1314,7 @@ int main(void) {
   RUN(test_checkpoints_run_in_the_background);
   RUN(test_room_limits_a_batch);
   RUN(test_purge);
+  RUN(test_purge_leaves_no_payload_on_disk);
   RUN(test_corrupt_cache_recovered);
   RUN(test_encrypted_cache);
   RUN(test_expiry_inside_batch_row);
