@@ -19,8 +19,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mpsync_harness import (STREAM_DEVICE, STREAM_GLOBAL, STREAM_USER, ENV_CLOSE,  # noqa: E402
                             CLOSE_REPLACED, CLOSE_RETRY_LATER, CLOSE_SERVER_SHUTDOWN,
-                            CLOSE_HEARTBEAT_TIMEOUT, MockServer, build_dir_from_env_or_argv,
-                            pb_decode, vm_rss_kb)
+                            CLOSE_HEARTBEAT_TIMEOUT, MockServer, SharedServerTest,
+                            build_dir_from_env_or_argv, pb_decode, vm_rss_kb)
 
 BUILD_DIR = None
 INSTANCE = "ws_APP1"
@@ -43,15 +43,8 @@ def single(third="t1", **extra):
     return {k: v for k, v in body.items() if v is not None}
 
 
-class HttpApiTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = MockServer(BUILD_DIR, biz=BIZ)
-        cls.server.__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.__exit__(None, None, None)
+class HttpApiTest(SharedServerTest):
+    server_biz = BIZ
 
     def assertCode(self, result, code, success):
         status, body = result
