@@ -251,6 +251,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+def make_pki():
+    """A fresh test PKI (tests/tls/make_certs.sh) in a temporary directory."""
+    pki = tempfile.mkdtemp(prefix="mpsync-pki-")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tls", "make_certs.sh")
+    subprocess.run(["bash", script, pki], check=True, timeout=60)
+    return pki
+
+
 class FixedPortServer(MockServer):
     """A mock server whose link listener keeps one port across restarts."""
 

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mpsync_harness import (STREAM_DEVICE, STREAM_GLOBAL, STREAM_USER, ENV_CLOSE,  # noqa: E402
                             CLOSE_REPLACED, CLOSE_RETRY_LATER, CLOSE_SERVER_SHUTDOWN,
                             CLOSE_HEARTBEAT_TIMEOUT, MockServer, SharedServerTest,
-                            build_dir_from_env_or_argv, pb_decode, vm_rss_kb)
+                            build_dir_from_env_or_argv, make_pki, pb_decode, vm_rss_kb)
 
 BUILD_DIR = None
 INSTANCE = "ws_APP1"
@@ -427,14 +427,6 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(self.run_server("--http", "nonsense", "--link", "127.0.0.1:0",
                                          "--data", "$DIR").returncode, 2)
         self.assertEqual(self.run_server("--link", "127.0.0.1:0").returncode, 2)
-
-
-def make_pki():
-    """A fresh test PKI (tests/tls/make_certs.sh) in a temporary directory."""
-    pki = tempfile.mkdtemp(prefix="mpsync-pki-")
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tls", "make_certs.sh")
-    subprocess.run(["bash", script, pki], check=True, timeout=60)
-    return pki
 
 
 class TlsListenerTest(unittest.TestCase):
