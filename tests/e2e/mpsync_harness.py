@@ -281,9 +281,11 @@ class MockServerTest(unittest.TestCase):
     def build_dir(cls):
         return sys.modules[cls.__module__].BUILD_DIR
 
-    def start_server(self, biz=None, extra_args=None, **kw):
-        """A server of this test's own, stopped (and its data removed) when the test ends."""
-        server = MockServer(self.build_dir(), biz=biz, extra_args=extra_args, **kw)
+    def start_server(self, biz=None, extra_args=None, server_class=None, **kw):
+        """A server of this test's own (a MockServer, or server_class given the same arguments),
+        stopped (and its data removed) when the test ends."""
+        server = (server_class or MockServer)(self.build_dir(), biz=biz, extra_args=extra_args,
+                                              **kw)
         server.__enter__()
         self.addCleanup(server.__exit__, None, None, None)
         return server

@@ -19,7 +19,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mpsync_harness import (STREAM_DEVICE, STREAM_GLOBAL, STREAM_USER, ENV_CLOSE,  # noqa: E402
                             CLOSE_REPLACED, CLOSE_RETRY_LATER, CLOSE_SERVER_SHUTDOWN,
-                            CLOSE_HEARTBEAT_TIMEOUT, MockServer, SharedServerTest,
+                            CLOSE_HEARTBEAT_TIMEOUT, MockServer, MockServerTest, SharedServerTest,
                             build_dir_from_env_or_argv, make_pki, pb_decode, vm_rss_kb)
 
 BUILD_DIR = None
@@ -429,7 +429,7 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(self.run_server("--link", "127.0.0.1:0").returncode, 2)
 
 
-class TlsListenerTest(unittest.TestCase):
+class TlsListenerTest(MockServerTest):
     @classmethod
     def setUpClass(cls):
         cls.pki = make_pki()
@@ -439,10 +439,7 @@ class TlsListenerTest(unittest.TestCase):
         shutil.rmtree(cls.pki, ignore_errors=True)
 
     def server(self, **kw):
-        server = MockServer(BUILD_DIR, biz=BIZ, tls=self.pki, **kw)
-        server.__enter__()
-        self.addCleanup(server.__exit__, None, None, None)
-        return server
+        return self.start_server(biz=BIZ, tls=self.pki, **kw)
 
     def test_tls_link_verified_and_speaks_protocol(self):
         server = self.server(plain=False)
@@ -593,7 +590,7 @@ def closed_by_peer(sock, timeout):
         return False
 
 
-class HttpLimits(unittest.TestCase):
+class HttpLimits(MockServerTest):
     """Issue 13 items 1 and 2 (HTTP side), SPEC S11: bounded output per connection, timeouts and a
     connection cap. The timeout is 2 s here (--http-timeout) so that the tests are quick."""
 
@@ -601,11 +598,10 @@ class HttpLimits(unittest.TestCase):
 
     def start(self, *extra, nofile=None):
         args = ["--http-timeout", str(self.TIMEOUT_S)] + list(extra)
-        server = (LimitedServer(BUILD_DIR, biz=BIZ, extra_args=args, nofile=nofile) if nofile
-                  else MockServer(BUILD_DIR, biz=BIZ, extra_args=args))
-        server.__enter__()
-        self.addCleanup(server.__exit__, None, None, None)
-        return server
+        if nofile:
+            return self.start_server(biz=BIZ, extra_args=args, server_class=LimitedServer,
+                                     nofile=nofile)
+        return self.start_server(biz=BIZ, extra_args=args)
 
     def assertPushServed(self, server, third):
         status, body = server.push_single(INSTANCE, single(third, linkToken="limits"))
