@@ -145,20 +145,31 @@ static size_t read_varint(const uint8_t *p, size_t n, uint64_t *v) {
   return 0;
 }
 
-/* Well-formed UTF-8 without NUL. The ASCII run is checked inline: ids and bizTypes are mostly
- * ASCII, and a batch of a thousand oplogs has a thousand third ids. */
-static int text_without_nul(const uint8_t *s, size_t n) {
+/* An oplog's third id is the business server's text, passed through: ill-formed UTF-8 in it
+ * reaches the app as U+FFFD (message.c). Refusing it here would refuse its whole batch, again at
+ * every reconnect, and one bad oplog must never take its neighbours (C22). It names no stream or
+ * user, so only the NUL check applies: a NUL would still make the id read short. */
+static int utf8_optional(const ProtobufCMessageDescriptor *desc,
+                         const ProtobufCFieldDescriptor *f) {
+  return desc == &mpsync__wire__oplog__descriptor && strcmp(f->name, "third_msg_id") == 0;
+}
+
+/* No NUL and well-formed UTF-8 (see utf8_optional). The ASCII run is checked inline: ids and
+ * bizTypes are mostly ASCII, and a batch of a thousand oplogs has a thousand third ids. */
+static int string_intact(const ProtobufCMessageDescriptor *desc,
+                         const ProtobufCFieldDescriptor *f, const uint8_t *s, size_t n) {
   size_t i = 0;
   while (i < n && s[i] && s[i] < 0x80) i++;
   if (i == n) return 1;
-  return !memchr(s + i, 0, n - i) && mps_utf8_count(s + i, n - i) != (size_t)-1;
+  if (memchr(s + i, 0, n - i)) return 0;
+  return utf8_optional(desc, f) || mps_utf8_count(s + i, n - i) != (size_t)-1;
 }
 
 /* protobuf-c hands a string field over as a char * that ends at its first NUL, so "u1\0x" on the
  * wire would read as "u1" (a batch of another user's stream passing C20), and it does not check
  * UTF-8. So the packed bytes of every string field, at any depth, are checked against the
- * message descriptors: no NUL, well-formed UTF-8. Bytes fields (payloads) are not text and may
- * hold anything. Called after a successful unpack, so the encoding itself is sound; anything
+ * message descriptors: no NUL, well-formed UTF-8 (but for third ids, above). Bytes fields
+ * (payloads) are not text and may hold anything. Called after a successful unpack, so the encoding itself is sound; anything
  * that still does not parse here is refused all the same. The schema has no recursive message,
  * so the recursion is as deep as the schema (Envelope, OplogBatch, Oplog). */
 static int strings_intact(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t n) {
@@ -186,7 +197,8 @@ static int strings_intact(const ProtobufCMessageDescriptor *desc, const uint8_t 
         /* (unpack refused field numbers past 2^29, so the cast keeps them) */
         const ProtobufCFieldDescriptor *f =
             protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3));
-        if (f && f->type == PROTOBUF_C_TYPE_STRING && !text_without_nul(v, (size_t)len)) return 0;
+        if (f && f->type == PROTOBUF_C_TYPE_STRING && !string_intact(desc, f, v, (size_t)len))
+          return 0;
         if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && !strings_intact(f->descriptor, v, len))
           return 0;
         k += len;

@@ -54,9 +54,9 @@ void mps_decoder_free(mps_decoder *d);
 int mps_decoder_feed(mps_decoder *d, const uint8_t *p, size_t n);
 /* 1 and *out set when a frame is complete, 0 when more bytes are needed, MPSYNC_EFRAMESIZE /
  * MPSYNC_EPROTO when the stream is broken or a string field of the frame, at any depth, holds a
- * NUL or is not well-formed UTF-8 (refused_body then says which message); the decoder is then
- * dead. The envelope lives in the decoder's arena: release it with mps_decoder_release before the
- * next call. */
+ * NUL or is not well-formed UTF-8 (an oplog's third id may be: the app gets U+FFFD for it;
+ * refused_body then says which message); the decoder is then dead. The envelope lives in the
+ * decoder's arena: release it with mps_decoder_release before the next call. */
 int mps_decoder_next(mps_decoder *d, mps_envelope **out);
 void mps_decoder_release(mps_decoder *d, mps_envelope *env);
 /* Blocks the arena holds now: 1 in the steady state, whatever the number of frames decoded. */
