@@ -136,6 +136,12 @@ typedef mpsync_trust_verdict (*mpsync_verify_fn)(void *user_data, const char *ho
                                                  int chain_verified);
 
 /**
+ * \example verify_hook.c
+ * A verify_fn that accepts only the server certificate the app ships, with a CA file
+ * (MPSYNC_TRUST_CHAIN_AND_HOOK) or without one (MPSYNC_TRUST_HOOK_DECIDES).
+ */
+
+/**
  * Client configuration. Fill with mpsync_config_init() first, then set what differs. Every string
  * and buffer is copied by mpsync_client_new(); the struct may be freed afterwards.
  */

@@ -138,23 +138,7 @@ static int handle_client(mps_session *s, const mps_envelope *env) {
   }
 }
 
-/* A string field of a Hello must say what its bytes say: protobuf-c ends a string at its first
- * NUL, so "u1\0x" would read as "u1" (issue 13 item 3). Packed again, such a message comes out
- * shorter than it arrived; a canonical encoder (ours, protobuf's) never makes that differ. */
-static int strings_intact(const mps_envelope *env, size_t frame_len) {
-  return mpsync__wire__envelope__get_packed_size(env) == frame_len;
-}
-
-static int utf8_or_empty(const char *s) { return !s || mps_utf8_chars(s) >= 0; }
-
-static int hello_strings_valid(const mps_hello *h) {
-  return utf8_or_empty(h->instance_id) && utf8_or_empty(h->device_id) &&
-         utf8_or_empty(h->user_id) && utf8_or_empty(h->session_id) &&
-         utf8_or_empty(h->os_type) && utf8_or_empty(h->app_version) &&
-         utf8_or_empty(h->sdk_version);
-}
-
-static int handle_server(mps_session *s, const mps_envelope *env, size_t frame_len) {
+static int handle_server(mps_session *s, const mps_envelope *env) {
   if (s->state == ST_START && env->body_case != MPSYNC__WIRE__ENVELOPE__BODY_HELLO)
     return fail(s, MPSYNC_EPROTO, MPSYNC__WIRE__CLOSE_CODE__CLOSE_PROTOCOL_ERROR,
                 "first frame must be hello");
@@ -170,9 +154,6 @@ static int handle_server(mps_session *s, const mps_envelope *env, size_t frame_l
       if (!h->instance_id[0] || !h->device_id[0])
         return fail(s, MPSYNC_EPROTO, MPSYNC__WIRE__CLOSE_CODE__CLOSE_BAD_HELLO,
                     "hello without instance or device");
-      if (!strings_intact(env, frame_len) || !hello_strings_valid(h))
-        return fail(s, MPSYNC_EPROTO, MPSYNC__WIRE__CLOSE_CODE__CLOSE_BAD_HELLO,
-                    "hello with a NUL or invalid UTF-8 in a string");
       for (size_t i = 0; i < h->n_streams; i++)
         if (!valid_point(h->streams[i]))
           return fail(s, MPSYNC_EPROTO, MPSYNC__WIRE__CLOSE_CODE__CLOSE_BAD_HELLO,
@@ -212,15 +193,18 @@ long mps_session_recv(mps_session *s, const uint8_t *p, size_t n, uint64_t now_m
   s->last_recv_ms = now_ms;
   for (;;) {
     mps_envelope *env;
-    /* The length of the frame about to be decoded, from its header (valid once next gives it). */
-    const uint8_t *h = s->dec.in.data;
-    size_t frame_len = s->dec.in.len >= MPS_FRAME_HEADER
-                           ? (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3]
-                           : 0;
     rc = mps_decoder_next(&s->dec, &env);
     if (rc == 0) break;
     if (rc == MPSYNC_EFRAMESIZE)
       return fail(s, rc, MPSYNC__WIRE__CLOSE_CODE__CLOSE_FRAME_TOO_LARGE, "frame too large");
+    /* A string hiding a NUL or not UTF-8 (issue 13 item 3): "u1\0x" must never read as "u1". */
+    if (rc < 0 && s->dec.refused_body == MPSYNC__WIRE__ENVELOPE__BODY_HELLO &&
+        s->role == MPS_ROLE_SERVER)
+      return fail(s, rc, MPSYNC__WIRE__CLOSE_CODE__CLOSE_BAD_HELLO,
+                  "hello with a NUL or invalid UTF-8 in a string");
+    if (rc < 0 && s->dec.refused_body)
+      return fail(s, rc, MPSYNC__WIRE__CLOSE_CODE__CLOSE_PROTOCOL_ERROR,
+                  "a string with a NUL or invalid UTF-8 in a frame");
     if (rc < 0)
       return fail(s, rc, MPSYNC__WIRE__CLOSE_CODE__CLOSE_PROTOCOL_ERROR, "undecodable frame");
     if (env->body_case == MPSYNC__WIRE__ENVELOPE__BODY_CLOSE) {
@@ -231,7 +215,7 @@ long mps_session_recv(mps_session *s, const uint8_t *p, size_t n, uint64_t now_m
       mps_decoder_release(&s->dec, env);
       return MPSYNC_ECLOSED;
     }
-    rc = s->role == MPS_ROLE_CLIENT ? handle_client(s, env) : handle_server(s, env, frame_len);
+    rc = s->role == MPS_ROLE_CLIENT ? handle_client(s, env) : handle_server(s, env);
     mps_decoder_release(&s->dec, env);
     if (rc < 0) {
       if (s->state != ST_CLOSED)

@@ -135,6 +135,85 @@ int mps_decoder_feed(mps_decoder *d, const uint8_t *p, size_t n) {
   return mps_buf_append(&d->in, p, n);
 }
 
+/* Reads a base-128 varint; returns its length, or 0 when it runs past n or past 10 bytes. */
+static size_t read_varint(const uint8_t *p, size_t n, uint64_t *v) {
+  *v = 0;
+  for (size_t i = 0; i < n && i < 10; i++) {
+    *v |= (uint64_t)(p[i] & 0x7F) << (7 * i);
+    if (!(p[i] & 0x80)) return i + 1;
+  }
+  return 0;
+}
+
+/* An oplog's third id is the business server's text, passed through: ill-formed UTF-8 in it
+ * reaches the app as U+FFFD (message.c). Refusing it here would refuse its whole batch, again at
+ * every reconnect, and one bad oplog must never take its neighbours (C22). It names no stream or
+ * user, so only the NUL check applies: a NUL would still make the id read short. */
+static int utf8_optional(const ProtobufCMessageDescriptor *desc,
+                         const ProtobufCFieldDescriptor *f) {
+  return desc == &mpsync__wire__oplog__descriptor && strcmp(f->name, "third_msg_id") == 0;
+}
+
+/* No NUL and well-formed UTF-8 (see utf8_optional). The ASCII run is checked inline: ids and
+ * bizTypes are mostly ASCII, and a batch of a thousand oplogs has a thousand third ids. */
+static int string_intact(const ProtobufCMessageDescriptor *desc,
+                         const ProtobufCFieldDescriptor *f, const uint8_t *s, size_t n) {
+  size_t i = 0;
+  while (i < n && s[i] && s[i] < 0x80) i++;
+  if (i == n) return 1;
+  if (memchr(s + i, 0, n - i)) return 0;
+  return utf8_optional(desc, f) || mps_utf8_count(s + i, n - i) != (size_t)-1;
+}
+
+/* protobuf-c hands a string field over as a char * that ends at its first NUL, so "u1\0x" on the
+ * wire would read as "u1" (a batch of another user's stream passing C20), and it does not check
+ * UTF-8. So the packed bytes of every string field, at any depth, are checked against the
+ * message descriptors: no NUL, well-formed UTF-8 (but for third ids, above). Bytes fields
+ * (payloads) are not text and may hold anything. Called after a successful unpack, so the encoding itself is sound; anything
+ * that still does not parse here is refused all the same. The schema has no recursive message,
+ * so the recursion is as deep as the schema (Envelope, OplogBatch, Oplog). */
+static int strings_intact(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t n) {
+  while (n) {
+    uint64_t key, len;
+    size_t k = read_varint(p, n, &key);
+    if (!k) return 0;
+    p += k;
+    n -= k;
+    switch (key & 7) {
+      case 0: /* varint */
+        k = read_varint(p, n, &len);
+        if (!k) return 0;
+        break;
+      case 1: /* 64-bit */
+        k = 8;
+        break;
+      case 5: /* 32-bit */
+        k = 4;
+        break;
+      case 2: { /* length-delimited: string, bytes, message, packed */
+        k = read_varint(p, n, &len);
+        if (!k || len > n - k) return 0;
+        const uint8_t *v = p + k;
+        /* (unpack refused field numbers past 2^29, so the cast keeps them) */
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3));
+        if (f && f->type == PROTOBUF_C_TYPE_STRING && !string_intact(desc, f, v, (size_t)len))
+          return 0;
+        if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && !strings_intact(f->descriptor, v, len))
+          return 0;
+        k += len;
+        break;
+      }
+      default: /* groups: never in our schema */
+        return 0;
+    }
+    if (k > n) return 0;
+    p += k;
+    n -= k;
+  }
+  return 1;
+}
+
 int mps_decoder_next(mps_decoder *d, mps_envelope **out) {
   *out = NULL;
   if (d->in.len < MPS_FRAME_HEADER) return 0;
@@ -145,6 +224,11 @@ int mps_decoder_next(mps_decoder *d, mps_envelope **out) {
   if (d->in.len < MPS_FRAME_HEADER + n) return 0;
   mps_envelope *env = mpsync__wire__envelope__unpack(&d->alloc, n, p + MPS_FRAME_HEADER);
   if (!env) {
+    arena_reset(&d->arena);
+    return MPSYNC_EPROTO;
+  }
+  if (!strings_intact(&mpsync__wire__envelope__descriptor, p + MPS_FRAME_HEADER, n)) {
+    d->refused_body = (int)env->body_case;
     arena_reset(&d->arena);
     return MPSYNC_EPROTO;
   }

@@ -44,13 +44,18 @@ typedef struct mps_decoder {
   size_t max_frame;
   mps_arena arena;
   ProtobufCAllocator alloc;
+  /* The body case of the frame last refused for a string field that hides a NUL or is not UTF-8,
+   * else 0: the server answers a Hello refused so with CLOSE_BAD_HELLO. */
+  int refused_body;
 } mps_decoder;
 
 void mps_decoder_init(mps_decoder *d, size_t max_frame);
 void mps_decoder_free(mps_decoder *d);
 int mps_decoder_feed(mps_decoder *d, const uint8_t *p, size_t n);
 /* 1 and *out set when a frame is complete, 0 when more bytes are needed, MPSYNC_EFRAMESIZE /
- * MPSYNC_EPROTO when the stream is broken (the decoder is then dead). The envelope lives in the
+ * MPSYNC_EPROTO when the stream is broken or a string field of the frame, at any depth, holds a
+ * NUL or is not well-formed UTF-8 (an oplog's third id may be: the app gets U+FFFD for it;
+ * refused_body then says which message); the decoder is then dead. The envelope lives in the
  * decoder's arena: release it with mps_decoder_release before the next call. */
 int mps_decoder_next(mps_decoder *d, mps_envelope **out);
 void mps_decoder_release(mps_decoder *d, mps_envelope *env);

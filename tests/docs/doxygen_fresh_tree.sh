@@ -11,7 +11,7 @@ doxygen=$2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mpsync-doxygen.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 cp "$src/Doxyfile" "$tmp/"
-cp -R "$src/include" "$src/docs" "$tmp/"
+cp -R "$src/include" "$src/docs" "$src/examples" "$tmp/"
 cd "$tmp"
 if ! "$doxygen" Doxyfile > out.log 2> err.log; then
   echo "doxygen Doxyfile failed:" >&2

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
+import unittest
 
 READY_PREFIX = "mpsync-mock-server ready "
 # The admin bearer token every MockServer is started with (--admin-token) and request() sends on
@@ -253,6 +253,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+def make_pki():
+    """A fresh test PKI (tests/tls/make_certs.sh) in a temporary directory."""
+    pki = tempfile.mkdtemp(prefix="mpsync-pki-")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tls", "make_certs.sh")
+    subprocess.run(["bash", script, pki], check=True, timeout=60)
+    return pki
+
+
 class FixedPortServer(MockServer):
     """A mock server whose link listener keeps one port across restarts."""
 
@@ -264,6 +272,42 @@ class FixedPortServer(MockServer):
         cmd = super().command()
         cmd[cmd.index("--link") + 1] = "127.0.0.1:%d" % self.fixed_link_port
         return cmd
+
+
+class MockServerTest(unittest.TestCase):
+    """Base of test classes that run mpsync-mock-server. The build directory is the BUILD_DIR
+    global of the module that defines the test class (its __main__ block sets it from
+    build_dir_from_env_or_argv()), read when a server starts, not when the class is defined."""
+
+    @classmethod
+    def build_dir(cls):
+        return sys.modules[cls.__module__].BUILD_DIR
+
+    def start_server(self, biz=None, extra_args=None, server_class=None, **kw):
+        """A server of this test's own (a MockServer, or server_class given the same arguments),
+        stopped (and its data removed) when the test ends."""
+        server = (server_class or MockServer)(self.build_dir(), biz=biz, extra_args=extra_args,
+                                              **kw)
+        server.__enter__()
+        self.addCleanup(server.__exit__, None, None, None)
+        return server
+
+
+class SharedServerTest(MockServerTest):
+    """Test classes whose tests share one server, cls.server: started with the class attributes
+    server_biz and server_args before the first test, stopped after the last (also when
+    setUpClass fails after the start). The tests must leave it fit for the next one."""
+
+    server_biz = None
+    server_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server = MockServer(cls.build_dir(), biz=cls.server_biz,
+                                extra_args=list(cls.server_args))
+        cls.server.__enter__()
+        cls.addClassCleanup(cls.server.__exit__, None, None, None)
 
 
 # ---- a minimal protobuf codec (proto3, only the wire types mpsync.proto uses) ----

@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mpsync_harness import (STREAM_DEVICE, STREAM_USER, MockServer,  # noqa: E402
+from mpsync_harness import (STREAM_DEVICE, STREAM_USER, SharedServerTest,  # noqa: E402
                             build_dir_from_env_or_argv)
 
 BUILD_DIR = None
@@ -46,15 +46,8 @@ def wait_for(predicate, timeout=5.0):
     return predicate()
 
 
-class AdminConsoleTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = MockServer(BUILD_DIR, biz=BIZ)
-        cls.server.__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.__exit__(None, None, None)
+class AdminConsoleTest(SharedServerTest):
+    server_biz = BIZ
 
     def req(self, method, path, body=None):
         return self.server.request(method, path, body)
@@ -222,15 +215,9 @@ class AdminConsoleTest(unittest.TestCase):
         self.assertEqual(raw_get(self.server.http_port, "/console/")[0], 404)
 
 
-class ConsoleFilesTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = MockServer(BUILD_DIR, biz=BIZ, extra_args=["--console"])
-        cls.server.__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.__exit__(None, None, None)
+class ConsoleFilesTest(SharedServerTest):
+    server_biz = BIZ
+    server_args = ("--console",)
 
     def get(self, path, method="GET"):
         return raw_get(self.server.http_port, path, method)

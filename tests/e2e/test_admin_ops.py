@@ -20,8 +20,8 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mpsync_harness import (ENV_BATCH, MockServer, build_dir_from_env_or_argv,  # noqa: E402
-                            decode_batch)
+from mpsync_harness import (ENV_BATCH, MockServer, MockServerTest,  # noqa: E402
+                            build_dir_from_env_or_argv, decode_batch, free_port)
 
 BUILD_DIR = None
 INSTANCE = "ws_OPS"
@@ -329,13 +329,7 @@ def collect(link, seconds):
     return got
 
 
-def closed_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class UserConsistency(unittest.TestCase):
+class UserConsistency(MockServerTest):
     """S9: a userConsistency biz reaches a link only when the tenant's validator said its user's
     session is valid; the other bizTypes are not affected, and nothing waits on the validator."""
 
@@ -351,10 +345,7 @@ class UserConsistency(unittest.TestCase):
         args = ["--validate-timeout", str(timeout_ms)]
         if url:
             args += ["--validate-url", url]
-        server = MockServer(BUILD_DIR, biz=S9_BIZ, extra_args=args)
-        server.__enter__()
-        self.addCleanup(server.__exit__, None, None, None)
-        return server
+        return self.start_server(biz=S9_BIZ, extra_args=args)
 
     def push(self, server, biz, third, user="u9"):
         status, body = server.push_single(INSTANCE, {"bizType": biz, "linkToken": user,
@@ -399,7 +390,7 @@ class UserConsistency(unittest.TestCase):
                 if case == "timeout":
                     url = self.stub("--delay", "4")
                 elif case == "down":
-                    url = "http://127.0.0.1:%d/validate" % closed_port()
+                    url = "http://127.0.0.1:%d/validate" % free_port()
                 elif case == "none":
                     url = None
                 else:

@@ -15,6 +15,10 @@ typedef enum hostile_mode {
   /* After the Welcome, one batch of another device's DEVCFG stream (foreign = "device") or of
    * user u2's UCHAT stream (foreign = "user"); then it reads until the client goes. */
   HOSTILE_FOREIGN_STREAM,
+  /* After the Welcome, one batch of UCHAT for `user` whose target on the wire is `user`, a NUL,
+   * then "x" (issue 13 item 3: read short, it would pass for `user`'s own stream); then it reads
+   * until the client goes. `client_close` gets the code of the Close the client sends. */
+  HOSTILE_NUL_IN_TARGET,
 } hostile_mode;
 
 typedef struct hostile_server {
@@ -28,6 +32,7 @@ typedef struct hostile_server {
   atomic_int hellos;  /* Hellos accepted (the session core found them well-formed) */
   atomic_int acks;    /* Ack frames received, all links together */
   atomic_int ended;   /* links that ended (the client went, or the double dropped it) */
+  atomic_int client_close; /* code of the last Close the client sent, -1 before any */
   /* private */
   int listen_fd;
   atomic_int stop;

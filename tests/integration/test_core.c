@@ -534,32 +534,69 @@ static mpsync_client *against_double(hostile_server *h, char *dir, size_t dir_le
   return c;
 }
 
+/* User u1 (UCHAT and DEVCFG registered) goes online against the double, which sends what its
+ * mode says; the client must drop the link. */
+static mpsync_client *u1_until_link_dropped(hostile_server *h, char *dir, size_t dir_len,
+                                            recorder *rec) {
+  mpsync_config cfg;
+  mpsync_client *c = against_double(h, dir, dir_len, rec, &cfg);
+  EXPECT(mpsync_bind_user(c, "u1", "s1") == 0);
+  EXPECT(mpsync_register_biz(c, "UCHAT", recorder_cb, rec) == 0);
+  EXPECT(mpsync_register_biz(c, "DEVCFG", recorder_cb, rec) == 0);
+  EXPECT(mpsync_foreground(c) == 0);
+  uint64_t until = now_ms() + 5000;
+  while (!atomic_load(&h->ended) && now_ms() < until) sleep_ms(10);
+  EXPECT(atomic_load(&h->ended)); /* the client dropped the link */
+  return c;
+}
+
+/* Nothing of the double's came to the app or was acknowledged; ends the client and the double. */
+static void nothing_taken(hostile_server *h, mpsync_client *c, recorder *rec) {
+  sleep_ms(300);
+  EXPECT(recorder_count(rec) == 0);
+  EXPECT(atomic_load(&h->acks) == 0);
+  EXPECT(mpsync_client_free(c) == 0);
+  hostile_stop(h);
+}
+
 /* Issue 13 item 8 (C20): a server (malicious, or spoofed on a plaintext link) sends a batch of
  * another device's or another user's stream: never stored, dispatched or acknowledged. */
 static void foreign_stream_refused(const char *kind) {
   hostile_server h = {.mode = HOSTILE_FOREIGN_STREAM, .foreign = kind};
   char dir[64];
   recorder rec;
-  mpsync_config cfg;
-  mpsync_client *c = against_double(&h, dir, sizeof dir, &rec, &cfg);
-  EXPECT(mpsync_bind_user(c, "u1", "s1") == 0);
-  EXPECT(mpsync_register_biz(c, "UCHAT", recorder_cb, &rec) == 0);
-  EXPECT(mpsync_register_biz(c, "DEVCFG", recorder_cb, &rec) == 0);
-  EXPECT(mpsync_foreground(c) == 0);
-  uint64_t until = now_ms() + 5000;
-  while (!atomic_load(&h.ended) && now_ms() < until) sleep_ms(10);
-  EXPECT(atomic_load(&h.ended)); /* the client dropped the link */
+  mpsync_client *c = u1_until_link_dropped(&h, dir, sizeof dir, &rec);
   EXPECT(recorder_wait_log(&rec, "for another target", 2000) == 0);
-  sleep_ms(300);
-  EXPECT(recorder_count(&rec) == 0);
-  EXPECT(atomic_load(&h.acks) == 0);
-  EXPECT(mpsync_client_free(c) == 0);
-  hostile_stop(&h);
+  nothing_taken(&h, c, &rec);
   rm_rf(dir);
 }
 
 static void foreign_device_stream_refused(void) { foreign_stream_refused("device"); }
 static void foreign_user_stream_refused(void) { foreign_stream_refused("user"); }
+
+/* Issue 13 item 3, client side: a batch whose target on the wire is "u1\0x" was read as "u1" and
+ * passed C20 as u1's own stream, so a server could plant data under another user's name. The
+ * decoder refuses it: the link ends as a protocol error (the client's Close says so), nothing is
+ * stored, dispatched or acknowledged. */
+static void nul_in_batch_target_refused(void) {
+  hostile_server h = {.mode = HOSTILE_NUL_IN_TARGET, .user = "u1"};
+  char dir[64];
+  recorder rec;
+  mpsync_client *c = u1_until_link_dropped(&h, dir, sizeof dir, &rec);
+  EXPECT(atomic_load(&h.client_close) == MPSYNC__WIRE__CLOSE_CODE__CLOSE_PROTOCOL_ERROR);
+  nothing_taken(&h, c, &rec);
+  mps_store *st;
+  char err[256];
+  EXPECT(mps_store_open(dir, &st, err, sizeof err) == 0);
+  mps_stream_point **pts;
+  size_t n;
+  EXPECT(mps_store_points(st, "u1", 0, &pts, &n) == 0);
+  mps_store_points_free(pts, n);
+  EXPECT(n == 0);
+  EXPECT(mps_store_pending(st) == 0);
+  mps_store_close(st);
+  rm_rf(dir);
+}
 
 /* Online; keep-0 .. keep-4 pushed to u1's UCHAT, cached, acknowledged, then handed to the app as
  * one message that it does not report. */
@@ -852,6 +889,7 @@ static const named_test tests[] = {
     {"background_grace_keeps_link_for_live_pushes", background_grace_keeps_link_for_live_pushes},
     {"foreign_device_stream_refused", foreign_device_stream_refused},
     {"foreign_user_stream_refused", foreign_user_stream_refused},
+    {"nul_in_batch_target_refused", nul_in_batch_target_refused},
     {"lost_cache_gets_unreported_oplogs_again", lost_cache_gets_unreported_oplogs_again},
     {"item9_planted_streams_never_cut_the_client_off", item9_planted_streams_never_cut_the_client_off},
     {"item10_welcome_then_drop_is_bounded", item10_welcome_then_drop_is_bounded},
