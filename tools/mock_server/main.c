@@ -34,8 +34,7 @@ static void usage(FILE *to) {
           "         [--heartbeat-max SECONDS] [--retention-days N]\n"
           "         [--http-timeout SECONDS] [--http-max-conns N] [--text-utf8 strict|lenient]\n"
           "         [--admin-token TOKEN] [--validate-url URL] [--validate-timeout MS] [--console]\n"
-          "         [--exit-with-stdin]\n"
-          "         [--ticket-lifetime SECONDS]\n"
+          "         [--ticket-lifetime SECONDS] [--exit-with-stdin]\n"
           "       mpsync-mock-server --help | --version\n"
           "       at least one of --link and --link-tls; without --admin-token a token is made,\n"
           "       printed on stderr and written to DIR/admin-token (docs/ADMIN.md)\n");
