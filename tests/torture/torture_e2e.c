@@ -63,6 +63,10 @@ static int delivered_all(void) {
   return all;
 }
 
+/* Set for `torture_e2e BIN_DIR tls`: the link runs over TLS, so the failures reach the TLS
+ * layer's own allocations (and mbedTLS' where its build lets them be hooked). */
+static const char *tls_ca;
+
 /* One client life: open, bind, register, foreground, wait for every oplog, free. With a failure
  * injected the wait is cut short: the point is what the client leaves behind, not its recovery. */
 static void run_client(mock *m, const char *dir, int clean) {
@@ -70,6 +74,12 @@ static void run_client(mock *m, const char *dir, int clean) {
   recorder_init(&rec, 0);
   mpsync_config cfg;
   client_config(&cfg, m, dir, &rec);
+  if (tls_ca) {
+    cfg.plaintext = 0;
+    cfg.port = (uint16_t)m->link_tls_port;
+    cfg.ca_file = tls_ca;
+    cfg.server_name = "localhost";
+  }
   cfg.reconnect_max_ms = 200;
   cfg.redelivery_base_ms = 200;
   mpsync_client *c = NULL;
@@ -93,12 +103,24 @@ static void run_client(mock *m, const char *dir, int clean) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: torture_e2e BIN_DIR\n");
+  if (argc != 2 && !(argc == 3 && strcmp(argv[2], "tls") == 0)) {
+    fprintf(stderr, "usage: torture_e2e BIN_DIR [tls]\n");
     return 2;
   }
   mock m;
-  mock_start(&m, argv[1], BIZ);
+  char ca[512], cert[512], key[512];
+  if (argc == 3) {
+    /* The test PKI CMake's tls_make_test_pki (or scripts/torture.sh) made next to bin/. */
+    snprintf(ca, sizeof ca, "%s/../test-pki/ca.pem", argv[1]);
+    snprintf(cert, sizeof cert, "%s/../test-pki/server.pem", argv[1]);
+    snprintf(key, sizeof key, "%s/../test-pki/server.key", argv[1]);
+    const char *const extra[] = {"--link-tls", "127.0.0.1:0", "--cert", cert, "--key", key, NULL};
+    mock_start_with(&m, argv[1], BIZ, extra);
+    if (m.link_tls_port <= 0) FAIL("the mock server has no TLS link port");
+    tls_ca = ca;
+  } else {
+    mock_start(&m, argv[1], BIZ);
+  }
   char dir[64];
   make_temp_dir(dir, sizeof dir);
   for (int i = 0; i < OPLOGS; i++) {
