@@ -3,14 +3,16 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # usage: scripts/torture.sh [--smoke] [--step S | --runs R] [--first K] [--from N] [--sites]
-#                           [--only REGEX] [--no-build] [BUILD_DIR]
+#                           [--only REGEX] [--no-build] [--mbedtls3] [BUILD_DIR]
 #   targets: session (the session unit tests), store:<test> (each store unit test alone, so that N
 #   counts from its own start), e2e and e2e-tls (a delivery from the mock server, plaintext or
 #   TLS, then a clean client on the same cache), libuv_loop (a bare libuv loop: libuv's abort).
 #   --step 1 is the full sweep; --runs R spreads about R runs over each target (a first run
 #   without a failure counts its allocations); --first K runs every N up to K before striding;
 #   --sites fails each allocation site once instead (a site: the call stack that asked; a site
-#   already failed in an earlier target is not failed again); --smoke is the CI subset.
+#   already failed in an earlier target is not failed again); --smoke is the CI subset;
+#   --mbedtls3 builds against mbedTLS 3.6 with MBEDTLS_PLATFORM_MEMORY (Debian's 2.28 lacks it), so
+#   that mbedTLS's allocations fail too (default tree build-torture-mbedtls3).
 # Every run must end with exit 0, or 1 from a unit test that saw the injected error; with no
 # sanitizer or leak report, no signal, no hang. The one exception is libuv's own abort() when an
 # allocation it made failed (recognised by its stack: docs/RELIABILITY.md), counted apart.
@@ -24,7 +26,7 @@ main() {
   cd "$(dirname "$0")/.."
   root=$PWD
 
-  step=1 runs_per=0 from=1 only=. smoke=0 build=build-torture first=0 sites=0 do_build=1
+  step=1 runs_per=0 from=1 only=. smoke=0 build=build-torture first=0 sites=0 do_build=1 mbedtls3=0
   while [ $# -gt 0 ]; do
     case $1 in
       --smoke) smoke=1 ;;
@@ -34,6 +36,7 @@ main() {
       --first) first=$2; shift ;;
       --sites) sites=1 ;;
       --no-build) do_build=0 ;;
+      --mbedtls3) mbedtls3=1 ;;
       --only) only=$2; shift ;;
       -*) echo "torture.sh: unknown option $1" >&2; exit 2 ;;
       *) build=$1 ;;
@@ -41,9 +44,34 @@ main() {
     shift
   done
 
+  extra_cmake=()
+  if [ "$mbedtls3" = 1 ]; then
+    [ "$build" != build-torture ] || build=build-torture-mbedtls3
+    prefix=$(realpath -m "$build/mbedtls3/prefix")
+    if [ "$do_build" = 1 ] && [ ! -f "$prefix/.done" ]; then
+      # As scripts/mbedtls3.sh builds 3.6 (Debian 13's source), plus the one option that lets
+      # mbedtls_platform_set_calloc_free exist; upstream's default configuration leaves it out.
+      w=$(realpath -m "$build/mbedtls3")
+      rm -rf "$w" && mkdir -p "$w"
+      srcdir=$(bash scripts/apt_source.sh trixie mbedtls "$w/src")
+      python3 "$srcdir/scripts/config.py" -f "$srcdir/include/mbedtls/mbedtls_config.h" set MBEDTLS_PLATFORM_MEMORY
+      cmake -S "$srcdir" -B "$w/build" -DCMAKE_BUILD_TYPE=Release -DENABLE_TESTING=OFF \
+        -DENABLE_PROGRAMS=OFF -DGEN_FILES=OFF -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+        -DMBEDTLS_FATAL_WARNINGS=OFF -DCMAKE_INSTALL_PREFIX="$prefix" > "$w/build.log" 2>&1 &&
+        cmake --build "$w/build" -j"${MPSYNC_JOBS:-2}" >> "$w/build.log" 2>&1 &&
+        cmake --install "$w/build" >> "$w/build.log" 2>&1 || { tail -30 "$w/build.log" >&2; exit 1; }
+      rm -rf "$w/build" "$w/src"
+      touch "$prefix/.done"
+    fi
+    grep -q '^#define MBEDTLS_PLATFORM_MEMORY' "$prefix/include/mbedtls/mbedtls_config.h" ||
+      { echo "torture.sh: $prefix has no MBEDTLS_PLATFORM_MEMORY" >&2; exit 1; }
+    # -I puts the 3.6 headers before /usr/include's 2.28; the prefix path finds its archives.
+    extra_cmake=(-DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_FLAGS="-I$prefix/include")
+  fi
   if [ "$do_build" = 1 ]; then
     cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPSYNC_SANITIZE=ON -DMPSYNC_ALLOC_FAIL=ON \
-      -DMPSYNC_JNI=OFF -DMPSYNC_OBJC=OFF > "$build.configure.log" || { cat "$build.configure.log"; exit 1; }
+      -DMPSYNC_JNI=OFF -DMPSYNC_OBJC=OFF "${extra_cmake[@]}" > "$build.configure.log" ||
+      { cat "$build.configure.log"; exit 1; }
     rm -f "$build.configure.log"
     cmake --build "$build" -j"${MPSYNC_JOBS:-2}" --target test_store test_session torture_e2e \
       mpsync-mock-server test_alloc_fail torture_uv_loop

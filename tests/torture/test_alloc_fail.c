@@ -1,5 +1,12 @@
 /* Unit tests of the MPSYNC_ALLOC_FAIL build: each allocator counts and fails when armed, and the regressions the torture sweeps found. */
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <mbedtls/version.h>
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#include <mbedtls/build_info.h>
+#else
+#include <mbedtls/config.h>
+#endif
+#include <mbedtls/platform.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <unistd.h>
@@ -43,6 +50,21 @@ static void test_libuv_allocation_fails_when_armed(void) {
   CHECK(loop == NULL);
   CHECK_EQ(mps_alloc_fail_injected(), injected + 1);
 }
+
+#if defined(MBEDTLS_PLATFORM_MEMORY) && !defined(MBEDTLS_PLATFORM_CALLOC_MACRO)
+/* Only where mbedTLS was built with MBEDTLS_PLATFORM_MEMORY (scripts/torture.sh --mbedtls3; not
+ * Debian's 2.28): its allocations count and fail like the others. */
+static void test_mbedtls_allocation_fails_when_armed(void) {
+  uint64_t before = mps_alloc_fail_count(), injected = mps_alloc_fail_injected();
+  void *p = mbedtls_calloc(1, 32);
+  CHECK(p != NULL);
+  CHECK(mps_alloc_fail_count() > before);
+  mbedtls_free(p);
+  mps_alloc_fail_arm(1);
+  CHECK(mbedtls_calloc(1, 32) == NULL);
+  CHECK_EQ(mps_alloc_fail_injected(), injected + 1);
+}
+#endif
 
 /* Disarmed, nothing fails however much is allocated. */
 static void test_disarmed_never_fails(void) {
@@ -167,6 +189,9 @@ int main(void) {
   RUN(test_own_allocation_fails_when_armed);
   RUN(test_sqlite_allocation_fails_when_armed);
   RUN(test_libuv_allocation_fails_when_armed);
+#if defined(MBEDTLS_PLATFORM_MEMORY) && !defined(MBEDTLS_PLATFORM_CALLOC_MACRO)
+  RUN(test_mbedtls_allocation_fails_when_armed);
+#endif
   RUN(test_disarmed_never_fails);
   RUN(test_store_open_out_of_memory_says_so);
   RUN(test_store_consistent_after_any_failure);
