@@ -101,7 +101,8 @@ main() {
   targets+=(e2e e2e-tls libuv_loop)
 
   # Smoke: the session tests every 7th allocation, two store tests (the schema check at open, and
-  # the cache migration) and the end-to-end delivery at a wide stride: about 2 minutes.
+  # the cache migration), the end-to-end delivery at a wide stride, plaintext and TLS, and libuv's
+  # loop (its known abort): about 2 minutes besides the regression tests.
   smoke_step() {
     case $1 in
       session) echo 7 ;;
@@ -229,7 +230,9 @@ main() {
       run_once "N=$n" MPSYNC_FAIL_AT="$n"
       if [ "$injected" = 0 ]; then
         total=$(awk '/^allocations/ { print $2 }' "$run/report" 2> /dev/null | tail -1)
-        echo "torture: $target: ${total:-?} allocations, $((injected_runs + 1)) runs (every N to $first, then step $s), $absorbed passed despite the failure, $target_uv libuv aborts, $target_bugs bad" | tee -a "$summary"
+        stride="step $s"
+        [ "$first" -gt 0 ] && stride="every N to $first, then step $s"
+        echo "torture: $target: ${total:-?} allocations, $((injected_runs + 1)) runs ($stride), $absorbed passed despite the failure, $target_uv libuv aborts, $target_bugs bad" | tee -a "$summary"
         break
       fi
       injected_runs=$((injected_runs + 1))
@@ -239,4 +242,4 @@ main() {
   echo "torture: $runs runs, $known_uv libuv aborts (known), $bugs bad" | tee -a "$summary"
   [ "$bugs" -eq 0 ]
 }
-main "$@"
+main "$@"; exit $?  # on one line: bash reads no further from a file edited meanwhile
