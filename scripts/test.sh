@@ -15,7 +15,8 @@ bash scripts/browser.sh build
 bash scripts/sanitize.sh
 # Fail-the-Nth-allocation smoke (docs/RELIABILITY.md): its own ASan build of the library and four
 # programs, the regression tests, then a stride through the session, two store tests and the
-# end-to-end delivery; about 3 minutes on 2 cores, most of it the build.
+# end-to-end delivery (plaintext and TLS); about 4 minutes on 2 cores, most of it the build and
+# the regression tests.
 bash scripts/torture.sh --smoke
 # The TLS layer against mbedTLS 3.6 LTS built from Debian 13's source (Debian 12 ships 2.28).
 bash scripts/mbedtls3.sh build

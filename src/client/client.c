@@ -355,6 +355,9 @@ static int on_batch(void *ud, const mps_batch *b) {
             kind_name(b->kind), b->biz_type);
     return MPSYNC_EPROTO;
   }
+  /* The link went down inside this read (a write answering an earlier frame failed): nothing
+   * more from it is stored or acknowledged; the server sends it again after the reconnect. */
+  if (!c->link) return MPSYNC_ECLOSED;
   /* Unacknowledged: it comes again after the next Hello, which says fresh_cache. */
   if (c->stale_link || cache_lost(c)) return MPSYNC_ESTORE;
   int admits = mps_store_stream_admits(c->store, b, mps_policy_user(c->policy),

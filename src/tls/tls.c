@@ -61,14 +61,18 @@ static void describe(int rc, const char *what, char *err, size_t errlen) {
   snprintf(err, errlen, "%s: %s", what, buf);
 }
 
-/* Once per process, whichever thread makes the first config. */
-static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
-static int crypto_rc;
-static void crypto_init(void) { crypto_rc = mps_crypto_init(); }
+/* Once per process once it has worked, whichever thread makes the first config. A failure (out
+ * of memory) is not kept: under pthread_once it was, and one failed allocation left every later
+ * client of the process without TLS (test_tls_config_works_again_after_out_of_memory). */
+static pthread_mutex_t crypto_lock = PTHREAD_MUTEX_INITIALIZER;
+static int crypto_ready;
 
 static int config_common(mps_tls_config *c, int endpoint, char *err, size_t errlen) {
-  pthread_once(&crypto_once, crypto_init);
-  if (crypto_rc) {
+  pthread_mutex_lock(&crypto_lock);
+  if (!crypto_ready) crypto_ready = mps_crypto_init() == 0;
+  int ready = crypto_ready;
+  pthread_mutex_unlock(&crypto_lock);
+  if (!ready) {
     snprintf(err, errlen, "TLS setup: the crypto library did not initialise");
     return MPSYNC_ETLS;
   }

@@ -23,6 +23,9 @@ char *mps_af_strndup(const char *s, size_t n);
  * counts against one total: ours, SQLite's, libuv's (and mbedTLS' where it can be hooked). The
  * environment variable MPSYNC_FAIL_AT=N arms it at process start instead. */
 void mps_alloc_fail_arm(uint64_t n);
+/* MPSYNC_SITES_LOG=FILE writes each allocation site (the call stack that asked, as module offsets)
+ * at its first use, and MPSYNC_FAIL_SITE=KEY fails the first allocation from that site instead
+ * of the Nth: scripts/torture.sh --sites runs once per site. */
 /* Allocations counted since the process started. */
 uint64_t mps_alloc_fail_count(void);
 /* Allocations failed on purpose so far (0 or 1 per arming). */

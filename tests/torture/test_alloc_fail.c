@@ -1,5 +1,12 @@
 /* Unit tests of the MPSYNC_ALLOC_FAIL build: each allocator counts and fails when armed, and the regressions the torture sweeps found. */
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <mbedtls/version.h>
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#include <mbedtls/build_info.h>
+#else
+#include <mbedtls/config.h>
+#endif
+#include <mbedtls/platform.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <unistd.h>
@@ -9,14 +16,16 @@
 #include "core/wire.h"
 #include "mpsync/mpsync_errors.h"
 #include "store/store.h"
+#include "tls/tls.h"
 #include "alloc_fail.h"
 
 /* The library's own allocations: a buffer that must grow answers ENOMEM, then grows. */
 static void test_own_allocation_fails_when_armed(void) {
   mps_buf b = {0};
+  uint64_t injected = mps_alloc_fail_injected();
   mps_alloc_fail_arm(1);
   CHECK_EQ(mps_buf_reserve(&b, 10), MPSYNC_ENOMEM);
-  CHECK_EQ(mps_alloc_fail_injected(), 1);
+  CHECK_EQ(mps_alloc_fail_injected(), injected + 1);
   CHECK(b.data == NULL);
   CHECK_EQ(mps_buf_reserve(&b, 10), 0); /* one failure per arming */
   mps_buf_free(&b);
@@ -43,6 +52,57 @@ static void test_libuv_allocation_fails_when_armed(void) {
   CHECK(loop == NULL);
   CHECK_EQ(mps_alloc_fail_injected(), injected + 1);
 }
+
+#if defined(MBEDTLS_PLATFORM_MEMORY) && !defined(MBEDTLS_PLATFORM_CALLOC_MACRO)
+/* Only where mbedTLS was built with MBEDTLS_PLATFORM_MEMORY (scripts/torture.sh --mbedtls3; not
+ * Debian's 2.28): its allocations count and fail like the others. */
+static void test_mbedtls_allocation_fails_when_armed(void) {
+  uint64_t before = mps_alloc_fail_count(), injected = mps_alloc_fail_injected();
+  void *p = mbedtls_calloc(1, 32);
+  CHECK(p != NULL);
+  CHECK(mps_alloc_fail_count() > before);
+  mbedtls_free(p);
+  mps_alloc_fail_arm(1);
+  CHECK(mbedtls_calloc(1, 32) == NULL);
+  CHECK_EQ(mps_alloc_fail_injected(), injected + 1);
+}
+#endif
+
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PLATFORM_MEMORY) && \
+    !defined(MBEDTLS_PLATFORM_CALLOC_MACRO)
+static mpsync_trust_verdict accept_all(void *ud, const char *host, const uint8_t *const *certs,
+                                       const size_t *lens, size_t count, int verified) {
+  (void)ud, (void)host, (void)certs, (void)lens, (void)count, (void)verified;
+  return MPSYNC_TRUST_ACCEPT;
+}
+
+/* Found by the --mbedtls3 sweep: PSA's initialisation ran under pthread_once, so when one of its
+ * allocations failed the failure was kept for the life of the process and every later client
+ * answered MPSYNC_ETLS ("the crypto library did not initialise"). Failing the 1st, 2nd, ...
+ * allocation of a TLS config, one per attempt, each attempt answers 0 or a clear error, and the
+ * first attempt in which nothing fails must work. Must run before anything else initialises PSA
+ * in this process. */
+static void test_tls_config_works_again_after_out_of_memory(void) {
+  mps_tls_trust trust = {.verify_fn = accept_all, .hook_decides = 1}; /* no CA store to read */
+  for (uint64_t k = 1;; k++) {
+    uint64_t before = mps_alloc_fail_injected();
+    mps_tls_config *c = NULL;
+    char err[200] = "";
+    mps_alloc_fail_arm(k);
+    int rc = mps_tls_client_config(&trust, &c, err, sizeof err);
+    mps_alloc_fail_arm(0);
+    if (rc == 0) mps_tls_config_free(c);
+    if (mps_alloc_fail_injected() > before) {
+      CHECK(rc == 0 || rc == MPSYNC_ENOMEM || rc == MPSYNC_ETLS);
+      continue;
+    }
+    if (rc != 0) fprintf(stderr, "  nothing failed at attempt %llu: %s\n", (unsigned long long)k, err);
+    CHECK_EQ(rc, 0);
+    fprintf(stderr, "  %llu attempts\n", (unsigned long long)k);
+    break;
+  }
+}
+#endif
 
 /* Disarmed, nothing fails however much is allocated. */
 static void test_disarmed_never_fails(void) {
@@ -164,9 +224,16 @@ static void test_store_consistent_after_any_failure(void) {
 }
 
 int main(void) {
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PLATFORM_MEMORY) && \
+    !defined(MBEDTLS_PLATFORM_CALLOC_MACRO)
+  RUN(test_tls_config_works_again_after_out_of_memory); /* first: PSA not initialised yet */
+#endif
   RUN(test_own_allocation_fails_when_armed);
   RUN(test_sqlite_allocation_fails_when_armed);
   RUN(test_libuv_allocation_fails_when_armed);
+#if defined(MBEDTLS_PLATFORM_MEMORY) && !defined(MBEDTLS_PLATFORM_CALLOC_MACRO)
+  RUN(test_mbedtls_allocation_fails_when_armed);
+#endif
   RUN(test_disarmed_never_fails);
   RUN(test_store_open_out_of_memory_says_so);
   RUN(test_store_consistent_after_any_failure);
